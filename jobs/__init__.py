@@ -1,0 +1,1 @@
+"""Flink jobs: each a pure builder plus a thin __main__."""

@@ -1,0 +1,1 @@
+"""Models: the DRN Q-network, perturbations, simulators, GE re-ranking."""

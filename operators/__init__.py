@@ -1,0 +1,1 @@
+"""Operators: small classes with explicit state (rankers, interleavers, learners)."""
