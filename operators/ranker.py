@@ -1,0 +1,280 @@
+"""The DRN ranker: scores candidates with W and W~ = W + ΔW(seed), interleaves the lists and returns
+the Impression record (schemas/impression.avsc) with the features it used.
+
+Determinism (so a replay or a second ranker gives the same impressions):
+- explore seeds rotate per *round*, round = event_time // round_ms (default 30 min, DRN's window);
+  the n explore seeds of a round are `SeedSequence(base_seed, spawn_key=(model_version, round))
+  .generate_state(n, uint64) >> 1` (63-bit, fits Avro long): a new version or a new round gives
+  new seeds, the same (version, round) always the same seeds;
+- the interleaving coin flips of a request come from
+  `default_rng([base_seed, blake2b-64(request_id) split in two 32-bit words, round])`, so they do not
+  depend on the order requests arrive in.
+State: the served version (flat W, layout, scorer) is swapped atomically by `apply_weights`, which
+may run on the WeightsFollower thread; explore scorers are cached per (version, round).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from models.drn import DrnScorer
+from models.perturbation import Perturbation, explore_weights
+from models.weights import FlatWeights, Layout, ParamSpec, parse_model_weights_record
+from operators.interleave import Method, Pick, interleave
+
+DEFAULT_ROUND_MS = 30 * 60 * 1000
+
+
+class Scorer(Protocol):
+    """What the ranker needs from a network: Q for one state's candidate set."""
+
+    @property
+    def state_dim(self) -> int: ...
+
+    @property
+    def action_dim(self) -> int: ...
+
+    def q(self, state: npt.ArrayLike, actions: npt.ArrayLike) -> npt.NDArray[np.float32]: ...
+
+
+ScorerFactory = Callable[[FlatWeights, Sequence[ParamSpec]], Scorer]
+
+
+class RankerNotReady(RuntimeError):
+    """rank() was called before any ModelWeights version was applied."""
+
+
+@dataclass(frozen=True)
+class RankerConfig:
+    """How the ranker explores and interleaves."""
+
+    model_id: str = "drn"
+    alpha: float = 0.1
+    perturbation: Perturbation = Perturbation.MULTIPLICATIVE
+    interleaving: Method = Method.TEAM_DRAFT
+    n_explore: int = 1
+    base_seed: int = 0
+    round_ms: int = DEFAULT_ROUND_MS
+    tau: float = 3.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "perturbation", Perturbation(self.perturbation))
+        object.__setattr__(self, "interleaving", Method(self.interleaving))
+        if not self.model_id:
+            raise ValueError("RankerConfig.model_id must be a non-empty string")
+        if not np.isfinite(self.alpha) or self.alpha < 0:
+            raise ValueError(f"RankerConfig.alpha must be a finite number >= 0, got {self.alpha}")
+        if self.n_explore < 1:
+            raise ValueError(f"RankerConfig.n_explore must be >= 1, got {self.n_explore}")
+        if self.n_explore > 1 and self.interleaving not in (Method.TEAM_DRAFT, Method.MULTILEAVE):
+            raise ValueError(
+                f"RankerConfig.interleaving={self.interleaving.value} cannot take n_explore={self.n_explore} "
+                "lists; several explore seeds use team-draft multileaving (interleaving='team_draft')"
+            )
+        if self.n_explore == 1 and self.interleaving is Method.MULTILEAVE:
+            object.__setattr__(self, "interleaving", Method.TEAM_DRAFT)
+        if self.base_seed < 0:
+            raise ValueError(f"RankerConfig.base_seed must be >= 0, got {self.base_seed}")
+        if self.round_ms < 1:
+            raise ValueError(f"RankerConfig.round_ms must be >= 1, got {self.round_ms}")
+        if not np.isfinite(self.tau) or self.tau < 0:
+            raise ValueError(f"RankerConfig.tau must be a finite number >= 0, got {self.tau}")
+
+    @property
+    def method(self) -> Method:
+        """The interleaving actually run: multileave when several explore seeds, else `interleaving`."""
+        return Method.MULTILEAVE if self.n_explore > 1 else self.interleaving
+
+
+def round_index(event_time: int, round_ms: int) -> int:
+    """The exploration round of an event time (millis)."""
+    if event_time < 0:
+        raise ValueError(f"event_time must be >= 0 millis, got {event_time}")
+    return int(event_time) // int(round_ms)
+
+
+def explore_seeds_for(base_seed: int, model_version: int, round_idx: int, n: int) -> list[int]:
+    """The n explore seeds of (model_version, round): deterministic, 63-bit non-negative."""
+    ss = np.random.SeedSequence(int(base_seed), spawn_key=(int(model_version), int(round_idx)))
+    return [int(s >> np.uint64(1)) for s in ss.generate_state(n, dtype=np.uint64)]
+
+
+def request_rng(base_seed: int, request_id: str, round_idx: int) -> np.random.Generator:
+    """The interleaving generator of one request (stable across processes, unlike hash())."""
+    h = int.from_bytes(hashlib.blake2b(request_id.encode("utf-8"), digest_size=8).digest(), "little")
+    return np.random.default_rng([int(base_seed), h & 0xFFFFFFFF, h >> 32, int(round_idx)])
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One applied ModelWeights version: what the ranker scores with."""
+
+    model_id: str
+    version: int
+    flat: FlatWeights
+    layout: Layout
+    checksum: str
+    scorer: Scorer
+
+
+class Ranker:
+    """Ranks a candidate set with the served version and its explore perturbations."""
+
+    def __init__(self, config: RankerConfig, scorer_factory: ScorerFactory = DrnScorer) -> None:
+        self.config = config
+        self._scorer_factory = scorer_factory
+        self._served: ServedModel | None = None
+        self._explore: tuple[ServedModel, int, list[tuple[int, Scorer]]] | None = None
+        self._lock = threading.Lock()
+
+    # --- weights -------------------------------------------------------------------------------
+    @property
+    def served(self) -> ServedModel | None:
+        return self._served
+
+    @property
+    def version(self) -> int | None:
+        served = self._served
+        return None if served is None else served.version
+
+    def apply_weights(self, record: Mapping[str, Any]) -> bool:
+        """Serve a decoded ModelWeights record (any kind). Validates it first (WeightsError on a bad
+        one, and the old version stays); returns False when it is the version already served."""
+        if record.get("model_id") != self.config.model_id:
+            raise ValueError(
+                f"ModelWeights.model_id={record.get('model_id')!r} "
+                f"is not this ranker's {self.config.model_id!r}"
+            )
+        flat, layout = parse_model_weights_record(record)
+        current = self._served
+        if (
+            current is not None
+            and current.version == record["version"]
+            and current.checksum == record["checksum"]
+        ):
+            return False
+        scorer = self._scorer_factory(flat, layout)
+        self._served = ServedModel(
+            self.config.model_id, int(record["version"]), flat, layout, str(record["checksum"]), scorer
+        )
+        return True
+
+    def set_weights(self, flat: npt.ArrayLike, layout: Sequence[ParamSpec], version: int) -> None:
+        """Serve weights without a record (tests, simulator bootstrap)."""
+        from models.weights import check_flat, checksum, to_bytes
+
+        arr = check_flat(flat, layout)
+        self._served = ServedModel(
+            self.config.model_id,
+            int(version),
+            arr,
+            list(layout),
+            checksum(to_bytes(arr)),
+            self._scorer_factory(arr, layout),
+        )
+
+    def explore_scorers(self, event_time: int) -> list[tuple[int, Scorer]]:
+        """(seed, scorer of W~ = W + ΔW(seed; W)) for the round of `event_time`; cached per (version, round)
+        and the very scorers rank() uses."""
+        served = self._require()
+        return self._explore_for(served, round_index(event_time, self.config.round_ms))
+
+    def _explore_for(self, served: ServedModel, rnd: int) -> list[tuple[int, Scorer]]:
+        cached = self._explore
+        if cached is not None and cached[0] is served and cached[1] == rnd:
+            return cached[2]
+        with self._lock:
+            cfg = self.config
+            seeds = explore_seeds_for(cfg.base_seed, served.version, rnd, cfg.n_explore)
+            built = [
+                (
+                    s,
+                    self._scorer_factory(
+                        explore_weights(served.flat, s, cfg.alpha, cfg.perturbation), served.layout
+                    ),
+                )
+                for s in seeds
+            ]
+            self._explore = (served, rnd, built)
+        return built
+
+    def _require(self) -> ServedModel:
+        served = self._served
+        if served is None:
+            raise RankerNotReady(f"ranker for model {self.config.model_id!r} has no weights yet")
+        return served
+
+    # --- ranking -------------------------------------------------------------------------------
+    def rank(
+        self,
+        request_id: str,
+        user_id: str,
+        event_time: int,
+        state_features: npt.ArrayLike,
+        candidates: Sequence[tuple[str, npt.ArrayLike]],
+        k: int,
+    ) -> dict[str, Any]:
+        """Rank `candidates` (item_id, action features) for one request; returns the Impression record."""
+        served = self._require()
+        cfg = self.config
+        state = np.asarray(state_features, dtype=np.float32).reshape(-1)
+        if state.size != served.scorer.state_dim:
+            raise ValueError(
+                f"request {request_id}: state_features has {state.size} values, "
+                f"model expects {served.scorer.state_dim}"
+            )
+        if k < 1:
+            raise ValueError(f"request {request_id}: k must be >= 1, got {k}")
+        item_ids = [c[0] for c in candidates]
+        if len(set(item_ids)) != len(item_ids):
+            raise ValueError(f"request {request_id}: candidates repeat an item_id")
+        actions = np.asarray([c[1] for c in candidates], dtype=np.float32)
+        if actions.size == 0:
+            actions = actions.reshape(0, served.scorer.action_dim)
+        if actions.ndim != 2 or actions.shape[1] != served.scorer.action_dim:
+            raise ValueError(
+                f"request {request_id}: action features must be {served.scorer.action_dim} values "
+                f"per candidate, got shape {actions.shape}"
+            )
+        rnd = round_index(event_time, cfg.round_ms)
+        explorers = self._explore_for(served, rnd)
+        lists = [_ranking(served.scorer.q(state, actions))]
+        lists += [_ranking(scorer.q(state, actions)) for _, scorer in explorers]
+        picks: list[Pick[int]] = interleave(
+            cfg.method, lists, k, request_rng(cfg.base_seed, request_id, rnd), cfg.tau
+        )
+        seeds = [s for s, _ in explorers]
+        return {
+            "request_id": request_id,
+            "user_id": user_id,
+            "event_time": int(event_time),
+            "model_id": cfg.model_id,
+            "model_version": served.version,
+            "explore_seed": seeds[0],
+            "slots": [
+                {
+                    "item_id": item_ids[p.item],
+                    "position": pos,
+                    "team": p.team.value,
+                    "features": actions[p.item].tolist(),
+                    "explore_seed": None if p.source == 0 else seeds[p.source - 1],
+                }
+                for pos, p in enumerate(picks)
+            ],
+            "state_features": state.tolist(),
+            "explore_seeds": seeds,
+            "interleaving": cfg.method.value,
+            "generator": None,
+        }
+
+
+def _ranking(q: npt.NDArray[np.float32]) -> list[int]:
+    """Candidate indices best first; ties keep candidate order (stable), so rankings are reproducible."""
+    return [int(i) for i in np.argsort(-q, kind="stable")]
