@@ -1,0 +1,268 @@
+"""Plain-Python reference of design.md §4-§5 end to end, for tests: impressions + clicks -> WinRate rows,
+dead letters and MINOR ModelWeights, with the same DbgdLearner the minor-update job runs.
+
+It treats the input as a bounded stream where everything is on time: each window is decided once
+all its clicks are in (as when the watermark passes window_end + attribution window), windows in
+event-time order. Rules where §4 leaves a choice, fixed here so the JVM side can match them:
+
+- Click rules are checked in this order; the first that fails is the reason:
+  UNKNOWN_REQUEST (no impression has the request_id) > ITEM_NOT_SHOWN (item_id not in its slots) >
+  OUTSIDE_WINDOW (not impression.event_time <= click.event_time <= impression.event_time +
+  attribution_window, both ends inclusive) > DUPLICATE. A click that breaks a rule never "uses up"
+  its (request_id, item_id): DUPLICATE is decided among the clicks that pass the other rules, and the
+  first of them by (event_time, input position) counts.
+- Two impressions with one request_id: the first by (event_time, input position) is the
+  impression; the others go to dead letters as DUPLICATE_IMPRESSION and count nowhere.
+- An item listed in two slots takes the team of its first slot (team-draft never does this).
+- Windows are tumbling [start, start + window) on the impression's event time, aligned to epoch 0.
+  A row is keyed (model_id, window, model_version, explore_seed) with the impression's explore_seed.
+- Emission order: windows by window_start; within a window, models by model_id; within a model,
+  rows by (model_version, explore_seed) as DbgdLearner.on_window returns them. A MINOR version is
+  published right after its window's rows. Dead letters are ordered by (source_topic, source_offset).
+- Dead letters are DeadLetter records whose source_offset is the record's position in its input
+  list (one partition, 0), raw_key the request_id, raw_value the record's Avro bytes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from drnflow import serde
+from operators.dbgd import DRN_ATTRIBUTION_WINDOW_MS, DRN_WINDOW_MS, DbgdConfig, DbgdLearner
+
+UNKNOWN_REQUEST = "UNKNOWN_REQUEST"
+ITEM_NOT_SHOWN = "ITEM_NOT_SHOWN"
+OUTSIDE_WINDOW = "OUTSIDE_WINDOW"
+DUPLICATE = "DUPLICATE"
+DUPLICATE_IMPRESSION = "DUPLICATE_IMPRESSION"
+
+EXPLORE, CURRENT, TIE, NO_CLICK = "EXPLORE", "CURRENT", "TIE", "NO_CLICK"
+
+JOB_NAME = "reference"
+
+
+@dataclass(frozen=True)
+class ReferenceConfig:
+    """Window sizes of §4 and the DBGD settings; `dbgd` None means DbgdConfig.for_windows(...)."""
+
+    window_ms: int = DRN_WINDOW_MS
+    attribution_window_ms: int = DRN_ATTRIBUTION_WINDOW_MS
+    dbgd: DbgdConfig | None = None
+    impressions_topic: str = "impressions"
+    clicks_topic: str = "clicks"
+
+    def __post_init__(self) -> None:
+        if self.window_ms <= 0:
+            raise ValueError(f"ReferenceConfig.window_ms must be > 0, got {self.window_ms}")
+        if self.attribution_window_ms < 0:
+            raise ValueError(
+                f"ReferenceConfig.attribution_window_ms must be >= 0, got {self.attribution_window_ms}"
+            )
+        if self.dbgd is None:
+            object.__setattr__(
+                self, "dbgd", DbgdConfig.for_windows(self.window_ms, self.attribution_window_ms)
+            )
+
+
+@dataclass
+class ReferenceResult:
+    win_rates: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    model_weights: list[dict[str, Any]] = field(default_factory=list)
+    #: (window_start, model_id, reason) of every refused update.
+    refused: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+def window_start_of(event_time: int, window_ms: int) -> int:
+    """Start of the tumbling window holding `event_time` (aligned to epoch 0; floor for negatives)."""
+    return event_time - event_time % window_ms
+
+
+def impression_outcome(impression: Mapping[str, Any], clicked_items: Iterable[str]) -> str:
+    """EXPLORE if more clicked EXPLORE items than CURRENT ones, CURRENT if fewer, TIE if equal and > 0,
+    NO_CLICK if none (§4)."""
+    team_of: dict[str, str] = {}
+    for slot in impression["slots"]:
+        team_of.setdefault(slot["item_id"], slot["team"])
+    teams = [team_of[item] for item in set(clicked_items)]
+    e, c = teams.count("EXPLORE"), teams.count("CURRENT")
+    if e > c:
+        return EXPLORE
+    if c > e:
+        return CURRENT
+    return TIE if e > 0 else NO_CLICK
+
+
+def _dead_letter(
+    topic: str, offset: int, record: Mapping[str, Any], schema: str, reason: str, detail: str
+) -> dict[str, Any]:
+    return {
+        "source_topic": topic,
+        "source_partition": 0,
+        "source_offset": offset,
+        "raw_key": str(record["request_id"]).encode("utf-8"),
+        "raw_value": serde.encode(schema, record),
+        "reason": reason,
+        "detail": detail,
+        "job": JOB_NAME,
+        "created_at": None,
+    }
+
+
+def dedupe_impressions(
+    impressions: Sequence[Mapping[str, Any]], topic: str = "impressions"
+) -> tuple[dict[str, tuple[int, Mapping[str, Any]]], list[dict[str, Any]]]:
+    """request_id -> (input position, impression) of the first impression per request_id; the rest
+    as DUPLICATE_IMPRESSION dead letters."""
+    kept: dict[str, tuple[int, Mapping[str, Any]]] = {}
+    dead: list[dict[str, Any]] = []
+    order = sorted(range(len(impressions)), key=lambda i: (int(impressions[i]["event_time"]), i))
+    for i in order:
+        imp = impressions[i]
+        rid = str(imp["request_id"])
+        if rid in kept:
+            first_at = kept[rid][0]
+            dead.append(
+                _dead_letter(
+                    topic,
+                    i,
+                    imp,
+                    "Impression",
+                    DUPLICATE_IMPRESSION,
+                    f"Impression.request_id {rid!r} already seen at offset {first_at}",
+                )
+            )
+        else:
+            kept[rid] = (i, imp)
+    return kept, dead
+
+
+def attribute_clicks(
+    impressions_by_request: Mapping[str, tuple[int, Mapping[str, Any]]],
+    clicks: Sequence[Mapping[str, Any]],
+    attribution_window_ms: int,
+    topic: str = "clicks",
+) -> tuple[dict[str, set[str]], list[dict[str, Any]]]:
+    """request_id -> credited item_ids, and a dead letter for every click that fails a §4 rule."""
+    credited: dict[str, set[str]] = defaultdict(set)
+    dead: list[dict[str, Any]] = []
+    order = sorted(range(len(clicks)), key=lambda i: (int(clicks[i]["event_time"]), i))
+    for i in order:
+        click = clicks[i]
+        rid, item, t = str(click["request_id"]), str(click["item_id"]), int(click["event_time"])
+        found = impressions_by_request.get(rid)
+        if found is None:
+            dead.append(
+                _dead_letter(
+                    topic,
+                    i,
+                    click,
+                    "Click",
+                    UNKNOWN_REQUEST,
+                    f"Click.request_id {rid!r} matches no impression",
+                )
+            )
+            continue
+        imp = found[1]
+        shown = {slot["item_id"] for slot in imp["slots"]}
+        start = int(imp["event_time"])
+        end = start + attribution_window_ms
+        if item not in shown:
+            dead.append(
+                _dead_letter(
+                    topic,
+                    i,
+                    click,
+                    "Click",
+                    ITEM_NOT_SHOWN,
+                    f"Click.item_id {item!r} is not in the slots of request {rid!r}",
+                )
+            )
+        elif not (start <= t <= end):
+            dead.append(
+                _dead_letter(
+                    topic,
+                    i,
+                    click,
+                    "Click",
+                    OUTSIDE_WINDOW,
+                    f"Click.event_time {t} is outside [{start}, {end}] of request {rid!r}",
+                )
+            )
+        elif item in credited[rid]:
+            dead.append(
+                _dead_letter(
+                    topic, i, click, "Click", DUPLICATE, f"Click on ({rid!r}, {item!r}) already counted"
+                )
+            )
+        else:
+            credited[rid].add(item)
+    return credited, dead
+
+
+def window_rows(
+    impressions_by_request: Mapping[str, tuple[int, Mapping[str, Any]]],
+    credited: Mapping[str, set[str]],
+    window_ms: int,
+) -> dict[tuple[int, str], list[dict[str, Any]]]:
+    """(window_start, model_id) -> WinRate rows (without win_rate/decision), one per (version, seed)."""
+    counts: dict[tuple[int, str, int, int], list[int]] = {}
+    for rid, (_, imp) in impressions_by_request.items():
+        ws = window_start_of(int(imp["event_time"]), window_ms)
+        key = (ws, str(imp["model_id"]), int(imp["model_version"]), int(imp["explore_seed"]))
+        c = counts.setdefault(key, [0, 0, 0, 0, 0])
+        outcome = impression_outcome(imp, credited.get(rid, set()))
+        c[0] += 1
+        c[1 + (EXPLORE, CURRENT, TIE, NO_CLICK).index(outcome)] += 1
+    rows: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
+    for (ws, model_id, version, seed), (n, e, cur, ties, none) in sorted(counts.items()):
+        rows[(ws, model_id)].append(
+            {
+                "model_id": model_id,
+                "window_start": ws,
+                "window_end": ws + window_ms,
+                "model_version": version,
+                "explore_seed": seed,
+                "impressions": n,
+                "explore_wins": e,
+                "current_wins": cur,
+                "ties": ties,
+                "no_clicks": none,
+            }
+        )
+    return dict(rows)
+
+
+def run_reference(
+    impressions: Sequence[Mapping[str, Any]],
+    clicks: Sequence[Mapping[str, Any]],
+    initial_weights: Iterable[Mapping[str, Any]] = (),
+    config: ReferenceConfig | None = None,
+) -> ReferenceResult:
+    """§4 then §5 over a bounded, on-time input. `initial_weights`: MAJOR ModelWeights records the
+    learners start from (one per model_id); a model without one has every row STALE."""
+    cfg = config if config is not None else ReferenceConfig()
+    assert cfg.dbgd is not None
+    kept, dead_impressions = dedupe_impressions(impressions, cfg.impressions_topic)
+    credited, dead_clicks = attribute_clicks(kept, clicks, cfg.attribution_window_ms, cfg.clicks_topic)
+    learners: dict[str, DbgdLearner] = {}
+    for record in initial_weights:
+        lrn = learners.setdefault(str(record["model_id"]), DbgdLearner(str(record["model_id"]), cfg.dbgd))
+        lrn.rebase(record)
+    result = ReferenceResult(
+        dead_letters=sorted(
+            dead_impressions + dead_clicks, key=lambda d: (d["source_topic"], d["source_offset"])
+        )
+    )
+    for (ws, model_id), rows in sorted(window_rows(kept, credited, cfg.window_ms).items()):
+        lrn = learners.setdefault(model_id, DbgdLearner(model_id, cfg.dbgd))
+        out = lrn.on_window(rows)
+        result.win_rates.extend(out.win_rates)
+        if out.weights is not None:
+            result.model_weights.append(out.weights)
+        if out.refused is not None:
+            result.refused.append((ws, model_id, out.refused))
+    return result
