@@ -1,0 +1,166 @@
+"""`drnflow up | status | down`: the local Kafka broker and, with --cluster, a Flink session cluster."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from drnflow.cli import CommandError
+from drnflow.paths import state_dir
+from drnflow.stack.jars import SetupError
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"drnflow: environment variable {name}={raw!r} is not an integer") from None
+
+
+def add_stack_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--state-dir", type=Path, default=None,
+                   help="where broker/cluster data, logs and pid files live (env DRNFLOW_STATE; "
+                        "default: .state in the checkout)")
+    p.add_argument("--kafka-port", type=int, default=_env_int("DRNFLOW_KAFKA_PORT", 9092),
+                   help="broker port on 127.0.0.1 (env DRNFLOW_KAFKA_PORT; default 9092)")
+    p.add_argument("--controller-port", type=int, default=_env_int("DRNFLOW_KAFKA_CONTROLLER_PORT", 9093),
+                   help="KRaft controller port (env DRNFLOW_KAFKA_CONTROLLER_PORT; default 9093)")
+    p.add_argument("--rest-port", type=int, default=_env_int("DRNFLOW_FLINK_REST_PORT", 8081),
+                   help="Flink REST/web UI port (env DRNFLOW_FLINK_REST_PORT; default 8081)")
+    p.add_argument("--rpc-port", type=int, default=_env_int("DRNFLOW_FLINK_RPC_PORT", 6123),
+                   help="Flink JobManager RPC port (env DRNFLOW_FLINK_RPC_PORT; default 6123)")
+
+
+def _components(args: argparse.Namespace) -> tuple[Any, Any]:
+    from drnflow.stack.flink import FlinkCluster, FlinkClusterConfig
+    from drnflow.stack.kafka import KafkaBroker, KafkaConfig
+
+    state = (args.state_dir or state_dir()).resolve()
+    try:
+        broker = KafkaBroker(KafkaConfig(state_dir=state, port=args.kafka_port,
+                                         controller_port=args.controller_port))
+        cluster = FlinkCluster(FlinkClusterConfig(state_dir=state, rest_port=args.rest_port,
+                                                  rpc_port=args.rpc_port))
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    return broker, cluster
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from drnflow.stack.kafka import TopicSettings, create_topics
+    from drnflow.topics import TopicNames
+
+    broker, cluster = _components(args)
+    try:
+        settings = TopicSettings(partitions=args.partitions, retention_ms=args.retention_ms)
+        names = TopicNames(args.topic_prefix)
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    try:
+        already = broker.status().running
+        t0 = time.monotonic()
+        status = broker.start()
+        took = time.monotonic() - t0
+        print(f"kafka   {'already running' if already else f'ready in {took:.1f} s'}: "
+              f"bootstrap {status.bootstrap} (pid {status.pid})")
+        created = create_topics(status.bootstrap, names, settings)
+        print(f"topics  {len(names.all())} present ({len(created)} created) with prefix {names.prefix!r}")
+        if args.cluster:
+            already = cluster.status().running
+            t0 = time.monotonic()
+            cstatus = cluster.start()
+            took = time.monotonic() - t0
+            print(f"flink   {'already running' if already else f'ready in {took:.1f} s'}: "
+                  f"jobmanager {cstatus.jobmanager}, web UI {cstatus.web_ui} (pids {cstatus.pids})")
+    except SetupError as e:
+        raise CommandError(str(e)) from None
+    print(f"state   {broker.config.state_dir}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    broker, cluster = _components(args)
+    b = broker.status()
+    c = cluster.status()
+    if args.json:
+        print(json.dumps({
+            "state_dir": str(broker.config.state_dir),
+            "kafka": {"running": b.running, "pid": b.pid, "bootstrap": b.bootstrap, "controller": b.controller},
+            "flink": {"running": c.running, "pids": c.pids, "jobmanager": c.jobmanager, "web_ui": c.web_ui,
+                      "taskmanagers": c.taskmanagers},
+        }, indent=2))
+    else:
+        print(f"state   {broker.config.state_dir}")
+        if b.running:
+            print(f"kafka   running, pid {b.pid}, bootstrap {b.bootstrap}, controller {b.controller}")
+        else:
+            print("kafka   not running")
+        if c.running:
+            print(f"flink   running, pids {c.pids}, jobmanager {c.jobmanager}, web UI {c.web_ui}, "
+                  f"{c.taskmanagers} taskmanager(s)")
+        else:
+            print("flink   not running")
+    return 0 if b.running or c.running else 3
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    broker, cluster = _components(args)
+    stopped_flink = cluster.stop()
+    stopped_kafka = broker.stop()
+    print(f"flink   {'stopped pids ' + str(stopped_flink) if stopped_flink else 'was not running'}")
+    print(f"kafka   {'stopped pid ' + str(stopped_kafka) if stopped_kafka else 'was not running'}")
+    if args.purge:
+        import shutil
+
+        for path in (broker.home, cluster.home):
+            if path.exists():
+                shutil.rmtree(path)
+        print(f"purged  {broker.home} and {cluster.home}")
+    return 0
+
+
+def _duration_ms(text: str) -> int:
+    from drnflow.durations import parse_duration_ms
+
+    if text.strip() in ("-1", "forever"):
+        return -1
+    try:
+        return parse_duration_ms(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    up = sub.add_parser("up", help="start the local Kafka broker (and a Flink cluster with --cluster)",
+                        description="Start a single-node Kafka broker (KRaft) from pinned Maven Central jars on "
+                                    "loopback, create the topics of design.md §2, and with --cluster a Flink "
+                                    "standalone session cluster. A second `up` is a no-op.")
+    add_stack_options(up)
+    up.add_argument("--cluster", action="store_true", help="also start a Flink standalone session cluster")
+    up.add_argument("--topic-prefix", default=os.environ.get("DRNFLOW_TOPIC_PREFIX", ""),
+                    help="prefix of every topic name (env DRNFLOW_TOPIC_PREFIX)")
+    up.add_argument("--partitions", type=int, default=1, help="partitions per topic (default 1)")
+    up.add_argument("--retention", dest="retention_ms", type=_duration_ms, default="7d",
+                    help="topic retention as Flink writes durations, e.g. 7d, 12h, or 'forever' (default 7d; "
+                         "model-weights is always kept forever)")
+    up.set_defaults(func=cmd_up)
+
+    st = sub.add_parser("status", help="say what runs: pids, ports, bootstrap address",
+                        description="Show the broker and cluster of this state dir. Exit 0 if something runs, "
+                                    "3 if nothing does.")
+    add_stack_options(st)
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(func=cmd_status)
+
+    down = sub.add_parser("down", help="stop exactly the processes `up` started",
+                          description="Stop the Flink cluster and the Kafka broker of this state dir.")
+    add_stack_options(down)
+    down.add_argument("--purge", action="store_true", help="also delete their data and logs")
+    down.set_defaults(func=cmd_down)
