@@ -247,7 +247,7 @@ class DrnScorer:
         adv = h @ self._adv_w + self._adv_b
         if adv.size == 0:
             return adv.astype(np.float32)
-        return (value + adv - adv.mean()).astype(np.float32)
+        return (adv + np.float32(value - float(adv.sum(dtype=np.float64)) / adv.size)).astype(np.float32)
 
 
 class TorchScorer:

@@ -277,4 +277,5 @@ class Ranker:
 
 def _ranking(q: npt.NDArray[np.float32]) -> list[int]:
     """Candidate indices best first; ties keep candidate order (stable), so rankings are reproducible."""
-    return [int(i) for i in np.argsort(-q, kind="stable")]
+    ranking: list[int] = np.argsort(-q, kind="stable").tolist()
+    return ranking
