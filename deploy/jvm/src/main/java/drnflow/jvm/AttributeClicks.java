@@ -1,0 +1,246 @@
+package drnflow.jvm;
+
+import java.util.Arrays;
+
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.util.Collector;
+
+/**
+ * Attribution and credit of design.md §4, keyed by request_id, on event time.
+ *
+ * <p>Rules for a click c of request r (checked in this order; the first that fails is the reason):
+ * <ol>
+ *   <li>UNKNOWN_REQUEST: r has no impression i with |c.t - i.t| <= click horizon (2 x attribution window
+ *       by default). The horizon makes "no impression" decidable: a click waits for its impression until
+ *       the watermark passes c.t + horizon, and an impression is kept until the watermark passes
+ *       i.t + horizon.</li>
+ *   <li>ITEM_NOT_SHOWN: c.item_id is not in i's slots.</li>
+ *   <li>OUTSIDE_WINDOW: not i.t <= c.t <= i.t + attribution window.</li>
+ *   <li>DUPLICATE: another click on the same (request_id, item_id) passes the rules above and comes
+ *       first by (event_time, offset); that one counts, whatever order they arrive in.</li>
+ *   <li>LATE: the impression's outcome was already emitted when the click arrived (the click was later
+ *       than the watermark allows).</li>
+ * </ol>
+ * The first impression of a request_id in topic order is the impression; a later one within the
+ * horizon is DUPLICATE_IMPRESSION (operators/reference.py orders by (event_time, offset) instead: the two
+ * agree unless duplicate impressions arrive out of event-time order). An impression whose window is already final when it arrives is LATE.
+ * Each impression's outcome is emitted once, when the watermark passes i.t + attribution window, with
+ * that timestamp; every decision depends only on the records, not on how the two topics interleave,
+ * as long as no record is later than the watermark's bounded out-of-orderness.
+ */
+public final class AttributeClicks extends KeyedProcessFunction<String, SourceEvent, Outcome> {
+    private static final long serialVersionUID = 1L;
+
+    private final long windowMs;
+    private final long attributionMs;
+    private final long horizonMs;
+
+    private transient ValueState<RequestState> state;
+
+    public AttributeClicks(long windowMs, long attributionMs, long horizonMs) {
+        this.windowMs = windowMs;
+        this.attributionMs = attributionMs;
+        this.horizonMs = horizonMs;
+    }
+
+    @Override
+    public void open(OpenContext openContext) {
+        state = getRuntimeContext().getState(
+                new ValueStateDescriptor<>("request", TypeInformation.of(RequestState.class)));
+    }
+
+    static long windowStart(long t, long size) {
+        return t - Math.floorMod(t, size);
+    }
+
+    @Override
+    public void processElement(SourceEvent e, Context ctx, Collector<Outcome> out) throws Exception {
+        RequestState s = state.value();
+        if (e.kind == SourceEvent.IMPRESSION) {
+            onImpression(e, s, ctx);
+        } else {
+            onClick(e, s, ctx);
+        }
+    }
+
+    private void onImpression(SourceEvent e, RequestState s, Context ctx) throws Exception {
+        if (s != null && s.hasImpression) {
+            ctx.output(MinorUpdatePipeline.DEAD_LETTERS, DeadLetterRecord.of(e, DeadLetterRecord.DUPLICATE_IMPRESSION,
+                    "request_id " + e.requestId + " already has an impression (" + e.topic + "/"
+                            + s.impressionPartition + "@" + s.impressionOffset + ")"));
+            return;
+        }
+        long finalAt = windowStart(e.eventTime, windowMs) + windowMs + attributionMs - 1;
+        if (finalAt <= ctx.timerService().currentWatermark()) {
+            ctx.output(MinorUpdatePipeline.DEAD_LETTERS, DeadLetterRecord.of(e, DeadLetterRecord.LATE,
+                    "impression event_time " + e.eventTime + " is in a window already final at watermark "
+                            + ctx.timerService().currentWatermark()));
+            return;
+        }
+        if (s == null) {
+            s = new RequestState();
+        }
+        s.hasImpression = true;
+        s.impressionTime = e.eventTime;
+        s.modelId = e.modelId;
+        s.modelVersion = e.modelVersion;
+        s.exploreSeed = e.exploreSeed;
+        s.itemIds = e.itemIds;
+        s.explore = e.explore;
+        s.counted = new SourceEvent[e.itemIds.length];
+        s.impressionPartition = e.partition;
+        s.impressionOffset = e.offset;
+        ctx.timerService().registerEventTimeTimer(e.eventTime + attributionMs);
+        ctx.timerService().registerEventTimeTimer(e.eventTime + horizonMs);
+        SourceEvent[] waiting = s.pending;
+        s.pending = null;
+        if (waiting != null) {
+            for (SourceEvent c : waiting) {
+                judge(c, s, ctx);
+            }
+        }
+        state.update(s);
+    }
+
+    private void onClick(SourceEvent c, RequestState s, Context ctx) throws Exception {
+        if (s == null) {
+            s = new RequestState();
+        }
+        if (s.hasImpression) {
+            judge(c, s, ctx);
+        } else {
+            s.pending = s.pending == null ? new SourceEvent[] {c} : append(s.pending, c);
+            ctx.timerService().registerEventTimeTimer(c.eventTime + horizonMs);
+        }
+        state.update(s);
+    }
+
+    private static SourceEvent[] append(SourceEvent[] xs, SourceEvent x) {
+        SourceEvent[] ys = Arrays.copyOf(xs, xs.length + 1);
+        ys[xs.length] = x;
+        return ys;
+    }
+
+    /** Decides one click against the request's impression: count it or dead-letter it with a reason. */
+    private void judge(SourceEvent c, RequestState s, Context ctx) {
+        long dt = c.eventTime - s.impressionTime;
+        if (dt < -horizonMs || dt > horizonMs) {
+            dead(c, DeadLetterRecord.UNKNOWN_REQUEST, "no impression of request_id " + c.requestId
+                    + " within " + horizonMs + " ms of click event_time " + c.eventTime, ctx);
+            return;
+        }
+        int slot = -1;
+        for (int i = 0; i < s.itemIds.length; i++) {
+            if (s.itemIds[i].equals(c.itemId)) {
+                slot = i;
+                break;
+            }
+        }
+        if (slot < 0) {
+            dead(c, DeadLetterRecord.ITEM_NOT_SHOWN, "item_id " + c.itemId + " is not in the slots of request_id "
+                    + c.requestId, ctx);
+        } else if (dt < 0 || dt > attributionMs) {
+            dead(c, DeadLetterRecord.OUTSIDE_WINDOW, "click event_time " + c.eventTime + " is " + dt
+                    + " ms after its impression; the attribution window is [0, " + attributionMs + "] ms", ctx);
+        } else if (s.outcomeEmitted) {
+            dead(c, DeadLetterRecord.LATE, "click arrived after the outcome of request_id " + c.requestId
+                    + " was final", ctx);
+        } else {
+            SourceEvent held = s.counted[slot];
+            if (held == null) {
+                s.counted[slot] = c;
+            } else {
+                // The earliest click by (event_time, offset) counts, whatever order the clicks arrive in.
+                boolean earlier = c.eventTime < held.eventTime
+                        || (c.eventTime == held.eventTime && c.offset < held.offset);
+                SourceEvent loser = earlier ? held : c;
+                if (earlier) {
+                    s.counted[slot] = c;
+                }
+                dead(loser, DeadLetterRecord.DUPLICATE, "(request_id, item_id) = (" + c.requestId + ", "
+                        + c.itemId + ") was already counted", ctx);
+            }
+        }
+    }
+
+    private static void dead(SourceEvent c, String reason, String detail, Context ctx) {
+        ctx.output(MinorUpdatePipeline.DEAD_LETTERS, DeadLetterRecord.of(c, reason, detail));
+    }
+
+    @Override
+    public void onTimer(long timestamp, OnTimerContext ctx, Collector<Outcome> out) throws Exception {
+        RequestState s = state.value();
+        if (s == null) {
+            return;
+        }
+        if (s.hasImpression) {
+            if (!s.outcomeEmitted && timestamp >= s.impressionTime + attributionMs) {
+                out.collect(outcomeOf(s));
+                s.outcomeEmitted = true;
+                s.counted = new SourceEvent[0];
+            }
+            if (timestamp >= s.impressionTime + horizonMs) {
+                state.clear();
+                return;
+            }
+            state.update(s);
+            return;
+        }
+        if (s.pending != null) {
+            int kept = 0;
+            for (SourceEvent c : s.pending) {
+                if (c.eventTime + horizonMs <= timestamp) {
+                    dead(c, DeadLetterRecord.UNKNOWN_REQUEST, "no impression of request_id " + c.requestId
+                            + " within " + horizonMs + " ms of click event_time " + c.eventTime, ctx);
+                } else {
+                    s.pending[kept++] = c;
+                }
+            }
+            if (kept == 0) {
+                state.clear();
+                return;
+            }
+            s.pending = Arrays.copyOf(s.pending, kept);
+            state.update(s);
+        }
+    }
+
+    private Outcome outcomeOf(RequestState s) {
+        int e = 0;
+        int c = 0;
+        int n = 0;
+        for (int i = 0; i < s.counted.length; i++) {
+            if (s.counted[i] != null) {
+                n++;
+                if (s.explore[i]) {
+                    e++;
+                } else {
+                    c++;
+                }
+            }
+        }
+        int[] clickPartitions = new int[n];
+        long[] clickOffsets = new long[n];
+        for (int i = 0, j = 0; i < s.counted.length; i++) {
+            if (s.counted[i] != null) {
+                clickPartitions[j] = s.counted[i].partition;
+                clickOffsets[j++] = s.counted[i].offset;
+            }
+        }
+        Outcome o = new Outcome();
+        o.modelId = s.modelId;
+        o.windowStart = windowStart(s.impressionTime, windowMs);
+        o.modelVersion = s.modelVersion;
+        o.exploreSeed = s.exploreSeed;
+        o.result = e > c ? Outcome.EXPLORE : c > e ? Outcome.CURRENT : e > 0 ? Outcome.TIE : Outcome.NO_CLICK;
+        o.impressionPartition = s.impressionPartition;
+        o.impressionOffset = s.impressionOffset;
+        o.clickPartitions = clickPartitions;
+        o.clickOffsets = clickOffsets;
+        return o;
+    }
+}

@@ -1,0 +1,162 @@
+package drnflow.jvm;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import org.apache.avro.Schema;
+import org.apache.avro.generic.GenericData;
+import org.apache.avro.generic.GenericDatumReader;
+import org.apache.avro.generic.GenericRecord;
+import org.apache.avro.io.BinaryDecoder;
+import org.apache.avro.io.DecoderFactory;
+import org.apache.flink.api.common.serialization.DeserializationSchema;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
+import org.apache.flink.kafka.shaded.org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.flink.util.Collector;
+
+/**
+ * Decodes plain-Avro Impression or Click values (no registry framing) into {@link SourceEvent}s.
+ *
+ * <p>Decode failures are data, not exceptions: a value that is not a complete record of the schema
+ * (garbage, truncated, trailing bytes, a tombstone) comes out as a MALFORMED event with its origin,
+ * so it can go to dead-letters. Impressions are read through a projection of the writer schema, so
+ * the logged features (most of an impression's bytes) are skipped rather than materialised.
+ */
+public final class AvroEventDeserializer implements KafkaRecordDeserializationSchema<SourceEvent> {
+    private static final long serialVersionUID = 1L;
+
+    static {
+        // Garbage can announce a 2 GiB string or array; cap what Avro will allocate for one value.
+        setIfAbsent("org.apache.avro.limits.string.maxLength", "16777216");
+        setIfAbsent("org.apache.avro.limits.bytes.maxLength", "16777216");
+        setIfAbsent("org.apache.avro.limits.collectionItems.maxLength", "4194304");
+    }
+
+    private final byte kind;
+    private final String writerSchemaJson;
+
+    private transient GenericDatumReader<GenericRecord> reader;
+    private transient BinaryDecoder decoder;
+    private transient GenericRecord reuse;
+    private transient int fRequestId;
+    private transient int fEventTime;
+    private transient int fModelId;
+    private transient int fModelVersion;
+    private transient int fExploreSeed;
+    private transient int fSlots;
+    private transient int fItemId;
+
+    private AvroEventDeserializer(byte kind, String writerSchemaJson) {
+        this.kind = kind;
+        this.writerSchemaJson = writerSchemaJson;
+    }
+
+    public static AvroEventDeserializer impressions(String impressionSchemaJson) {
+        return new AvroEventDeserializer(SourceEvent.IMPRESSION, impressionSchemaJson);
+    }
+
+    public static AvroEventDeserializer clicks(String clickSchemaJson) {
+        return new AvroEventDeserializer(SourceEvent.CLICK, clickSchemaJson);
+    }
+
+    private static void setIfAbsent(String key, String value) {
+        if (System.getProperty(key) == null) {
+            System.setProperty(key, value);
+        }
+    }
+
+    @Override
+    public void open(DeserializationSchema.InitializationContext context) {
+        Schema writer = new Schema.Parser().parse(writerSchemaJson);
+        Schema readerSchema = kind == SourceEvent.IMPRESSION ? impressionProjection(writer) : writer;
+        reader = new GenericDatumReader<>(writer, readerSchema);
+        fRequestId = readerSchema.getField("request_id").pos();
+        fEventTime = readerSchema.getField("event_time").pos();
+        if (kind == SourceEvent.IMPRESSION) {
+            fModelId = readerSchema.getField("model_id").pos();
+            fModelVersion = readerSchema.getField("model_version").pos();
+            fExploreSeed = readerSchema.getField("explore_seed").pos();
+            fSlots = readerSchema.getField("slots").pos();
+        } else {
+            fItemId = readerSchema.getField("item_id").pos();
+        }
+    }
+
+    /** The Impression fields attribution reads; everything else (features, ...) is skipped by Avro. */
+    static Schema impressionProjection(Schema writer) {
+        Schema slotW = writer.getField("slots").schema().getElementType();
+        List<Schema.Field> slotFields = new ArrayList<>();
+        slotFields.add(copy(slotW.getField("item_id")));
+        slotFields.add(copy(slotW.getField("team")));
+        Schema slotR = Schema.createRecord(slotW.getName(), null, slotW.getNamespace(), false, slotFields);
+        List<Schema.Field> fields = new ArrayList<>();
+        for (String name : new String[] {"request_id", "event_time", "model_id", "model_version", "explore_seed"}) {
+            fields.add(copy(writer.getField(name)));
+        }
+        fields.add(new Schema.Field("slots", Schema.createArray(slotR)));
+        return Schema.createRecord(writer.getName(), null, writer.getNamespace(), false, fields);
+    }
+
+    private static Schema.Field copy(Schema.Field f) {
+        return new Schema.Field(f.name(), f.schema());
+    }
+
+    @Override
+    public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<SourceEvent> out) {
+        SourceEvent e = new SourceEvent();
+        e.topic = record.topic();
+        e.partition = record.partition();
+        e.offset = record.offset();
+        e.rawKey = record.key();
+        e.rawValue = record.value();
+        try {
+            decodeInto(e);
+        } catch (Exception | StackOverflowError | OutOfMemoryError ex) {
+            reuse = null;
+            e.kind = SourceEvent.MALFORMED;
+            e.detail = ex.getClass().getSimpleName() + ": " + ex.getMessage();
+            e.itemIds = null;
+            e.explore = null;
+        }
+        out.collect(e);
+    }
+
+    private void decodeInto(SourceEvent e) throws Exception {
+        byte[] value = e.rawValue;
+        if (value == null) {
+            throw new IllegalArgumentException("null value (tombstone) where a record was expected");
+        }
+        decoder = DecoderFactory.get().binaryDecoder(value, decoder);
+        GenericRecord r = reader.read(reuse, decoder);
+        reuse = r;
+        if (!decoder.isEnd()) {
+            throw new IllegalArgumentException("trailing bytes after a complete record");
+        }
+        e.kind = kind;
+        e.requestId = r.get(fRequestId).toString();
+        e.eventTime = (Long) r.get(fEventTime);
+        if (kind == SourceEvent.IMPRESSION) {
+            e.modelId = r.get(fModelId).toString();
+            e.modelVersion = (Long) r.get(fModelVersion);
+            e.exploreSeed = (Long) r.get(fExploreSeed);
+            @SuppressWarnings("unchecked")
+            GenericData.Array<GenericRecord> slots = (GenericData.Array<GenericRecord>) r.get(fSlots);
+            int n = slots.size();
+            e.itemIds = new String[n];
+            e.explore = new boolean[n];
+            for (int i = 0; i < n; i++) {
+                GenericRecord s = slots.get(i);
+                e.itemIds[i] = s.get(0).toString();
+                e.explore[i] = "EXPLORE".equals(s.get(1).toString());
+            }
+        } else {
+            e.itemId = r.get(fItemId).toString();
+        }
+    }
+
+    @Override
+    public TypeInformation<SourceEvent> getProducedType() {
+        return TypeInformation.of(SourceEvent.class);
+    }
+}

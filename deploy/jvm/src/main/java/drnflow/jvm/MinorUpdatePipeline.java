@@ -1,0 +1,185 @@
+package drnflow.jvm;
+
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Properties;
+
+import org.apache.flink.api.common.eventtime.SerializableTimestampAssigner;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.java.functions.KeySelector;
+import org.apache.flink.api.java.tuple.Tuple4;
+import org.apache.flink.connector.base.DeliveryGuarantee;
+import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
+import org.apache.flink.connector.kafka.sink.KafkaSink;
+import org.apache.flink.connector.kafka.source.KafkaSource;
+import org.apache.flink.connector.kafka.source.KafkaSourceBuilder;
+import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
+import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDeserializationSchema;
+import org.apache.flink.kafka.shaded.org.apache.kafka.clients.consumer.OffsetResetStrategy;
+import org.apache.flink.kafka.shaded.org.apache.kafka.common.TopicPartition;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.types.Row;
+import org.apache.flink.util.OutputTag;
+
+/**
+ * Static builders PyFlink calls over py4j (jobs/minor_update.py): the per-event half of the
+ * minor-update job (Kafka sources, decode, attribution, window counts, dead letters) in the JVM, and
+ * the exactly-once Kafka sink for what the Python per-window step produces.
+ */
+public final class MinorUpdatePipeline {
+    /** Dead letters from every stage (malformed, attribution rules). */
+    public static final OutputTag<DeadLetterRecord> DEAD_LETTERS =
+            new OutputTag<>("dead-letters", TypeInformation.of(DeadLetterRecord.class));
+
+    private MinorUpdatePipeline() {}
+
+    /**
+     * Builds sources to window rows and attaches the dead-letter sink. Returns the final per-window
+     * rows (fields {@link CountOutcomes#FIELDS}), timestamped window_end + attribution window - 1.
+     */
+    public static DataStream<Row> windowRows(StreamExecutionEnvironment env, Properties props) {
+        JobSettings s = JobSettings.from(props);
+        SingleOutputStreamOperator<SourceEvent> impressions = decoded(env, s, s.impressionsTopic,
+                AvroEventDeserializer.impressions(s.impressionSchema), "impressions");
+        SingleOutputStreamOperator<SourceEvent> clicks = decoded(env, s, s.clicksTopic,
+                AvroEventDeserializer.clicks(s.clickSchema), "clicks");
+        DataStream<SourceEvent> impressionsIn = impressions;
+        if (s.failAfterImpressions >= 0 || s.throttleMicrosPerImpression > 0) {
+            impressionsIn = impressions
+                    .map(new FaultInjector(s.failAfterImpressions, s.failMarkerPath, s.throttleMicrosPerImpression))
+                    .name("fault-injector").uid("fault-injector");
+        }
+        SingleOutputStreamOperator<Outcome> outcomes = impressionsIn.union(clicks)
+                .keyBy(new RequestIdKey())
+                .process(new AttributeClicks(s.windowMs, s.attributionWindowMs, s.clickHorizonMs))
+                .name("attribute-clicks").uid("attribute-clicks");
+        DataStream<Outcome> counted = outcomes;
+        if (!s.probeDir.isEmpty()) {
+            counted = outcomes.map(new ThroughputProbe<>(s.probeDir, "outcomes")).name("probe-outcomes");
+        }
+        DataStream<Row> rows = counted
+                .keyBy(new WindowKey(), Types.TUPLE(Types.STRING, Types.LONG, Types.LONG, Types.LONG))
+                .process(new CountOutcomes(s.windowMs, s.attributionWindowMs), CountOutcomes.rowType())
+                .name("count-outcomes").uid("count-outcomes");
+        DataStream<DeadLetterRecord> dead = impressions.getSideOutput(DEAD_LETTERS)
+                .union(clicks.getSideOutput(DEAD_LETTERS), outcomes.getSideOutput(DEAD_LETTERS));
+        dead.sinkTo(deadLetterSink(s)).name("dead-letters-sink").uid("dead-letters-sink");
+        return rows;
+    }
+
+    /** The bare baseline of `make bench`: the same sources and decoding, nothing after. */
+    public static void decodeOnly(StreamExecutionEnvironment env, Properties props) {
+        JobSettings s = JobSettings.from(props);
+        DataStream<SourceEvent> impressions = decoded(env, s, s.impressionsTopic,
+                AvroEventDeserializer.impressions(s.impressionSchema), "impressions");
+        DataStream<SourceEvent> clicks = decoded(env, s, s.clicksTopic,
+                AvroEventDeserializer.clicks(s.clickSchema), "clicks");
+        impressions.union(clicks).sinkTo(new org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink<>())
+                .name("discard");
+    }
+
+    /** MAJOR candidates for the Python learner: raw model-weights records from where Python read up to. */
+    public static DataStream<Row> modelWeights(StreamExecutionEnvironment env, Properties props) {
+        JobSettings s = JobSettings.from(props);
+        Map<TopicPartition, Long> start = new HashMap<>();
+        for (String part : s.modelWeightsStartOffsets.split(",")) {
+            if (!part.isBlank()) {
+                String[] po = part.split(":");
+                start.put(new TopicPartition(s.modelWeightsTopic, Integer.parseInt(po[0])), Long.parseLong(po[1]));
+            }
+        }
+        KafkaSourceBuilder<Row> b = KafkaSource.<Row>builder()
+                .setBootstrapServers(s.bootstrap)
+                .setTopics(s.modelWeightsTopic)
+                .setGroupId(s.groupId + "-model-weights")
+                .setStartingOffsets(OffsetsInitializer.offsets(start, OffsetResetStrategy.EARLIEST))
+                .setDeserializer(new RawRecordDeserializer())
+                .setProperty("isolation.level", "read_committed");
+        if (s.bounded) {
+            b.setBounded(OffsetsInitializer.latest());
+        }
+        WatermarkStrategy<Row> wm = WatermarkStrategy.forGenerator(ctx -> new NeverHoldWatermarks<>());
+        return env.fromSource(b.build(), wm, "model-weights").setParallelism(1).uid("model-weights-source");
+    }
+
+    /** Exactly-once sink for rows (topic, key, value) encoded by the Python per-window step. */
+    public static void sinkRouted(DataStream<Row> rows, Properties props) {
+        JobSettings s = JobSettings.from(props);
+        KafkaSink<Row> sink = transactional(s, new RoutedBytesSerializer(), s.transactionalIdPrefix + "-out");
+        rows.sinkTo(sink).name("outputs-sink").uid("outputs-sink");
+    }
+
+    private static KafkaSink<DeadLetterRecord> deadLetterSink(JobSettings s) {
+        return transactional(s, new DeadLetterSerializer(s.deadLettersTopic, s.deadLetterSchema, s.jobName),
+                s.transactionalIdPrefix + "-dl");
+    }
+
+    private static <T> KafkaSink<T> transactional(JobSettings s, KafkaRecordSerializationSchema<T> ser, String prefix) {
+        return KafkaSink.<T>builder()
+                .setBootstrapServers(s.bootstrap)
+                .setRecordSerializer(ser)
+                .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
+                .setTransactionalIdPrefix(prefix)
+                .setProperty("transaction.timeout.ms", Long.toString(s.transactionTimeoutMs))
+                .build();
+    }
+
+    private static SingleOutputStreamOperator<SourceEvent> decoded(StreamExecutionEnvironment env, JobSettings s,
+            String topic, KafkaRecordDeserializationSchema<SourceEvent> deserializer, String name) {
+        KafkaSourceBuilder<SourceEvent> b = KafkaSource.<SourceEvent>builder()
+                .setBootstrapServers(s.bootstrap)
+                .setTopics(topic)
+                .setGroupId(s.groupId)
+                .setDeserializer(deserializer)
+                .setProperty("isolation.level", "read_committed");
+        if (s.bounded) {
+            b.setStartingOffsets(OffsetsInitializer.earliest()).setBounded(OffsetsInitializer.latest());
+        } else {
+            b.setStartingOffsets(OffsetsInitializer.committedOffsets(OffsetResetStrategy.EARLIEST));
+        }
+        WatermarkStrategy<SourceEvent> wm = WatermarkStrategy
+                .<SourceEvent>forBoundedOutOfOrderness(Duration.ofMillis(s.outOfOrdernessMs))
+                .withTimestampAssigner(new EventTimeOf());
+        if (s.idlenessMs > 0 && !s.bounded) {
+            wm = wm.withIdleness(Duration.ofMillis(s.idlenessMs));
+        }
+        DataStream<SourceEvent> events = env.fromSource(b.build(), wm, name).uid(name + "-source");
+        if (!s.probeDir.isEmpty()) {
+            events = events.map(new ThroughputProbe<>(s.probeDir, name)).name("probe-" + name);
+        }
+        return events.process(new RouteMalformed()).name("route-malformed-" + name).uid("route-malformed-" + name);
+    }
+
+    /** Event time of decoded records; MALFORMED ones have none and must not move the watermark. */
+    static final class EventTimeOf implements SerializableTimestampAssigner<SourceEvent> {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public long extractTimestamp(SourceEvent e, long kafkaTimestamp) {
+            return e.kind == SourceEvent.MALFORMED ? Long.MIN_VALUE : e.eventTime;
+        }
+    }
+
+    static final class RequestIdKey implements KeySelector<SourceEvent, String> {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public String getKey(SourceEvent e) {
+            return e.requestId;
+        }
+    }
+
+    static final class WindowKey implements KeySelector<Outcome, Tuple4<String, Long, Long, Long>> {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public Tuple4<String, Long, Long, Long> getKey(Outcome o) {
+            return Tuple4.of(o.modelId, o.windowStart, o.modelVersion, o.exploreSeed);
+        }
+    }
+}

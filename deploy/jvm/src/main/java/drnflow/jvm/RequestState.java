@@ -1,0 +1,24 @@
+package drnflow.jvm;
+
+/**
+ * Everything attribution keeps for one request_id, in one value so each event costs one state access:
+ * the (first) impression with the click counted per slot, or the clicks that came before it.
+ */
+public class RequestState {
+    public boolean hasImpression;
+    public long impressionTime;
+    public String modelId;
+    public long modelVersion;
+    public long exploreSeed;
+    public String[] itemIds;
+    public boolean[] explore;
+    /** Per slot, the click that counts for it so far (null: none); kept whole so it can lose to an earlier one. */
+    public SourceEvent[] counted;
+    public int impressionPartition;
+    public long impressionOffset;
+    public boolean outcomeEmitted;
+    /** Clicks that arrived before any impression of their request_id, in arrival order. */
+    public SourceEvent[] pending;
+
+    public RequestState() {}
+}

@@ -1,0 +1,36 @@
+package drnflow.jvm;
+
+/**
+ * One decoded Kafka record of the impressions or clicks topic, or a record that could not be decoded
+ * (MALFORMED). Only the fields attribution needs are kept; where it came from travels along so any
+ * record can still become a dead letter with its raw bytes.
+ *
+ * <p>A Flink POJO (public fields, no-arg constructor) so it is serialized without Kryo.
+ */
+public class SourceEvent {
+    public static final byte IMPRESSION = 0;
+    public static final byte CLICK = 1;
+    public static final byte MALFORMED = 2;
+
+    public byte kind;
+    public String requestId;
+    public long eventTime;
+    /** Impression fields. */
+    public String modelId;
+    public long modelVersion;
+    public long exploreSeed;
+    public String[] itemIds;
+    public boolean[] explore;
+    /** Click field. */
+    public String itemId;
+    /** Origin, for dead letters and major-update offset ranges. */
+    public String topic;
+    public int partition;
+    public long offset;
+    public byte[] rawKey;
+    public byte[] rawValue;
+    /** Why a MALFORMED record failed to decode. */
+    public String detail;
+
+    public SourceEvent() {}
+}

@@ -1,0 +1,92 @@
+package drnflow.jvm;
+
+/**
+ * Running counts of one (model_id, window, model_version, explore_seed) and, per Kafka partition,
+ * the offset range its impressions and counted clicks came from.
+ */
+public class WindowCounts {
+    public long impressions;
+    public long exploreWins;
+    public long currentWins;
+    public long ties;
+    public long noClicks;
+    public int[] impressionPartitions = new int[0];
+    public long[] impressionFirst = new long[0];
+    public long[] impressionLast = new long[0];
+    public int[] clickPartitions = new int[0];
+    public long[] clickFirst = new long[0];
+    public long[] clickLast = new long[0];
+
+    public WindowCounts() {}
+
+    void add(Outcome o) {
+        impressions++;
+        switch (o.result) {
+            case Outcome.EXPLORE -> exploreWins++;
+            case Outcome.CURRENT -> currentWins++;
+            case Outcome.TIE -> ties++;
+            default -> noClicks++;
+        }
+        OffsetRanges imp = new OffsetRanges(impressionPartitions, impressionFirst, impressionLast);
+        imp.add(o.impressionPartition, o.impressionOffset);
+        impressionPartitions = imp.partitions;
+        impressionFirst = imp.first;
+        impressionLast = imp.last;
+        if (o.clickPartitions.length > 0) {
+            OffsetRanges clk = new OffsetRanges(clickPartitions, clickFirst, clickLast);
+            for (int i = 0; i < o.clickPartitions.length; i++) {
+                clk.add(o.clickPartitions[i], o.clickOffsets[i]);
+            }
+            clickPartitions = clk.partitions;
+            clickFirst = clk.first;
+            clickLast = clk.last;
+        }
+    }
+
+    /** Per-partition [first, last] offsets as parallel arrays (few partitions: a linear scan is fine). */
+    static final class OffsetRanges {
+        int[] partitions;
+        long[] first;
+        long[] last;
+
+        OffsetRanges(int[] partitions, long[] first, long[] last) {
+            this.partitions = partitions;
+            this.first = first;
+            this.last = last;
+        }
+
+        void add(int partition, long offset) {
+            for (int i = 0; i < partitions.length; i++) {
+                if (partitions[i] == partition) {
+                    first[i] = Math.min(first[i], offset);
+                    last[i] = Math.max(last[i], offset);
+                    return;
+                }
+            }
+            int n = partitions.length;
+            partitions = java.util.Arrays.copyOf(partitions, n + 1);
+            first = java.util.Arrays.copyOf(first, n + 1);
+            last = java.util.Arrays.copyOf(last, n + 1);
+            partitions[n] = partition;
+            first[n] = offset;
+            last[n] = offset;
+        }
+
+        /** "partition:start:end;..." with end exclusive, partitions ascending. */
+        static String format(int[] partitions, long[] first, long[] last) {
+            Integer[] order = new Integer[partitions.length];
+            for (int i = 0; i < order.length; i++) {
+                order[i] = i;
+            }
+            java.util.Arrays.sort(order, (a, b) -> Integer.compare(partitions[a], partitions[b]));
+            StringBuilder sb = new StringBuilder();
+            for (int i : order) {
+                if (sb.length() > 0) {
+                    sb.append(';');
+                }
+                sb.append(partitions[i]).append(':').append(first[i]).append(':').append(last[i] + 1);
+            }
+            return sb.toString();
+        }
+    }
+}
