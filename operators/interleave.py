@@ -139,8 +139,11 @@ def probabilistic(
     while len(out) < limit:
         open_lists = [j for j in (0, 1) if alive[j].any()]
         j = open_lists[int(rng.integers(2))] if len(open_lists) == 2 else open_lists[0]
-        p = np.where(alive[j], weights[j], 0.0)
-        r = int(rng.choice(len(p), p=p / p.sum()))
+        cum = np.cumsum(weights[j] * alive[j])
+        # inverse-CDF draw: first rank whose cumulative weight exceeds u·total (never a shown item)
+        r = int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))
+        if r >= len(cum) or not alive[j][r]:  # u·total rounded onto the end: take the last unseen rank
+            r = int(np.flatnonzero(alive[j])[-1])
         item = lists[j][r]
         out.append(Pick(item, j))
         for other in (0, 1):
