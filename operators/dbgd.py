@@ -458,8 +458,9 @@ class DbgdLearner:
     def _guard(self, step: np.ndarray, current: FlatWeights, new: FlatWeights) -> str | None:
         if not (np.all(np.isfinite(step)) and np.all(np.isfinite(new))):
             return "non-finite update (NaN or inf in the step or the new weights)"
-        step_norm = float(np.linalg.norm(step))
-        w_norm = float(np.linalg.norm(current.astype(np.float64)))
+        # Sum of squares, not np.linalg.norm: BLAS dot spins up threads that stall on a busy host.
+        step_norm = math.sqrt(float(np.square(step).sum()))
+        w_norm = math.sqrt(float(np.square(current, dtype=np.float64).sum()))
         limit = self.config.max_update_norm_ratio * w_norm
         if w_norm > 0 and step_norm > limit:
             return (
