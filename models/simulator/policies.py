@@ -1,0 +1,106 @@
+"""Stand-alone ranking policies with the Ranker.rank signature (operators/ranker.py), so the simulator
+runs without a model: random, popular, and an oracle that ranks by the true grade (an upper bound)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from models.simulator.world import POPULARITY_COLUMN
+
+
+class RankingPolicy(Protocol):
+    def rank(
+        self,
+        request_id: str,
+        user_id: str,
+        event_time: int,
+        state_features: npt.ArrayLike,
+        candidates: Sequence[tuple[str, npt.ArrayLike]],
+        k: int,
+    ) -> dict[str, Any]: ...
+
+
+def impression_record(
+    *, request_id: str, user_id: str, event_time: int, model_id: str, order: Sequence[int],
+    candidates: Sequence[tuple[str, npt.ArrayLike]], state_features: npt.ArrayLike, k: int,
+) -> dict[str, Any]:
+    """An Impression (schemas/impression.avsc) of the first k candidates of `order`, all CURRENT."""
+    return {
+        "request_id": request_id,
+        "user_id": user_id,
+        "event_time": int(event_time),
+        "model_id": model_id,
+        "model_version": 0,
+        "explore_seed": 0,
+        "slots": [
+            {
+                "item_id": candidates[j][0],
+                "position": pos,
+                "team": "CURRENT",
+                "features": np.asarray(candidates[j][1], dtype=np.float32).tolist(),
+                "explore_seed": None,
+            }
+            for pos, j in enumerate(order[:k])
+        ],
+        "state_features": np.asarray(state_features, dtype=np.float32).reshape(-1).tolist(),
+        "explore_seeds": [],
+        "interleaving": "none",
+        "generator": None,
+    }
+
+
+class RandomPolicy:
+    """Uniformly random order; seeded per request so the order does not depend on arrival order."""
+
+    def __init__(self, model_id: str = "random", seed: int = 0) -> None:
+        self.model_id = model_id
+        self.seed = seed
+
+    def rank(self, request_id: str, user_id: str, event_time: int, state_features: npt.ArrayLike,
+             candidates: Sequence[tuple[str, npt.ArrayLike]], k: int) -> dict[str, Any]:
+        h = int.from_bytes(hashlib.blake2b(request_id.encode(), digest_size=8).digest(), "little")
+        order = np.random.default_rng([self.seed, h & 0xFFFFFFFF, h >> 32]).permutation(len(candidates))
+        return impression_record(request_id=request_id, user_id=user_id, event_time=event_time,
+                                 model_id=self.model_id, order=[int(i) for i in order],
+                                 candidates=candidates, state_features=state_features, k=k)
+
+
+class PopularPolicy:
+    """Most popular first, by the popularity action feature (column `column` of the action features)."""
+
+    def __init__(self, model_id: str = "popular", column: int = POPULARITY_COLUMN) -> None:
+        self.model_id = model_id
+        self.column = column
+
+    def rank(self, request_id: str, user_id: str, event_time: int, state_features: npt.ArrayLike,
+             candidates: Sequence[tuple[str, npt.ArrayLike]], k: int) -> dict[str, Any]:
+        pop = np.array([float(np.asarray(c[1])[self.column]) for c in candidates])
+        order = [int(i) for i in np.argsort(-pop, kind="stable")]
+        return impression_record(request_id=request_id, user_id=user_id, event_time=event_time,
+                                 model_id=self.model_id, order=order, candidates=candidates,
+                                 state_features=state_features, k=k)
+
+
+class OraclePolicy:
+    """Ranks by the true grade (ties by candidate order): what a perfect ranker would show."""
+
+    def __init__(self, grades: npt.NDArray[np.int8], user_index: dict[str, int],
+                 item_index: dict[str, int], model_id: str = "oracle") -> None:
+        self.grades = grades
+        self.user_index = user_index
+        self.item_index = item_index
+        self.model_id = model_id
+
+    def rank(self, request_id: str, user_id: str, event_time: int, state_features: npt.ArrayLike,
+             candidates: Sequence[tuple[str, npt.ArrayLike]], k: int) -> dict[str, Any]:
+        u = self.user_index[user_id]
+        g = np.array([self.grades[u, self.item_index[c[0]]] for c in candidates])
+        order = [int(i) for i in np.argsort(-g, kind="stable")]
+        return impression_record(request_id=request_id, user_id=user_id, event_time=event_time,
+                                 model_id=self.model_id, order=order, candidates=candidates,
+                                 state_features=state_features, k=k)

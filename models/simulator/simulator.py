@@ -1,0 +1,124 @@
+"""The user simulator: one `step()` = one user arrives, a policy ranks candidates, the click model
+clicks. Pure (no Kafka, no clock): the producer loop in drnflow/commands/simulate.py only ships
+what this returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from models.simulator.arrivals import ArrivalConfig, Arrivals, satisfaction
+from models.simulator.click_models import ClickModel, click_model
+from models.simulator.policies import RankingPolicy
+from models.simulator.world import World
+
+ATTRIBUTION_WINDOW_MS = 30 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    seed: int = 0
+    click_model: str = "navigational"
+    k: int = 10
+    arrivals: ArrivalConfig = field(default_factory=ArrivalConfig)
+    first_click_delay_s: float = 15.0  # mean of the exponential part; 2 s are always added
+    next_click_delay_s: float = 20.0
+    max_click_delay_s: float = 25 * 60.0  # clicks stay well inside the 30-min attribution window
+
+    def __post_init__(self) -> None:
+        click_model(self.click_model)  # raises on an unknown name
+        if self.k < 1:
+            raise ValueError(f"SimulatorConfig.k must be >= 1, got {self.k}")
+        if self.seed < 0:
+            raise ValueError(f"SimulatorConfig.seed must be >= 0, got {self.seed}")
+        if not (self.first_click_delay_s >= 0 and self.next_click_delay_s >= 0):
+            raise ValueError("SimulatorConfig click delays must be >= 0 seconds")
+        if not 2.0 <= self.max_click_delay_s < ATTRIBUTION_WINDOW_MS / 1000:
+            raise ValueError(
+                f"SimulatorConfig.max_click_delay_s must be in [2, 1800) s, got {self.max_click_delay_s}"
+            )
+
+
+class TruthRow(NamedTuple):
+    request_id: str
+    item_id: str
+    position: int
+    grade: int
+
+
+@dataclass(frozen=True)
+class SimStep:
+    impression: dict[str, Any]
+    clicks: list[dict[str, Any]]
+    truth: list[TruthRow]
+    is_return: bool
+
+
+class Simulator:
+    """Simulated users of `world` meeting `policy`; deterministic for a given seed and policy."""
+
+    def __init__(self, world: World, policy: RankingPolicy, config: SimulatorConfig | None = None) -> None:
+        self.world = world
+        self.policy = policy
+        self.config = config or SimulatorConfig()
+        self.click_model: ClickModel = click_model(self.config.click_model)
+        arr_ss, cand_ss, click_ss, delay_ss = np.random.SeedSequence(self.config.seed).spawn(4)
+        self.arrivals = Arrivals(world.ml, self.config.arrivals, np.random.default_rng(arr_ss))
+        self._cand_rng = np.random.default_rng(cand_ss)
+        self._click_rng = np.random.default_rng(click_ss)
+        self._delay_rng = np.random.default_rng(delay_ss)
+        self.steps = 0
+        self.total_clicks = 0
+
+    def request_id(self, n: int) -> str:
+        return f"s{self.config.seed}-{n:010d}"
+
+    def step(self) -> SimStep:
+        cfg, world = self.config, self.world
+        event_time, user, is_return = self.arrivals.next()
+        request_id = self.request_id(self.steps)
+        self.steps += 1
+        cands = world.candidates(self._cand_rng)
+        state, actions = world.features(
+            user, cands, event_time=event_time, activeness=float(self.arrivals.activeness[user])
+        )
+        item_ids = world.ml.item_ids
+        user_id = world.ml.user_ids[user]
+        impression = self.policy.rank(
+            request_id, user_id, event_time, state,
+            [(item_ids[int(c)], actions[j]) for j, c in enumerate(cands)], cfg.k,
+        )
+        shown = [str(s["item_id"]) for s in impression["slots"]]
+        grades = [world.grade(user, item) for item in shown]
+        clicked = self.click_model.sample(grades, self._click_rng)
+        click_times = self._click_times(event_time, len(clicked))
+        clicks = [
+            {"request_id": request_id, "item_id": shown[pos], "event_time": t, "user_id": user_id}
+            for pos, t in zip(clicked, click_times, strict=True)
+        ]
+        self.total_clicks += len(clicks)
+        session_end = click_times[-1] if click_times else event_time
+        self.arrivals.feedback(user, session_end, satisfaction([grades[p] for p in clicked]))
+        truth = [TruthRow(request_id, item, pos, g)
+                 for pos, (item, g) in enumerate(zip(shown, grades, strict=True))]
+        return SimStep(impression, clicks, truth, is_return)
+
+    def _click_times(self, event_time: int, n: int) -> list[int]:
+        """Increasing click times: 2 s + Exp(first) after the impression, then + Exp(next) each."""
+        if n == 0:
+            return []
+        cfg = self.config
+        gaps = self._delay_rng.exponential(1.0, size=n)
+        gaps[0] = 2.0 + gaps[0] * cfg.first_click_delay_s
+        gaps[1:] = 1.0 + gaps[1:] * cfg.next_click_delay_s
+        offsets = np.minimum(np.cumsum(gaps), cfg.max_click_delay_s)
+        # strictly after the impression, non-decreasing, within the window (cap keeps ties possible)
+        return [event_time + int(o * 1000) for o in offsets]
+
+    def run(self, n: int) -> Iterator[SimStep]:
+        for _ in range(n):
+            yield self.step()
