@@ -190,7 +190,10 @@ class Ranker:
         cached = self._explore
         if cached is not None and cached[0] is served and cached[1] == rnd:
             return cached[2]
-        with self._lock:
+        with self._lock:  # one builder at a time; a racing thread may have built it meanwhile
+            cached = self._explore
+            if cached is not None and cached[0] is served and cached[1] == rnd:
+                return cached[2]
             cfg = self.config
             seeds = explore_seeds_for(cfg.base_seed, served.version, rnd, cfg.n_explore)
             built = [

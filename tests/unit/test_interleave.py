@@ -41,20 +41,20 @@ def _check_shown(shown: list[Pick[int]], lists: list[list[int]], k: int) -> None
 @pytest.mark.parametrize("fn", PAIRWISE)
 @FAST
 @given(a=rankings, b=rankings, k=ks, seed=seeds)
-def test_pairwise_shows_each_item_once_from_its_team(fn, a, b, k, seed) -> None:  # type: ignore[no-untyped-def]
+def test_pairwise_shows_each_item_once_from_its_team(fn, a, b, k, seed) -> None:
     _check_shown(fn(a, b, k, np.random.default_rng(seed)), [a, b], k)
 
 
 @pytest.mark.parametrize("fn", PAIRWISE)
 @FAST
 @given(a=rankings, b=rankings, k=ks, seed=seeds)
-def test_seeded_repeatability(fn, a, b, k, seed) -> None:  # type: ignore[no-untyped-def]
+def test_seeded_repeatability(fn, a, b, k, seed) -> None:
     assert fn(a, b, k, np.random.default_rng(seed)) == fn(a, b, k, np.random.default_rng(seed))
 
 
 @FAST
 @given(perm=st.permutations(list(range(15))), other=st.permutations(list(range(15))), k=ks, seed=seeds)
-def test_team_draft_is_fair_when_lists_are_long_enough(perm, other, k, seed) -> None:  # type: ignore[no-untyped-def]
+def test_team_draft_is_fair_when_lists_are_long_enough(perm, other, k, seed) -> None:
     shown = team_draft(perm, other, k, np.random.default_rng(seed))
     counts = Counter(p.team for p in shown)
     assert abs(counts[Team.CURRENT] - counts[Team.EXPLORE]) <= 1
@@ -62,7 +62,7 @@ def test_team_draft_is_fair_when_lists_are_long_enough(perm, other, k, seed) -> 
 
 @FAST
 @given(lists=st.lists(rankings, min_size=1, max_size=5), k=ks, seed=seeds)
-def test_multileave_invariants(lists, k, seed) -> None:  # type: ignore[no-untyped-def]
+def test_multileave_invariants(lists, k, seed) -> None:
     shown = multileave(lists, k, np.random.default_rng(seed))
     _check_shown(shown, lists, k)
     assert shown == multileave(lists, k, np.random.default_rng(seed))
@@ -70,7 +70,7 @@ def test_multileave_invariants(lists, k, seed) -> None:  # type: ignore[no-untyp
 
 @FAST
 @given(perms=st.lists(st.permutations(list(range(12))), min_size=2, max_size=5), k=ks, seed=seeds)
-def test_multileave_is_fair(perms, k, seed) -> None:  # type: ignore[no-untyped-def]
+def test_multileave_is_fair(perms, k, seed) -> None:
     counts = Counter(p.source for p in multileave(perms, k, np.random.default_rng(seed)))
     full = [counts.get(j, 0) for j in range(len(perms))]
     assert max(full) - min(full) <= 1
@@ -135,7 +135,7 @@ def test_credit_rule(clicked: list[str], outcome: Outcome) -> None:
 
 @FAST
 @given(a=rankings, b=rankings, k=ks, seed=seeds, clicks=st.lists(st.integers(0, 25), max_size=6))
-def test_credit_is_symmetric_under_swapping_lists(a, b, k, seed, clicks) -> None:  # type: ignore[no-untyped-def]
+def test_credit_is_symmetric_under_swapping_lists(a, b, k, seed, clicks) -> None:
     shown = team_draft(a, b, k, np.random.default_rng(seed))
     swapped = [(p.item, 1 - p.source) for p in shown]
     mirror = {Outcome.EXPLORE: Outcome.CURRENT, Outcome.CURRENT: Outcome.EXPLORE}

@@ -57,7 +57,7 @@ def test_layout_is_named_parameters_order_and_matches_config() -> None:
 def test_flatten_is_row_major_concatenation() -> None:
     net = DrnQNetwork(CONFIG)
     flat = flatten(net)
-    w0 = net.state_layers[0].weight.detach().numpy()
+    w0 = dict(net.named_parameters())["state_layers.0.weight"].detach().numpy()
     assert np.array_equal(flat[: w0.size], w0.reshape(-1))
     assert flat[: w0.size][1] == w0[0, 1]  # row-major: second value is row 0, column 1
 
