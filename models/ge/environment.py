@@ -284,5 +284,5 @@ def split_by_time(log: LoggedLists, train_fraction: float) -> tuple[LoggedLists,
     if not 0.0 < train_fraction < 1.0:
         raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
     order = np.argsort(log.requests.request_time, kind="stable")
-    cut = int(round(len(log) * train_fraction))
+    cut = round(len(log) * train_fraction)
     return log.take(order[:cut]), log.take(order[cut:])

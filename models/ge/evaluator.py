@@ -137,7 +137,9 @@ def train_evaluator(
     return losses
 
 
-def predict_logged(evaluator: ListEvaluator, log: LoggedLists, batch_size: int = 1024) -> npt.NDArray[np.float64]:
+def predict_logged(
+    evaluator: ListEvaluator, log: LoggedLists, batch_size: int = 1024
+) -> npt.NDArray[np.float64]:
     """Predicted click probabilities (B, N) of the logged lists."""
     requests = RequestTensors.from_batch(log.requests)
     shown = torch.as_tensor(log.shown, dtype=torch.long)
