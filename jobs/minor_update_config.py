@@ -1,0 +1,229 @@
+"""Typed, validated configuration of the minor-update job; the same fields make its command line.
+
+Durations are written the way Flink writes them ("60 s", "30 min") and kept as int milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from drnflow.durations import duration_ms, format_duration_ms
+from drnflow.paths import state_dir
+from drnflow.topics import TopicNames
+from models.perturbation import Perturbation
+from operators.dbgd import DbgdConfig
+from operators.triggers import TriggerConfig
+
+_JOB_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
+
+
+@dataclass(frozen=True)
+class FaultInjection:
+    """Test-only knobs (not on the command line): fail the attribution input once, after a completed
+    checkpoint and `fail_after_impressions` impressions, and/or slow impressions down."""
+
+    fail_after_impressions: int = -1
+    marker: str = ""
+    throttle_us: int = 0
+
+    def __post_init__(self) -> None:
+        if self.fail_after_impressions >= 0 and not self.marker:
+            raise ValueError("FaultInjection.fail_after_impressions needs a marker file path (fails once)")
+        if self.throttle_us < 0:
+            raise ValueError(f"FaultInjection.throttle_us must be >= 0, got {self.throttle_us}")
+
+
+@dataclass(frozen=True)
+class MinorUpdateConfig:
+    """Everything the minor-update job (design.md §4-§5) can be told."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = ""
+    #: Read what is in the topics now and stop by itself.
+    bounded: bool = False
+    window: int | str = "60 s"
+    attribution_window: int | str = "30 min"
+    #: Clicks are matched to an impression at most this far from it (default 2 x attribution window).
+    click_horizon: int | str | None = None
+    out_of_orderness: int | str = "5 s"
+    #: A partition with no records for this long stops holding the watermark back (0 = off).
+    idleness: int | str = "30 s"
+    alpha: float = 0.1
+    eta: float = 0.5
+    perturbation: str = Perturbation.MULTIPLICATIVE.value
+    #: None = cover one attribution window of windows (operators.dbgd.default_max_staleness).
+    max_staleness: int | None = None
+    #: Seed of the initial model used for a model_id that has no MAJOR version yet.
+    seed: int = 0
+    initial_state_dim: int = 16
+    initial_action_dim: int = 16
+    #: Major-update triggers: every this much event time (None = off) and/or after N minor updates.
+    trigger_every: int | str | None = "1 h"
+    trigger_every_minor: int | None = None
+    checkpoint_interval: int | str = "2 s"
+    checkpoint_dir: str | None = None
+    parallelism: int = 1
+    job_name: str = "drnflow-minor-update"
+    #: Kafka's broker caps transactions at 15 min by default; the sink must stay below it.
+    transaction_timeout: int | str = "10 min"
+    fault: FaultInjection = field(default_factory=FaultInjection)
+    #: Benchmark probes write first/last record times here (None = no probes).
+    probe_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("window", "attribution_window", "out_of_orderness", "idleness", "checkpoint_interval",
+                     "transaction_timeout"):
+            try:
+                object.__setattr__(self, name, duration_ms(getattr(self, name)))
+            except ValueError as e:
+                raise ValueError(f"MinorUpdateConfig.{name}: {e}") from None
+        for name in ("click_horizon", "trigger_every"):
+            if getattr(self, name) is not None:
+                try:
+                    object.__setattr__(self, name, duration_ms(getattr(self, name)))
+                except ValueError as e:
+                    raise ValueError(f"MinorUpdateConfig.{name}: {e}") from None
+        if self.window_ms <= 0:
+            raise ValueError("MinorUpdateConfig.window must be > 0, e.g. '60 s'")
+        if self.click_horizon_ms < self.attribution_window_ms:
+            raise ValueError(
+                f"MinorUpdateConfig.click_horizon ({format_duration_ms(self.click_horizon_ms)}) must be >= "
+                f"the attribution window ({format_duration_ms(self.attribution_window_ms)})"
+            )
+        if self.checkpoint_interval_ms < 10:
+            raise ValueError("MinorUpdateConfig.checkpoint_interval must be >= 10 ms (checkpointing is required)")
+        if not 1_000 <= self.transaction_timeout_ms <= 15 * 60_000:
+            raise ValueError("MinorUpdateConfig.transaction_timeout must be in [1 s, 15 min] (the broker's cap)")
+        if self.transaction_timeout_ms <= self.checkpoint_interval_ms:
+            raise ValueError("MinorUpdateConfig.transaction_timeout must exceed checkpoint_interval")
+        if not self.bootstrap or " " in self.bootstrap:
+            raise ValueError(f"MinorUpdateConfig.bootstrap must be host:port[,host:port], got {self.bootstrap!r}")
+        TopicNames(self.topic_prefix)  # validates the prefix
+        if not _JOB_NAME.fullmatch(self.job_name):
+            raise ValueError(f"MinorUpdateConfig.job_name must match {_JOB_NAME.pattern}, got {self.job_name!r}")
+        if not 1 <= self.parallelism <= 64:
+            raise ValueError(f"MinorUpdateConfig.parallelism must be in 1..64, got {self.parallelism}")
+        if self.seed < 0:
+            raise ValueError(f"MinorUpdateConfig.seed must be >= 0, got {self.seed}")
+        if self.initial_state_dim < 1 or self.initial_action_dim < 1:
+            raise ValueError("MinorUpdateConfig.initial_state_dim/initial_action_dim must be >= 1")
+        if not (math.isfinite(self.alpha) and math.isfinite(self.eta)):
+            raise ValueError("MinorUpdateConfig.alpha and eta must be finite")
+        self.dbgd_config()  # alpha, eta, perturbation, max_staleness: DbgdConfig's own checks
+        self.trigger_config()
+
+    # Durations in ms (the fields hold ints after __post_init__; these give mypy the int type).
+    @property
+    def window_ms(self) -> int:
+        return int(self.window)
+
+    @property
+    def attribution_window_ms(self) -> int:
+        return int(self.attribution_window)
+
+    @property
+    def click_horizon_ms(self) -> int:
+        return 2 * self.attribution_window_ms if self.click_horizon is None else int(self.click_horizon)
+
+    @property
+    def out_of_orderness_ms(self) -> int:
+        return int(self.out_of_orderness)
+
+    @property
+    def idleness_ms(self) -> int:
+        return int(self.idleness)
+
+    @property
+    def checkpoint_interval_ms(self) -> int:
+        return int(self.checkpoint_interval)
+
+    @property
+    def transaction_timeout_ms(self) -> int:
+        return int(self.transaction_timeout)
+
+    @property
+    def topics(self) -> TopicNames:
+        return TopicNames(self.topic_prefix)
+
+    def dbgd_config(self) -> DbgdConfig:
+        overrides: dict[str, Any] = {"alpha": self.alpha, "eta": self.eta, "perturbation": self.perturbation}
+        if self.max_staleness is not None:
+            overrides["max_staleness"] = self.max_staleness
+        return DbgdConfig.for_windows(self.window_ms, self.attribution_window_ms, **overrides)
+
+    def trigger_config(self) -> TriggerConfig:
+        names = self.topics
+        return TriggerConfig(
+            every_ms=None if self.trigger_every is None else int(self.trigger_every),
+            every_minor=self.trigger_every_minor,
+            impressions_topic=names.impressions,
+            clicks_topic=names.clicks,
+        )
+
+    def checkpoint_path(self) -> Path:
+        if self.checkpoint_dir:
+            return Path(self.checkpoint_dir).resolve()
+        return state_dir() / "checkpoints" / f"{self.job_name}-{self.topic_prefix or 'default'}"
+
+    @property
+    def transactional_id_prefix(self) -> str:
+        return f"{self.job_name}-{self.topic_prefix}"
+
+    def describe(self) -> str:
+        """One line with the settings that shape results (for logs)."""
+        f = format_duration_ms
+        return (
+            f"window {f(self.window_ms)}, attribution window {f(self.attribution_window_ms)}, "
+            f"out-of-orderness {f(self.out_of_orderness_ms)}, alpha {self.alpha}, eta {self.eta}, "
+            f"seed {self.seed}, {'bounded' if self.bounded else 'unbounded'}, topics '{self.topic_prefix}*'"
+        )
+
+
+#: (flag, field, type, help) of the command line; every flag maps to one config field.
+_FLAGS: tuple[tuple[str, str, Any, str], ...] = (
+    ("--bootstrap", "bootstrap", str, "Kafka bootstrap servers (host:port)"),
+    ("--topic-prefix", "topic_prefix", str, "prefix of all six topic names"),
+    ("--window", "window", str, "tumbling window on impression event time, e.g. '60 s', '30 min'"),
+    ("--attribution-window", "attribution_window", str, "how long after an impression a click counts"),
+    ("--click-horizon", "click_horizon", str, "how far from its impression a click is matched at all"),
+    ("--out-of-orderness", "out_of_orderness", str, "bounded out-of-orderness of the watermarks"),
+    ("--idleness", "idleness", str, "idle-partition timeout ('0 ms' = off)"),
+    ("--alpha", "alpha", float, "exploration scale of the explore direction (must equal the ranker's)"),
+    ("--eta", "eta", float, "DBGD step size"),
+    ("--perturbation", "perturbation", str, "explore direction: " + ", ".join(p.value for p in Perturbation)),
+    ("--max-staleness", "max_staleness", int, "versions a row may lag and still move the weights"),
+    ("--seed", "seed", int, "seed of the initial model for a model_id without a MAJOR version"),
+    ("--trigger-every", "trigger_every", str, "major-update trigger period in event time ('none' = off)"),
+    ("--trigger-every-minor", "trigger_every_minor", int, "trigger after this many minor updates"),
+    ("--checkpoint-interval", "checkpoint_interval", str, "checkpoint (and output commit) interval"),
+    ("--checkpoint-dir", "checkpoint_dir", str, "checkpoint folder (default under the state dir)"),
+    ("--parallelism", "parallelism", int, "Flink parallelism"),
+    ("--job-name", "job_name", str, "Flink job name (also the transactional id prefix)"),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the job's flags; defaults stay None so the dataclass defaults are the only defaults."""
+    defaults = {f.name: f.default for f in fields(MinorUpdateConfig)}
+    parser.add_argument("--bounded", action="store_true", help="read what is in the topics now, then stop")
+    for flag, name, typ, text in _FLAGS:
+        parser.add_argument(flag, dest=name, type=typ, default=None, help=f"{text} (default: {defaults[name]})")
+
+
+def from_args(args: argparse.Namespace, base: MinorUpdateConfig | None = None) -> MinorUpdateConfig:
+    """A config from parsed flags (unset flags keep `base`'s values); raises ValueError on bad values."""
+    cfg = base if base is not None else MinorUpdateConfig()
+    changes: dict[str, Any] = {}
+    for _, name, _, _ in _FLAGS:
+        value = getattr(args, name, None)
+        if value is not None:
+            changes[name] = None if name == "trigger_every" and str(value).lower() == "none" else value
+    if getattr(args, "bounded", False):
+        changes["bounded"] = True
+    # Durations already parsed to ms in `cfg` are ints; re-validation accepts them as they are.
+    return replace(cfg, **changes)

@@ -1,0 +1,215 @@
+"""The minor-update job end to end on a real broker and a PyFlink mini-cluster (bounded runs).
+
+One hand-written stream (tests/integration/minor_update_data.py) is run three times, each on its own
+topics: a plain run checked row for row against operators/reference.py, the same input again
+(determinism: identical model-weights bytes), and a run whose task fails mid-stream and restarts
+from a checkpoint (exactly-once: what read_committed consumers see equals the plain run).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drnflow import serde
+from drnflow.paths import PROJECT_ROOT
+from drnflow.stack.kafka import create_topics
+from drnflow.topics import TopicNames
+from jobs.minor_update import initial_major
+from jobs.minor_update_config import MinorUpdateConfig
+from operators.reference import ReferenceConfig, run_reference
+from tests.integration.minor_update_data import (
+    ATTRIBUTION_MS,
+    OOO_MS,
+    T0,
+    WINDOW_MS,
+    Stream,
+    hand_written_stream,
+    produce_stream,
+    publish,
+    read_committed,
+)
+
+pytestmark = pytest.mark.integration
+
+OUTPUTS = ("win-rates", "model-weights", "major-update-triggers", "dead-letters")
+
+
+def job_config(bootstrap: str, prefix: str, tmp: Path) -> MinorUpdateConfig:
+    return MinorUpdateConfig(
+        bootstrap=bootstrap, topic_prefix=prefix, bounded=True, window=WINDOW_MS,
+        attribution_window=ATTRIBUTION_MS, out_of_orderness=OOO_MS, alpha=0.1, eta=0.5, seed=3,
+        initial_state_dim=4, initial_action_dim=3, trigger_every=2 * WINDOW_MS, checkpoint_interval="300 ms",
+        checkpoint_dir=str(tmp / f"ckpt-{prefix}"),
+    )
+
+
+def major_m1(cfg: MinorUpdateConfig) -> dict[str, Any]:
+    """The MAJOR v1 of m1 on model-weights before the job starts (m2 has none: the job makes v0)."""
+    from dataclasses import replace
+
+    return initial_major(replace(cfg, seed=11), "m1", 1, T0 - 1)
+
+
+@dataclass
+class Run:
+    cfg: MinorUpdateConfig
+    stream: Stream
+    outputs: dict[str, list[Any]]
+    log: str
+
+
+def run_job(bootstrap: str, tmp: Path, fault: dict[str, Any] | None = None) -> Run:
+    """Fresh topics, the stream and m1's MAJOR on them, one bounded run in a subprocess."""
+    prefix = f"mu{uuid.uuid4().hex[:8]}."
+    names = TopicNames(prefix)
+    create_topics(bootstrap, names)
+    cfg = job_config(bootstrap, prefix, tmp)
+    stream = hand_written_stream()
+    publish(bootstrap, names.model_weights, [(b"m1", serde.encode("ModelWeights", major_m1(cfg)))])
+    produce_stream(bootstrap, names, stream)
+    code = (
+        "import sys, json; from jobs.minor_update_config import MinorUpdateConfig, FaultInjection; "
+        "from jobs.minor_update import run; "
+        "kw = json.loads(sys.argv[1]); fault = kw.pop('fault'); "
+        "run(MinorUpdateConfig(**kw, fault=FaultInjection(**fault)))"
+    )
+    import json
+
+    kw = {
+        "bootstrap": bootstrap, "topic_prefix": prefix, "bounded": True, "window": cfg.window_ms,
+        "attribution_window": cfg.attribution_window_ms, "out_of_orderness": cfg.out_of_orderness_ms,
+        "alpha": cfg.alpha, "eta": cfg.eta, "seed": cfg.seed, "initial_state_dim": cfg.initial_state_dim,
+        "initial_action_dim": cfg.initial_action_dim, "trigger_every": cfg.trigger_every,
+        "checkpoint_interval": cfg.checkpoint_interval_ms, "checkpoint_dir": cfg.checkpoint_dir,
+        "fault": fault or {},
+    }
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps(kw)], cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, f"job failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    outputs = {t: read_committed(bootstrap, names.name(t)) for t in OUTPUTS}
+    return Run(cfg, stream, outputs, proc.stdout + proc.stderr)
+
+
+def decoded(run: Run, topic: str) -> list[dict[str, Any]]:
+    schema = {"win-rates": "WinRate", "model-weights": "ModelWeights", "major-update-triggers":
+              "MajorUpdateTrigger", "dead-letters": "DeadLetter"}[topic]
+    return [serde.decode(schema, r.value) for r in run.outputs[topic]]
+
+
+@pytest.fixture(scope="module")
+def plain_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return run_job(kafka_bootstrap, tmp_path_factory.mktemp("minor-update"))
+
+
+def reference_of(run: Run) -> Any:
+    cfg = run.cfg
+    weights = decoded(run, "model-weights")
+    m2_initial = [w for w in weights if w["model_id"] == "m2" and w["kind"] == "MAJOR"]
+    assert len(m2_initial) == 1, "the job publishes one seed MAJOR for m2, which has none"
+    ref_cfg = ReferenceConfig(window_ms=cfg.window_ms, attribution_window_ms=cfg.attribution_window_ms,
+                              dbgd=cfg.dbgd_config(), impressions_topic=cfg.topics.impressions,
+                              clicks_topic=cfg.topics.clicks)
+    return run_reference(run.stream.impressions, run.stream.clicks, [major_m1(cfg), m2_initial[0]], ref_cfg)
+
+
+def test_win_rates_match_reference_row_for_row(plain_run: Run) -> None:
+    ref = reference_of(plain_run)
+    got = decoded(plain_run, "win-rates")
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["model_id"], r["window_start"], r["model_version"], r["explore_seed"])
+
+    assert len(got) == len({key(r) for r in got}), "one WinRate per (model, window, version, seed)"
+    assert sorted(got, key=key) == sorted(ref.win_rates, key=key)
+    assert {r["decision"] for r in got} >= {"ACCEPT", "REJECT"}, "the stream should exercise both decisions"
+
+
+def test_dead_letters_match_reference_and_keep_raw_bytes(plain_run: Run) -> None:
+    ref = reference_of(plain_run)
+    got = decoded(plain_run, "dead-letters")
+    names = plain_run.cfg.topics
+    malformed = [d for d in got if d["reason"] == "MALFORMED"]
+    assert sorted((d["source_topic"], d["raw_value"]) for d in malformed) == sorted(
+        (names.name(t), raw) for t, raw in plain_run.stream.garbage
+    )
+    n_good = {names.impressions: len(plain_run.stream.impressions), names.clicks: len(plain_run.stream.clicks)}
+    assert all(d["source_offset"] >= n_good[d["source_topic"]] for d in malformed)
+
+    def view(d: dict[str, Any]) -> tuple[Any, ...]:
+        return (d["source_topic"], d["source_partition"], d["source_offset"], d["reason"], d["raw_key"],
+                d["raw_value"])
+
+    rule_breakers = sorted(view(d) for d in got if d["reason"] != "MALFORMED")
+    assert rule_breakers == sorted(view(d) for d in ref.dead_letters)
+    assert {d[3] for d in rule_breakers} == {"UNKNOWN_REQUEST", "ITEM_NOT_SHOWN", "OUTSIDE_WINDOW", "DUPLICATE",
+                                             "DUPLICATE_IMPRESSION"}
+
+
+def test_minor_versions_match_reference_and_trigger_names_offsets(plain_run: Run) -> None:
+    ref = reference_of(plain_run)
+    weights = decoded(plain_run, "model-weights")
+    minors = [w for w in weights if w["kind"] == "MINOR"]
+    assert minors, "m1's explore lists win: at least one MINOR version"
+    for model in ("m1", "m2"):
+        assert [w for w in minors if w["model_id"] == model] == [
+            w for w in ref.model_weights if w["model_id"] == model
+        ]
+    first_m1 = next(w for w in minors if w["model_id"] == "m1")
+    assert first_m1["parent_version"] == 1, "m1 starts from its MAJOR v1 on model-weights"
+    triggers = decoded(plain_run, "major-update-triggers")
+    assert {t["model_id"] for t in triggers} == {"m1", "m2"}
+    names = plain_run.cfg.topics
+    for t in triggers:
+        assert t["reason"] == "SCHEDULE" and t["event_time_end"] % (2 * WINDOW_MS) == 0
+        assert t["impression_offsets"] and all(r["topic"] == names.impressions for r in t["impression_offsets"])
+        for r in t["impression_offsets"] + t["click_offsets"]:
+            assert 0 <= r["start_offset"] < r["end_offset"]
+
+
+def _committed_view(run: Run) -> dict[str, list[tuple[Any, ...]]]:
+    """Per output topic, what a read_committed consumer sees, topic names made prefix-free."""
+    prefix = run.cfg.topic_prefix
+    view: dict[str, list[tuple[Any, ...]]] = {}
+    for topic in OUTPUTS:
+        rows = []
+        for r in run.outputs[topic]:
+            value = r.value
+            if topic == "dead-letters":
+                d = serde.decode("DeadLetter", value)
+                d["source_topic"] = d["source_topic"].removeprefix(prefix)
+                value = tuple(sorted((k, v) for k, v in d.items() if k != "detail"))
+            elif topic == "major-update-triggers":
+                d = serde.decode("MajorUpdateTrigger", value)
+                for r_ in d["impression_offsets"] + d["click_offsets"]:
+                    r_["topic"] = r_["topic"].removeprefix(prefix)
+                value = repr(d)
+            rows.append((r.key, value))
+        view[topic] = sorted(rows, key=repr) if topic == "dead-letters" else rows
+    return view
+
+
+def test_same_input_twice_gives_identical_outputs(plain_run: Run, kafka_bootstrap: str,
+                                                  tmp_path_factory: pytest.TempPathFactory) -> None:
+    again = run_job(kafka_bootstrap, tmp_path_factory.mktemp("minor-update-again"))
+    assert [r.value for r in again.outputs["model-weights"]] == [r.value for r in plain_run.outputs["model-weights"]]
+    assert _committed_view(again) == _committed_view(plain_run)
+
+
+def test_failure_and_restart_from_checkpoint_is_exactly_once(plain_run: Run, kafka_bootstrap: str,
+                                                             tmp_path_factory: pytest.TempPathFactory) -> None:
+    tmp = tmp_path_factory.mktemp("minor-update-fault")
+    marker = tmp / "failed-once"
+    failed = run_job(kafka_bootstrap, tmp, fault={"fail_after_impressions": 40, "marker": str(marker),
+                                                  "throttle_us": 40_000})
+    assert marker.exists(), "the injected failure did not happen (no checkpoint completed mid-stream?)"
+    assert "fault injection" in failed.log or marker.read_text().startswith("failed after")
+    assert _committed_view(failed) == _committed_view(plain_run)
+
+
