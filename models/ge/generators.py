@@ -53,7 +53,7 @@ def _pinned(request: RequestTensors) -> int:
 
 def _pin_first(order: Sequence[int], pinned: int, list_size: int) -> list[int]:
     rest = [i for i in order if i != pinned]
-    return ([pinned] + rest if pinned >= 0 else rest)[:list_size]
+    return ([pinned, *rest] if pinned >= 0 else rest)[:list_size]
 
 
 def item_similarity(request: RequestTensors) -> npt.NDArray[np.float64]:

@@ -125,5 +125,5 @@ def test_flat_weights_round_trip_and_perturbation_moves_the_policy() -> None:
 def test_model_configs_reject_bad_values() -> None:
     with pytest.raises(ValueError, match="divisible by heads"):
         EvaluatorConfig(4, 4, 2, 2, hidden=10, heads=3)
-    with pytest.raises(ValueError, match="GeneratorConfig.hidden"):
+    with pytest.raises(ValueError, match=r"GeneratorConfig\.hidden"):
         GeneratorConfig(4, 4, 2, 2, hidden=0)

@@ -26,8 +26,11 @@ TINY = EnvConfig(n_users=200, n_items=400, n_shops=10, n_types=4, item_dim=8, us
                  candidates=12, list_size=5)
 
 
+Trained = tuple[ListEnvironment, LoggedLists, LoggedLists, ListEvaluator]
+
+
 @pytest.fixture(scope="module")
-def trained() -> tuple[ListEnvironment, LoggedLists, LoggedLists, ListEvaluator]:
+def trained() -> Trained:
     env = ListEnvironment(TINY, seed=0)
     train, held_out = split_by_time(log_exposures(env, 3000, seed=1), 0.8)
     ev = ListEvaluator(EvaluatorConfig(TINY.item_dim, TINY.user_dim, TINY.n_shops, TINY.n_types, hidden=16,
@@ -44,13 +47,13 @@ def test_auc_by_ranks() -> None:
         auc([1, 1], [0.2, 0.3])
 
 
-def test_evaluator_auc_on_held_out_time_range(trained) -> None:  # type: ignore[no-untyped-def]
+def test_evaluator_auc_on_held_out_time_range(trained: Trained) -> None:
     _, _, held_out, ev = trained
     assert auc(held_out.clicks, predict_logged(ev, held_out)) > 0.6
 
 
-def test_reinforce_raises_reward_over_the_untrained_generator(trained) -> None:  # type: ignore[no-untyped-def]
-    env, train, held_out, ev = trained
+def test_reinforce_raises_reward_over_the_untrained_generator(trained: Trained) -> None:
+    _, train, held_out, ev = trained
     reward = ListReward(ev, UtilityWeights(), RuleConfig(min_distinct_shops=4, min_type_share=0.2))
     gen = PointerGenerator(GeneratorConfig(TINY.item_dim, TINY.user_dim, TINY.n_shops, TINY.n_types,
                                            hidden=24), seed=0)
@@ -69,21 +72,22 @@ def test_reinforce_raises_reward_over_the_untrained_generator(trained) -> None: 
     assert np.mean(history.reward[-10:]) > np.mean(history.reward[:10])
 
 
-def test_training_is_seeded(trained) -> None:  # type: ignore[no-untyped-def]
+def test_training_is_seeded(trained: Trained) -> None:
     _, train, _, ev = trained
     reward = ListReward(ev, UtilityWeights(), RuleConfig())
     runs = []
     for _ in range(2):
         gen = PointerGenerator(GeneratorConfig(TINY.item_dim, TINY.user_dim, TINY.n_shops, TINY.n_types,
                                                hidden=8), seed=5)
-        runs.append(train_generator(gen, reward, train, ReinforceConfig(steps=3, batch_size=16, seed=2)).reward)
+        config = ReinforceConfig(steps=3, batch_size=16, seed=2)
+        runs.append(train_generator(gen, reward, train, config).reward)
     assert runs[0] == runs[1]
 
 
 def test_reinforce_config_rejects_bad_values() -> None:
     with pytest.raises(ValueError, match="learning_rate"):
         ReinforceConfig(learning_rate=0.0)
-    with pytest.raises(ValueError, match="UtilityWeights.type_share"):
+    with pytest.raises(ValueError, match=r"UtilityWeights\.type_share"):
         UtilityWeights(type_share=-1.0)
     with pytest.raises(ValueError, match="min_type_share"):
         RuleConfig(min_type_share=0.0)
