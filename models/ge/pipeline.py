@@ -1,0 +1,102 @@
+"""The GE experiment as three steps that hand over checkpoints: train the evaluator on logs, train the
+generator against it, compare generators. A checkpoint carries the setup, so every step rebuilds the
+same environment and logs from seeds instead of passing data around."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from models.ge.environment import EnvConfig, ListEnvironment, LoggedLists, log_exposures, split_by_time
+from models.ge.evaluator import EvaluatorConfig, ListEvaluator
+from models.ge.generator import GeneratorConfig, PointerGenerator
+from models.ge.utilities import RuleConfig, UtilityWeights
+from models.ge.weights import flatten_parameters
+
+EVALUATOR_FILE = "evaluator.pt"
+GENERATOR_FILE = "generator.pt"
+
+PRESETS: dict[str, EnvConfig] = {
+    "default": EnvConfig(),
+    "tiny": EnvConfig(n_users=200, n_items=400, n_shops=10, n_types=4, item_dim=8, user_dim=6, latent_dim=6,
+                      candidates=12, list_size=5),
+}
+
+
+@dataclass(frozen=True)
+class GeSetup:
+    """Where the data comes from: the environment and the logging run, all from seeds."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    env_seed: int = 0
+    logs: int = 20_000
+    log_seed: int = 1
+    logging_temperature: float = 0.7
+    train_fraction: float = 0.8
+
+    def __post_init__(self) -> None:
+        if self.logs < 10:
+            raise ValueError(f"GeSetup.logs must be >= 10, got {self.logs}")
+        if self.logging_temperature < 0:
+            raise ValueError(f"GeSetup.logging_temperature must be >= 0, got {self.logging_temperature}")
+        if not 0.0 < self.train_fraction < 1.0:
+            raise ValueError(f"GeSetup.train_fraction must be in (0, 1), got {self.train_fraction}")
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> GeSetup:
+        return GeSetup(**{**d, "env": EnvConfig(**d["env"])})
+
+
+def build_data(setup: GeSetup) -> tuple[ListEnvironment, LoggedLists, LoggedLists]:
+    """The environment and its logs split by time into train and held-out."""
+    env = ListEnvironment(setup.env, seed=setup.env_seed)
+    log = log_exposures(env, setup.logs, seed=setup.log_seed, temperature=setup.logging_temperature)
+    train, held_out = split_by_time(log, setup.train_fraction)
+    return env, train, held_out
+
+
+def evaluator_config_for(env: ListEnvironment, **shape: int) -> EvaluatorConfig:
+    cat = env.catalog
+    return EvaluatorConfig(cat.item_dim, env.config.user_dim, cat.n_shops, cat.n_types,
+                           max_length=max(16, env.config.list_size), **shape)
+
+
+def generator_config_for(env: ListEnvironment, **shape: int) -> GeneratorConfig:
+    cat = env.catalog
+    return GeneratorConfig(cat.item_dim, env.config.user_dim, cat.n_shops, cat.n_types, **shape)
+
+
+def save_evaluator(path: Path, setup: GeSetup, evaluator: ListEvaluator) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"setup": asdict(setup), "config": asdict(evaluator.config),
+                "state_dict": evaluator.state_dict()}, path)
+
+
+def load_evaluator(path: Path) -> tuple[GeSetup, ListEvaluator]:
+    ckpt = torch.load(path, weights_only=True)
+    evaluator = ListEvaluator(EvaluatorConfig(**ckpt["config"]))
+    evaluator.load_state_dict(ckpt["state_dict"])
+    return GeSetup.from_dict(ckpt["setup"]), evaluator.eval()
+
+
+def save_generator(
+    path: Path, generator: PointerGenerator, weights: UtilityWeights, rules: RuleConfig
+) -> None:
+    """State dict plus the flat float32 weights and layout a model-weights record would carry."""
+    flat, layout = flatten_parameters(generator)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"config": asdict(generator.config), "state_dict": generator.state_dict(),
+                "utility_weights": asdict(weights), "rules": asdict(rules),
+                "flat_weights": torch.from_numpy(np.ascontiguousarray(flat)),
+                "layout": [[name, list(shape)] for name, shape in layout]}, path)
+
+
+def load_generator(path: Path) -> tuple[PointerGenerator, UtilityWeights, RuleConfig]:
+    ckpt = torch.load(path, weights_only=True)
+    generator = PointerGenerator(GeneratorConfig(**ckpt["config"]))
+    generator.load_state_dict(ckpt["state_dict"])
+    return generator.eval(), UtilityWeights(**ckpt["utility_weights"]), RuleConfig(**ckpt["rules"])
