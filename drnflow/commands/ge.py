@@ -230,18 +230,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from models.ge.compare import compare_generators, format_table
-    from models.ge.generators import (
-        DPP,
-        MMR,
-        BeamSearch,
-        BestOfGenerators,
-        ListGenerator,
-        MultiQueue,
-        PointerBestOfK,
-        PointerGreedy,
-        ScoreGreedy,
+    from models.ge.pipeline import (
+        EVALUATOR_FILE,
+        GENERATOR_FILE,
+        ServingConfig,
+        build_data,
+        load_evaluator,
+        load_generator,
+        standard_generators,
     )
-    from models.ge.pipeline import EVALUATOR_FILE, GENERATOR_FILE, build_data, load_evaluator, load_generator
     from models.ge.utilities import ListReward
 
     directory = args.dir or _default_dir()
@@ -252,24 +249,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     env, _, held_out = build_data(setup)
     held_out = held_out.take(np.arange(min(args.requests, len(held_out))))
     reward = ListReward(evaluator, weights, rules)
-    n = env.config.list_size
     try:
-        pointer = PointerGreedy(generator, n)
-        best_of_k = PointerBestOfK(generator, n, reward, k=args.k, seed=args.seed)
-        mmr = MMR(n, args.mmr_diversity)
-        dpp = DPP(n, args.dpp_quality)
-        multi = MultiQueue(n, reward, k=args.k, seed=args.seed)
-        generators: list[ListGenerator] = [pointer, best_of_k, ScoreGreedy(n),
-                                           BeamSearch(evaluator, n, args.beam_width), mmr, dpp, multi]
-        generators.append(BestOfGenerators([pointer, best_of_k, ScoreGreedy(n), mmr, dpp, multi], n, reward))
+        serving = ServingConfig(k=args.k, beam_width=args.beam_width, mmr_diversity=args.mmr_diversity,
+                                dpp_quality=args.dpp_quality, seed=args.seed)
     except ValueError as e:
         raise CommandError(str(e)) from None
+    n = env.config.list_size
+    generators = standard_generators(evaluator, generator, reward, n, serving)
     started = time.perf_counter()
     with tqdm(total=len(generators) * len(held_out), desc="serving held-out requests", unit="req") as bar:
         results = compare_generators(env, held_out, generators, reward, on_request=lambda: bar.update(1))
     print(format_table(results))
     report = {"requests": len(held_out), "candidates": env.config.candidates, "list_size": n,
-              "threads": args.threads, "seconds": time.perf_counter() - started,
+              "threads": args.threads, "serving": serving.__dict__, "seconds": time.perf_counter() - started,
               "results": [r.as_dict() for r in results]}
     path = _write_report(args, directory, "evaluate", report)
     print(f"report: {path}")

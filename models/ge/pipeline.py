@@ -14,7 +14,18 @@ import torch
 from models.ge.environment import EnvConfig, ListEnvironment, LoggedLists, log_exposures, split_by_time
 from models.ge.evaluator import EvaluatorConfig, ListEvaluator
 from models.ge.generator import GeneratorConfig, PointerGenerator
-from models.ge.utilities import RuleConfig, UtilityWeights
+from models.ge.generators import (
+    DPP,
+    MMR,
+    BeamSearch,
+    BestOfGenerators,
+    ListGenerator,
+    MultiQueue,
+    PointerBestOfK,
+    PointerGreedy,
+    ScoreGreedy,
+)
+from models.ge.utilities import ListReward, RuleConfig, UtilityWeights
 from models.ge.weights import flatten_parameters
 
 EVALUATOR_FILE = "evaluator.pt"
@@ -100,3 +111,38 @@ def load_generator(path: Path) -> tuple[PointerGenerator, UtilityWeights, RuleCo
     generator = PointerGenerator(GeneratorConfig(**ckpt["config"]))
     generator.load_state_dict(ckpt["state_dict"])
     return generator.eval(), UtilityWeights(**ckpt["utility_weights"]), RuleConfig(**ckpt["rules"])
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """Settings of the generators compared by `drnflow ge evaluate` and the bench."""
+
+    k: int = 8  # lists for pointer best-of-K and multi-queue
+    beam_width: int = 4
+    mmr_diversity: float = 0.3
+    dpp_quality: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.k < 1 or self.beam_width < 1:
+            raise ValueError("ServingConfig.k and beam_width must be >= 1")
+        if not 0.0 <= self.mmr_diversity <= 1.0:
+            raise ValueError(f"ServingConfig.mmr_diversity must be in [0, 1], got {self.mmr_diversity}")
+        if self.dpp_quality < 0:
+            raise ValueError(f"ServingConfig.dpp_quality must be >= 0, got {self.dpp_quality}")
+
+
+def standard_generators(evaluator: ListEvaluator, generator: PointerGenerator, reward: ListReward,
+                        list_size: int, config: ServingConfig) -> list[ListGenerator]:
+    """Pointer greedy, pointer best-of-K, greedy by score, beam search, MMR, DPP, multi-queue, and the
+    best-of-generators serving mode over all of them but beam search (too slow to serve at M = 50)."""
+    n = list_size
+    pointer = PointerGreedy(generator, n)
+    best_of_k = PointerBestOfK(generator, n, reward, k=config.k, seed=config.seed)
+    by_score = ScoreGreedy(n)
+    mmr = MMR(n, config.mmr_diversity)
+    dpp = DPP(n, config.dpp_quality)
+    multi = MultiQueue(n, reward, k=config.k, seed=config.seed)
+    beam = BeamSearch(evaluator, n, config.beam_width)
+    serving = BestOfGenerators([pointer, best_of_k, by_score, mmr, dpp, multi], n, reward)
+    return [pointer, best_of_k, by_score, beam, mmr, dpp, multi, serving]
