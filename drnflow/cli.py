@@ -9,14 +9,9 @@ import sys
 from collections.abc import Sequence
 
 from drnflow import __version__, commands
+from drnflow.errors import CommandError
 
-
-class CommandError(Exception):
-    """A user-facing failure: printed as one sentence, exit code 1 (or `code`)."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
+__all__ = ["CommandError", "main", "make_parser"]
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -64,7 +64,7 @@ def encode(name: str, record: Mapping[str, Any], *, check: bool = True) -> bytes
         try:
             validate(record, schema, raise_errors=True)
         except ValidationError as e:
-            raise SerdeError(name, f"invalid record: {'; '.join(e.errors) if e.errors else e}") from None
+            raise SerdeError(name, f"invalid record: {'; '.join(str(x) for x in e.errors) or e}") from None
     buf = io.BytesIO()
     try:
         fastavro.schemaless_writer(buf, schema, dict(record))

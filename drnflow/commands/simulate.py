@@ -29,8 +29,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default %(default)s)")
     p.add_argument("--click-model", default="navigational",
                    choices=["perfect", "navigational", "informational", "pbm"], help="default %(default)s")
-    p.add_argument("--policy", default="random", choices=["random", "popular", "oracle"],
-                   help="stand-alone ranking policy (default %(default)s)")
+    p.add_argument("--policy", default="random", choices=["random", "popular", "oracle", "drn"],
+                   help="stand-alone ranking policy, or drn: the DRN ranker (operators/ranker.py) "
+                   "following {prefix}model-weights for --model-id (default %(default)s)")
+    p.add_argument("--weights-timeout", type=float, default=30.0,
+                   help="with --policy drn: seconds to wait for a first ModelWeights (default %(default)s)")
     p.add_argument("--k", type=int, default=10, help="slots per impression (default %(default)s)")
     p.add_argument("--candidates", type=int, default=100, help="candidates per request (default %(default)s)")
     p.add_argument("--arrivals", default="timestamps", choices=["timestamps", "poisson"],
@@ -49,7 +52,35 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_simulate)
 
 
-def _build(args: argparse.Namespace) -> Any:
+def _follow_drn(args: argparse.Namespace, topic: str, world: Any) -> tuple[Any, Any]:
+    """A DRN Ranker kept on the latest ModelWeights of --model-id by a WeightsFollower thread."""
+    from operators.ranker import Ranker, RankerConfig
+    from operators.weights_follower import WeightsFollower
+
+    ranker = Ranker(RankerConfig(model_id=args.model_id, base_seed=args.seed))
+    follower = WeightsFollower.for_kafka(args.bootstrap, ranker.apply_weights, topic=topic,
+                                         model_ids=[args.model_id]).start()
+    deadline = time.monotonic() + args.weights_timeout
+    while ranker.version is None and time.monotonic() < deadline and follower.alive:
+        time.sleep(0.1)
+    if ranker.version is None:
+        follower.stop()
+        raise CommandError(
+            f"no ModelWeights for model {args.model_id!r} on {topic} within {args.weights_timeout:g} s; "
+            "publish an initial version first (or use --policy random|popular|oracle)"
+        )
+    served = ranker.served
+    dims = (served.scorer.state_dim, served.scorer.action_dim) if served else None
+    if dims != (world.state_dim, world.action_dim):
+        follower.stop()
+        raise CommandError(
+            f"model {args.model_id!r} takes (state, action) dims {dims}, the simulator's features are "
+            f"({world.state_dim}, {world.action_dim})"
+        )
+    return ranker, follower
+
+
+def _build(args: argparse.Namespace, weights_topic: str = "") -> tuple[Any, Any]:
     from models.simulator import ArrivalConfig, Simulator, SimulatorConfig, World, WorldConfig
     from models.simulator.fetch import DataUnavailable
     from models.simulator.policies import OraclePolicy, PopularPolicy, RandomPolicy
@@ -71,14 +102,17 @@ def _build(args: argparse.Namespace) -> Any:
         raise CommandError(str(e)) from None
     except ValueError as e:
         raise CommandError(str(e)) from None
-    if args.policy == "random":
-        policy: Any = RandomPolicy(args.model_id, seed=args.seed)
+    follower = None
+    if args.policy == "drn":
+        policy, follower = _follow_drn(args, weights_topic, world)
+    elif args.policy == "random":
+        policy = RandomPolicy(args.model_id, seed=args.seed)
     elif args.policy == "popular":
         policy = PopularPolicy(args.model_id)
     else:
         users = {u: i for i, u in enumerate(world.ml.user_ids)}
         policy = OraclePolicy(world.grades, users, world.item_index, args.model_id)
-    return Simulator(world, policy, sim_cfg)
+    return Simulator(world, policy, sim_cfg), follower
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -94,10 +128,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         topics = TopicNames(args.topic_prefix)
     except ValueError as e:
         raise CommandError(str(e)) from None
-    sim = _build(args)
+    sim, follower = _build(args, topics.model_weights)
     try:
         producer = KafkaProducer(bootstrap_servers=args.bootstrap, linger_ms=20, acks="all")
     except KafkaError as e:
+        if follower:
+            follower.stop()
         raise CommandError(
             f"cannot reach Kafka at {args.bootstrap} ({type(e).__name__}); is `drnflow up` running?"
         ) from None
@@ -136,6 +172,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except KafkaError as e:
         raise CommandError(f"Kafka refused a record ({type(e).__name__}: {e})") from None
     finally:
+        if follower:
+            follower.stop()
         bar.close()
         producer.close(timeout=10)
         if truth_file:

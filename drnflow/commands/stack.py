@@ -147,8 +147,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     up.add_argument("--topic-prefix", default=os.environ.get("DRNFLOW_TOPIC_PREFIX", ""),
                     help="prefix of every topic name (env DRNFLOW_TOPIC_PREFIX)")
     up.add_argument("--partitions", type=int, default=1, help="partitions per topic (default 1)")
-    up.add_argument("--retention", dest="retention_ms", type=_duration_ms, default="7d",
-                    help="topic retention as Flink writes durations, e.g. 7d, 12h, or 'forever' (default 7d; "
+    up.add_argument("--retention", dest="retention_ms", type=_duration_ms, default="forever",
+                    help="topic retention as Flink writes durations, e.g. 7d, 12h, or 'forever' (default: "
+                         "forever, since record timestamps are event times and replayed logs are old; "
                          "model-weights is always kept forever)")
     up.set_defaults(func=cmd_up)
 

@@ -183,7 +183,7 @@ class KafkaBroker:
             # Flink's transactional sink defaults to 1 h transactions; allow them (broker default 15 min).
             "transaction.max.timeout.ms": str(60 * 60 * 1000),
             "auto.create.topics.enable": "false",
-            "log.retention.hours": "168",
+            "log.retention.ms": "-1",
             "log.segment.bytes": str(64 * 1024 * 1024),
             "log.cleaner.enable": "true",
             **cfg.extra_properties,
@@ -248,8 +248,12 @@ def _metadata_ok(bootstrap: str) -> bool:
 
 @dataclass(frozen=True)
 class TopicSettings:
+    """Topic creation settings. Retention defaults to forever: Kafka's time retention looks at record
+    timestamps, which drnflow sets to event time, so logs with old event times (MovieLens is from
+    1997, replays are from the past) would be deleted at once under a 7-day retention."""
+
     partitions: int = 1
-    retention_ms: int = 7 * 24 * 3600 * 1000
+    retention_ms: int = -1
 
     def __post_init__(self) -> None:
         if not 1 <= self.partitions <= 1000:
@@ -271,10 +275,10 @@ def create_topics(bootstrap: str, names: TopicNames, settings: TopicSettings | N
         wanted = [t for t in names.all() if t not in existing]
         new = []
         for topic in wanted:
-            config = {"retention.ms": str(settings.retention_ms)}
+            config = {"retention.ms": str(settings.retention_ms), "retention.bytes": "-1"}
             if topic == names.model_weights:
                 # Weights are the source of truth for models: keep every version (replay rebuilds from it).
-                config = {"retention.ms": "-1"}
+                config["retention.ms"] = "-1"
             new.append(NewTopic(topic, num_partitions=settings.partitions, replication_factor=1,
                                 topic_configs=config))
         if new:

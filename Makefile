@@ -1,0 +1,65 @@
+# One entry point for set-up, tests, lint, benchmarks and the demo; CI runs `make test`.
+# Every target installs what it needs (venv, pip packages, pinned jars), idempotently.
+
+PYTHON_SYS ?= $(shell command -v python3.11 || command -v python3)
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+PIP        := $(VENV)/bin/pip
+STAMP      := $(VENV)/.drnflow-installed
+PYTEST_ARGS ?=
+
+.PHONY: help setup venv jars data test test-unit test-integration lint bench demo up down status clean
+
+help:
+	@echo "make demo   - set up everything and run the main job end to end, then stop what it started"
+	@echo "make test   - set up everything and run the whole test suite (real Kafka + Flink)"
+	@echo "make lint   - ruff + mypy"
+	@echo "make bench  - benchmarks, printing medians and side-by-side ratios"
+	@echo "make up / status / down - the local Kafka broker and Flink cluster (drnflow up --cluster)"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip wheel setuptools
+	$(PIP) install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+jars: $(STAMP)
+	@$(PY) -m drnflow.setup jars
+
+data: $(STAMP)
+	@$(PY) -m drnflow.setup data
+
+setup: venv jars data
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-unit: venv
+	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+test-integration: setup
+	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+bench: setup
+	$(PY) -m bench
+
+demo: setup
+	$(VENV)/bin/drnflow demo
+
+up: setup
+	$(VENV)/bin/drnflow up --cluster
+
+status: venv
+	$(VENV)/bin/drnflow status
+
+down: venv
+	$(VENV)/bin/drnflow down
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache build *.egg-info

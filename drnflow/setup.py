@@ -1,0 +1,50 @@
+"""`python -m drnflow.setup jars|data`: fetch what the project needs besides PyPI packages, idempotently."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+def fetch_jars() -> None:
+    from drnflow.stack.jars import flink_jars, kafka_libs
+
+    t0 = time.monotonic()
+    libs = kafka_libs()
+    jars = flink_jars()
+    extra = ""
+    try:
+        from drnflow.stack.jvm import drnflow_jvm_jar
+    except ImportError:
+        pass
+    else:
+        extra = f", {drnflow_jvm_jar().name}"
+    print(f"jars: kafka broker classpath in {libs}; {len(jars)} Flink connector jars{extra} "
+          f"({time.monotonic() - t0:.1f} s)")
+
+
+def fetch_data() -> None:
+    t0 = time.monotonic()
+    from models.simulator.fetch import RANKEVAL, RECBOLE, ensure_archive
+
+    fetched = [ensure_archive(RECBOLE).name, ensure_archive(RANKEVAL).name]
+    print(f"data: {', '.join(fetched) or 'nothing to fetch'} ({time.monotonic() - t0:.1f} s)")
+
+
+def main(argv: list[str]) -> int:
+    steps = {"jars": fetch_jars, "data": fetch_data}
+    wanted = argv or list(steps)
+    for name in wanted:
+        if name not in steps:
+            print(f"drnflow.setup: unknown step {name!r}; known: {', '.join(steps)}", file=sys.stderr)
+            return 2
+        try:
+            steps[name]()
+        except Exception as e:  # a fetch failure is one sentence for make, not a traceback
+            print(f"drnflow.setup {name}: {e}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,83 @@
+"""`drnflow up/status/down` against real processes: idempotent, exact stop, clear errors, real flink CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from drnflow.stack import process
+from drnflow.stack.flink import flink_cli
+
+pytestmark = pytest.mark.integration
+
+
+def drnflow(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "drnflow", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def ports() -> list[str]:
+    return ["--kafka-port", str(process.free_port()), "--controller-port", str(process.free_port()),
+            "--rest-port", str(process.free_port()), "--rpc-port", str(process.free_port())]
+
+
+def our_java_pids(state: Path) -> list[int]:
+    return [pid for pid in process.find_marked(f"@{state.resolve()}") if "java" in process.cmdline(pid)]
+
+
+def test_up_status_flink_list_down_leaves_nothing(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    opts = ["--state-dir", str(state), *ports()]
+    rest_port = opts[opts.index("--rest-port") + 1]
+    up = drnflow("up", "--cluster", *opts)
+    assert up.returncode == 0, up.stderr
+    assert "kafka   ready in" in up.stdout and "flink   ready in" in up.stdout
+    try:
+        again = drnflow("up", "--cluster", *opts)
+        assert again.returncode == 0, again.stderr
+        assert "kafka   already running" in again.stdout and "flink   already running" in again.stdout
+
+        status = drnflow("status", "--json", *opts)
+        assert status.returncode == 0, status.stderr
+        info = json.loads(status.stdout)
+        assert info["kafka"]["running"] and info["kafka"]["bootstrap"].startswith("127.0.0.1:")
+        assert info["flink"]["running"] and info["flink"]["taskmanagers"] == 1
+        assert len(our_java_pids(state)) == 3  # broker, jobmanager, taskmanager
+
+        listing = subprocess.run([str(flink_cli()), "list", "-m", f"localhost:{rest_port}"],
+                                 capture_output=True, text=True, timeout=120)
+        assert listing.returncode == 0, listing.stderr
+        assert "No running jobs" in listing.stdout
+    finally:
+        down = drnflow("down", *opts)
+    assert down.returncode == 0, down.stderr
+    assert our_java_pids(state) == []
+    after = drnflow("status", *opts)
+    assert after.returncode == 3 and "kafka   not running" in after.stdout
+
+
+def test_busy_port_is_one_clear_sentence(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        busy = s.getsockname()[1]
+        result = drnflow("up", "--state-dir", str(tmp_path), "--kafka-port", str(busy),
+                         "--controller-port", str(process.free_port()))
+    assert result.returncode == 1
+    assert f"port {busy} on 127.0.0.1 is already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert our_java_pids(tmp_path) == []
+
+
+def test_missing_java_is_one_clear_sentence(tmp_path: Path) -> None:
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent))  # the venv only: no java, no mvn
+    result = drnflow("up", "--state-dir", str(tmp_path), *ports(), env=env)
+    assert result.returncode == 1
+    assert "'java' is not on PATH" in result.stderr or "'mvn' is not on PATH" in result.stderr
+    assert "Traceback" not in result.stderr
