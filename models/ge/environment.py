@@ -159,7 +159,10 @@ def synthetic_catalog(config: EnvConfig, rng: np.random.Generator) -> Catalog:
 
 
 class ListEnvironment:
-    """Users, a catalog and the true (hidden) list click model; `expected_clicks` is exact."""
+    """Users, a catalog and the true (hidden) list click model; `expected_clicks` is exact.
+
+    Pass `catalog` to use real items (e.g. MovieLens: genre as type, studio or any grouping as shop);
+    the config's catalog sizes (n_items, n_shops, n_types, item_dim) then only apply to synthetic ones."""
 
     def __init__(self, config: EnvConfig, seed: int, catalog: Catalog | None = None) -> None:
         rng = np.random.default_rng(seed)
