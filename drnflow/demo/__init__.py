@@ -1,0 +1,1 @@
+"""`drnflow demo`: end-to-end runs on a private, throw-away stack."""

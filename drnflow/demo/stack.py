@@ -1,0 +1,33 @@
+"""A private broker for one demo run: its own state dir and free loopback ports, always stopped."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from drnflow.stack import process
+from drnflow.stack.kafka import KafkaBroker, KafkaConfig, create_topics
+from drnflow.topics import TopicNames
+
+
+@contextmanager
+def demo_broker(state: Path, names: TopicNames) -> Iterator[str]:
+    """Start a fresh broker under `state` (wiped first), create the topics, yield the bootstrap."""
+    if state.exists():
+        KafkaBroker(KafkaConfig(state_dir=state)).stop()
+        shutil.rmtree(state)
+    config = KafkaConfig(state_dir=state, port=process.free_port(), controller_port=process.free_port())
+    broker = KafkaBroker(config)
+    t0 = time.monotonic()
+    print(f"[demo] starting Kafka (KRaft) in {state} ...", flush=True)
+    broker.start()
+    print(f"[demo] Kafka ready on {config.bootstrap} in {time.monotonic() - t0:.1f} s", flush=True)
+    create_topics(config.bootstrap, names)
+    try:
+        yield config.bootstrap
+    finally:
+        stopped = broker.stop()
+        print(f"[demo] stopped Kafka (pid {', '.join(map(str, stopped)) or 'none'})", flush=True)
