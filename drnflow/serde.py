@@ -9,8 +9,9 @@ from __future__ import annotations
 import copy
 import io
 import json
-from functools import lru_cache
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from functools import cache
+from typing import Any
 
 import fastavro
 from fastavro.validation import ValidationError, validate
@@ -37,7 +38,7 @@ def _strip_logical_types(node: Any) -> Any:
     return node
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema_json(name: str) -> Mapping[str, Any]:
     """The schema as written in `schemas/<file>.avsc` (logical types kept)."""
     if name not in SCHEMA_FILES:
@@ -47,7 +48,7 @@ def schema_json(name: str) -> Mapping[str, Any]:
     return parsed
 
 
-@lru_cache(maxsize=None)
+@cache
 def parsed_schema(name: str) -> Any:
     """The fastavro-parsed wire schema (logical types stripped: timestamps are int millis)."""
     return fastavro.parse_schema(_strip_logical_types(copy.deepcopy(dict(schema_json(name)))))
@@ -133,7 +134,6 @@ def read_container(path: str) -> tuple[str, Iterator[Record]]:
 
     def records() -> Iterator[Record]:
         with f:
-            for r in reader:
-                yield r  # type: ignore[misc]
+            yield from reader  # type: ignore[misc]
 
     return short, records()

@@ -12,13 +12,9 @@ def fetch_jars() -> None:
     t0 = time.monotonic()
     libs = kafka_libs()
     jars = flink_jars()
-    extra = ""
-    try:
-        from drnflow.stack.jvm import drnflow_jvm_jar
-    except ImportError:
-        pass
-    else:
-        extra = f", {drnflow_jvm_jar().name}"
+    from drnflow.stack.jvm import jvm_jar
+
+    extra = f", {jvm_jar().name} (built from deploy/jvm)"
     print(f"jars: kafka broker classpath in {libs}; {len(jars)} Flink connector jars{extra} "
           f"({time.monotonic() - t0:.1f} s)")
 

@@ -21,7 +21,7 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float32]
 
 
-class Perturbation(str, enum.Enum):
+class Perturbation(enum.StrEnum):
     MULTIPLICATIVE = "multiplicative"
     UNIT_SPHERE = "unit_sphere"
 

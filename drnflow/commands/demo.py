@@ -15,7 +15,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_smoke_demo(state, seed=args.seed)
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     p = sub.add_parser("demo", help="run the main job end to end on a private stack",
                        description="Start a private Kafka broker, produce data, run the Flink job, print the "
                                    "result, and stop everything it started.")

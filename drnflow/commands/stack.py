@@ -137,7 +137,7 @@ def _duration_ms(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     up = sub.add_parser("up", help="start the local Kafka broker (and a Flink cluster with --cluster)",
                         description="Start a single-node Kafka broker (KRaft) from pinned Maven Central jars on "
                                     "loopback, create the topics of design.md §2, and with --cluster a Flink "

@@ -106,7 +106,7 @@ class FlinkCluster:
             return ClusterStatus(False, [], None, None, 0, self.home)
         rest = int(info.get("rest_port", self.config.rest_port))
         overview = rest_get(f"http://localhost:{rest}/overview")
-        tms = int(overview.get("taskmanagers", 0)) if overview else 0
+        tms = _int(overview.get("taskmanagers", 0)) if overview else 0
         return ClusterStatus(True, pids, f"localhost:{rest}", f"http://localhost:{rest}", tms, self.home)
 
     def _info(self) -> dict[str, int]:
@@ -185,7 +185,7 @@ class FlinkCluster:
         url = f"http://localhost:{self.config.rest_port}/overview"
         while time.monotonic() < deadline:
             overview = rest_get(url)
-            if overview and int(overview.get("taskmanagers", 0)) >= 1:
+            if overview and _int(overview.get("taskmanagers", 0)) >= 1:
                 return
             if not self.pids():
                 raise SetupError(f"the Flink cluster exited while starting; see the logs in {self.log_dir}")
@@ -200,6 +200,10 @@ class FlinkCluster:
         for pid_file in self.pid_dir.glob("*.pid") if self.pid_dir.exists() else []:
             pid_file.unlink(missing_ok=True)
         return pids
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) else 0
 
 
 def _wheel_java_opts() -> str:

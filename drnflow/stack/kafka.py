@@ -7,6 +7,7 @@ It listens on loopback only.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import subprocess
 import time
@@ -282,10 +283,8 @@ def create_topics(bootstrap: str, names: TopicNames, settings: TopicSettings | N
             new.append(NewTopic(topic, num_partitions=settings.partitions, replication_factor=1,
                                 topic_configs=config))
         if new:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass
         return wanted
     finally:
         admin.close()

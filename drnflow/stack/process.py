@@ -7,6 +7,7 @@ A pid file alone could point at a recycled pid; every process we start carries
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -52,20 +53,16 @@ def alive(pid: int) -> bool:
 def terminate(pids: list[int], timeout_s: float = 30.0) -> None:
     """SIGTERM, wait, then SIGKILL what is left."""
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and any(alive(p) for p in pids):
         _reap()
         time.sleep(0.2)
     for pid in pids:
         if alive(pid):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     _reap()
 
 

@@ -141,7 +141,7 @@ def test_removed_field_without_default_is_detected() -> None:
     fastavro.schemaless_writer(buf, prev_parsed, EXAMPLES["Click"])
     stricter = dict(previous, fields=[*previous["fields"], {"name": "new_required", "type": "string"}])
     reader = fastavro.parse_schema(serde._strip_logical_types(stricter))
-    with pytest.raises(Exception, match="new_required|default"):
+    with pytest.raises(Exception, match=r"new_required|default"):
         fastavro.schemaless_reader(io.BytesIO(buf.getvalue()), prev_parsed, reader)
 
 
