@@ -173,32 +173,36 @@ def test_minor_versions_match_reference_and_trigger_names_offsets(plain_run: Run
             assert 0 <= r["start_offset"] < r["end_offset"]
 
 
-def _committed_view(run: Run) -> dict[str, list[tuple[Any, ...]]]:
-    """Per output topic, what a read_committed consumer sees, topic names made prefix-free."""
-    prefix = run.cfg.topic_prefix
-    view: dict[str, list[tuple[Any, ...]]] = {}
+def _committed_view(run: Run) -> dict[str, dict[bytes, list[Any]]]:
+    """Per output topic and record key, what a read_committed consumer sees, in order (Kafka orders per
+    key; records of different models share a partition in no fixed order). Topic names lose their
+    prefix; dead letters (one per source record, any order) are sorted and compared without `detail`."""
+    prefix = run.cfg.topic_prefix.encode()
+    view: dict[str, dict[bytes, list[Any]]] = {}
     for topic in OUTPUTS:
-        rows = []
+        per_key: dict[bytes, list[Any]] = {}
         for r in run.outputs[topic]:
-            value = r.value
+            value: Any = r.value
             if topic == "dead-letters":
                 d = serde.decode("DeadLetter", value)
-                d["source_topic"] = d["source_topic"].removeprefix(prefix)
+                d["source_topic"] = d["source_topic"].removeprefix(run.cfg.topic_prefix)
                 value = tuple(sorted((k, v) for k, v in d.items() if k != "detail"))
             elif topic == "major-update-triggers":
                 d = serde.decode("MajorUpdateTrigger", value)
-                for r_ in d["impression_offsets"] + d["click_offsets"]:
-                    r_["topic"] = r_["topic"].removeprefix(prefix)
+                for rng in d["impression_offsets"] + d["click_offsets"]:
+                    rng["topic"] = rng["topic"].removeprefix(run.cfg.topic_prefix)
                 value = repr(d)
-            rows.append((r.key, value))
-        view[topic] = sorted(rows, key=repr) if topic == "dead-letters" else rows
+            per_key.setdefault(r.key.removeprefix(prefix), []).append(value)
+        if topic == "dead-letters":
+            per_key = {k: sorted(v, key=repr) for k, v in per_key.items()}
+        view[topic] = per_key
     return view
 
 
 def test_same_input_twice_gives_identical_outputs(plain_run: Run, kafka_bootstrap: str,
                                                   tmp_path_factory: pytest.TempPathFactory) -> None:
     again = run_job(kafka_bootstrap, tmp_path_factory.mktemp("minor-update-again"))
-    assert [r.value for r in again.outputs["model-weights"]] == [r.value for r in plain_run.outputs["model-weights"]]
+    assert _committed_view(again)["model-weights"] == _committed_view(plain_run)["model-weights"]
     assert _committed_view(again) == _committed_view(plain_run)
 
 
@@ -206,10 +210,9 @@ def test_failure_and_restart_from_checkpoint_is_exactly_once(plain_run: Run, kaf
                                                              tmp_path_factory: pytest.TempPathFactory) -> None:
     tmp = tmp_path_factory.mktemp("minor-update-fault")
     marker = tmp / "failed-once"
-    failed = run_job(kafka_bootstrap, tmp, fault={"fail_after_impressions": 40, "marker": str(marker),
-                                                  "throttle_us": 40_000})
+    failed = run_job(kafka_bootstrap, tmp, fault={"fail_after_impressions": 30, "marker": str(marker),
+                                                  "throttle_us": 200_000})
     assert marker.exists(), "the injected failure did not happen (no checkpoint completed mid-stream?)"
-    assert "fault injection" in failed.log or marker.read_text().startswith("failed after")
     assert _committed_view(failed) == _committed_view(plain_run)
 
 
