@@ -19,10 +19,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pyflink.datastream import KeyedCoProcessFunction
+
 from drnflow import serde
 from drnflow.paths import PROJECT_ROOT
 from jobs.minor_update_config import MinorUpdateConfig, add_arguments, from_args
-from pyflink.datastream import KeyedCoProcessFunction
 
 if TYPE_CHECKING:
     from pyflink.datastream import StreamExecutionEnvironment
@@ -227,7 +228,7 @@ def build(env: StreamExecutionEnvironment, cfg: MinorUpdateConfig, weights_log: 
     _pipeline().sinkRouted(outputs._j_data_stream, props)
 
 
-def OUTPUT_TYPE() -> Any:  # noqa: N802 - a type constant that needs pyflink imported first
+def OUTPUT_TYPE() -> Any:
     """(topic, key, value) rows the JVM sink writes as they are."""
     from pyflink.common import Types
 
@@ -240,7 +241,7 @@ def build_decode_only(env: StreamExecutionEnvironment, cfg: MinorUpdateConfig) -
                            _java_properties(jvm_settings(cfg, WeightsLog())))
 
 
-class DbgdStep(KeyedCoProcessFunction):  # type: ignore[misc]
+class DbgdStep(KeyedCoProcessFunction):
     """Per model_id: buffer a window's rows until the watermark says the window is final, then run
     DbgdLearner.on_window and the trigger schedule and emit WinRate, ModelWeights and trigger records.
 
@@ -295,7 +296,7 @@ class DbgdStep(KeyedCoProcessFunction):  # type: ignore[misc]
 
     def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Any]:
         model_id = str(ctx.get_current_key())
-        due = sorted(ws for ws in self.pending.keys() if ws + self.final_after <= timestamp)
+        due = sorted(ws for ws in self.pending.keys() if ws + self.final_after <= timestamp)  # noqa: SIM118
         if not due:
             return
         from operators.triggers import TriggerSchedule
@@ -347,7 +348,7 @@ class DbgdStep(KeyedCoProcessFunction):  # type: ignore[misc]
             out.append(_out(self.topic_weights, model_id.encode("utf-8"), serde.encode("ModelWeights", record)))
         # Versions already on the topic (e.g. MINORs of an earlier run) are never reused.
         if learner.next_version <= self.max_version.get(model_id, -1):
-            learner._next_version = self.max_version[model_id] + 1  # noqa: SLF001 - DbgdLearner has no setter
+            learner._next_version = self.max_version[model_id] + 1
         return learner, out
 
 
@@ -379,7 +380,10 @@ def _out(topic: str, key: bytes, value: bytes) -> Any:
 
 def run(cfg: MinorUpdateConfig) -> None:
     """Build and execute the job; returns when a bounded run has finished (unbounded: never)."""
-    weights_log = read_weights_log(cfg.bootstrap, cfg.topics.model_weights)
+    run_with(cfg, read_weights_log(cfg.bootstrap, cfg.topics.model_weights))
+
+
+def run_with(cfg: MinorUpdateConfig, weights_log: WeightsLog) -> None:
     env = make_env(cfg)
     build(env, cfg, weights_log)
     log.info("minor-update: %s", cfg.describe())
