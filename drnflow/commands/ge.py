@@ -51,8 +51,9 @@ def register(subparsers: Any) -> None:
     gen = sub.add_parser("train-generator", help="REINFORCE the pointer generator against the evaluator")
     common(gen)
     gen.add_argument("--steps", type=int, default=400)
-    gen.add_argument("--batch-size", type=int, default=128)
-    gen.add_argument("--samples", type=int, default=2, help="sampled lists per request per step")
+    gen.add_argument("--batch-size", type=int, default=64, help="requests per step (default %(default)s)")
+    gen.add_argument("--samples", type=int, default=4,
+                     help="sampled lists per request per step (default %(default)s)")
     gen.add_argument("--lr", type=float, default=3e-3)
     gen.add_argument("--hidden", type=int, default=48)
     gen.add_argument("--seed", type=int, default=0)

@@ -113,10 +113,8 @@ class PointerGenerator(nn.Module):
                 forced[rows, pinned.clamp(min=0)] = 0.0
                 logits = torch.where(has_pin.unsqueeze(1), forced, logits)
             logp = torch.log_softmax(logits, dim=-1)
-            if sample:
-                pick = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(1)
-            else:
-                pick = logp.argmax(dim=-1)
+            pick = (torch.multinomial(logp.exp(), 1, generator=generator).squeeze(1) if sample
+                    else logp.argmax(dim=-1))
             log_prob = log_prob + logp[rows, pick]
             picks.append(pick)
             chosen = chosen.clone()

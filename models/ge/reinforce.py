@@ -17,8 +17,8 @@ from models.ge.utilities import ListReward, RuleConfig, UtilityWeights
 @dataclass(frozen=True)
 class ReinforceConfig:
     steps: int = 300
-    batch_size: int = 128
-    samples_per_request: int = 2
+    batch_size: int = 64
+    samples_per_request: int = 4  # more lists per request beat more requests at equal cost
     learning_rate: float = 3e-3
     entropy_weight: float = 0.0  # weight of -log π(list) (a sampled entropy estimate)
     normalize_advantage: bool = True  # divide by the batch std: keeps the sign, steadies the step
