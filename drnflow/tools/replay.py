@@ -1,0 +1,274 @@
+"""Replay: re-publish a range of impressions and clicks under a new topic prefix with their original event
+times (paced at xN event-time speed or as fast as possible), seed the new model-weights topic with the
+versions the original run started from, and optionally rerun the minor-update job bounded over it and
+check that it reproduces the original MINOR versions byte for byte.
+"""
+
+from __future__ import annotations
+
+import heapq
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from drnflow import serde
+from drnflow.errors import CommandError
+from drnflow.tools.kafka_io import (
+    Client,
+    KafkaRecord,
+    RecordRange,
+    RecordWriter,
+    read_partition,
+    record_time,
+    require_topics,
+)
+from drnflow.topics import TOPIC_SCHEMAS, TopicNames
+
+#: The logical topics replay re-publishes (the job's inputs).
+REPLAYED = ("impressions", "clicks")
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    bootstrap: str
+    from_prefix: str
+    to_prefix: str
+    range: RecordRange = field(default_factory=RecordRange)
+    #: Event-time speed-up (2.0 = twice as fast as it happened); None = as fast as possible.
+    speed: float | None = None
+    client: Client = "kafka-python"
+    #: Also seed the new model-weights topic with the versions the original run started from.
+    with_weights: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        TopicNames(self.from_prefix)
+        TopicNames(self.to_prefix)
+        if self.from_prefix == self.to_prefix:
+            raise ValueError(f"--to-prefix must differ from the source prefix {self.from_prefix!r}: replay writes "
+                             "into new topics")
+        if self.speed is not None and not self.speed > 0:
+            raise ValueError(f"--speed must be > 0, got {self.speed}")
+
+
+@dataclass
+class ReplayResult:
+    records: dict[str, int]
+    weights_copied: int
+    first_event_time: int | None
+    last_event_time: int | None
+    seconds: float
+
+    @property
+    def total(self) -> int:
+        return sum(self.records.values())
+
+    @property
+    def rate(self) -> float:
+        return self.total / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class _Timed:
+    time: int
+    logical: str
+    record: KafkaRecord
+
+
+def _timed(records: Iterable[KafkaRecord], logical: str) -> Iterator[_Timed]:
+    schema = TOPIC_SCHEMAS[logical]
+    for r in records:
+        yield _Timed(record_time(r, schema), logical, r)
+
+
+def merge_by_event_time(streams: Sequence[Iterable[_Timed]]) -> Iterator[_Timed]:
+    """Interleave partition streams by event time; each stream keeps its own (offset) order even where
+    its event times go backwards, since that order is what downstream jobs see."""
+    return heapq.merge(*streams, key=lambda t: t.time)
+
+
+class Pacer:
+    """Sleeps so event time advances `speed` times faster than wall time (late records never wait)."""
+
+    def __init__(self, speed: float | None, clock: Any = time.monotonic, sleep: Any = time.sleep) -> None:
+        self.speed = speed
+        self.clock = clock
+        self.sleep = sleep
+        self.origin: tuple[float, int] | None = None
+
+    def wait_for(self, event_time: int) -> None:
+        if self.speed is None:
+            return
+        if self.origin is None:
+            self.origin = (self.clock(), event_time)
+            return
+        wall0, t0 = self.origin
+        due = wall0 + (event_time - t0) / 1000.0 / self.speed
+        ahead = due - self.clock()
+        if ahead > 0:
+            self.sleep(ahead)
+
+
+def base_weights(records: Iterable[KafkaRecord], start_time: int | None) -> list[KafkaRecord]:
+    """The model-weights records a run starting at `start_time` saw: per model, everything before its first
+    MINOR of a window at or after `start_time` (that MINOR and what follows are what the run produced).
+    With no start time, every MINOR counts as produced."""
+    cut: set[str] = set()
+    kept = []
+    for r in records:
+        if r.value is None:
+            continue
+        try:
+            w = serde.decode("ModelWeights", r.value)
+        except serde.SerdeError:
+            continue
+        model = str(w["model_id"])
+        if model in cut:
+            continue
+        if w["kind"] == "MINOR" and (start_time is None or (w["window_start"] is not None
+                                                            and int(w["window_start"]) >= start_time)):
+            cut.add(model)
+            continue
+        kept.append(r)
+    return kept
+
+
+def _empty(bootstrap: str, topic: str, partitions: int, client: Client) -> bool:
+    for p in range(partitions):
+        for _ in read_partition(bootstrap, topic, p, RecordRange(), None, client):
+            return False
+    return True
+
+
+def replay(cfg: ReplayConfig) -> ReplayResult:
+    from tqdm import tqdm
+
+    from drnflow.stack.kafka import TopicSettings, create_topics
+
+    src, dst = TopicNames(cfg.from_prefix), TopicNames(cfg.to_prefix)
+    parts = require_topics(cfg.bootstrap, [src.impressions, src.clicks, src.model_weights])
+    create_topics(cfg.bootstrap, dst, TopicSettings(partitions=max(parts.values())))
+    dst_parts = require_topics(cfg.bootstrap, [dst.name(t) for t in REPLAYED] + [dst.model_weights])
+    for logical in REPLAYED:
+        if not _empty(cfg.bootstrap, dst.name(logical), dst_parts[dst.name(logical)], cfg.client):
+            raise CommandError(f"topic {dst.name(logical)!r} already holds records; replay into a new --to-prefix")
+    streams = [
+        _timed(read_partition(cfg.bootstrap, src.name(logical), p, cfg.range, TOPIC_SCHEMAS[logical], cfg.client),
+               logical)
+        for logical in REPLAYED
+        for p in range(parts[src.name(logical)])
+    ]
+    writer = RecordWriter(cfg.bootstrap, cfg.client)
+    pacer = Pacer(cfg.speed)
+    counts = dict.fromkeys(REPLAYED, 0)
+    first: int | None = None
+    last: int | None = None
+    t0 = time.monotonic()
+    bar = tqdm(unit=" rec", unit_scale=True, disable=not cfg.progress, file=sys.stderr, desc="replay")
+    try:
+        for item in merge_by_event_time(streams):
+            pacer.wait_for(item.time)
+            r = item.record
+            target = dst.name(item.logical)
+            partition = r.partition if r.partition < dst_parts[target] else None
+            writer.send(target, r.key, r.value, partition, item.time, r.headers)
+            counts[item.logical] += 1
+            first = item.time if first is None else min(first, item.time)
+            last = item.time if last is None else max(last, item.time)
+            bar.update(1)
+        copied = 0
+        if cfg.with_weights:
+            start = cfg.range.from_time if cfg.range.from_time is not None else first
+            weights = [r for p in range(parts[src.model_weights])
+                       for r in read_partition(cfg.bootstrap, src.model_weights, p, RecordRange(), None, cfg.client)]
+            for r in base_weights(weights, start):
+                writer.send(dst.model_weights, r.key, r.value, r.partition if r.partition < dst_parts[
+                    dst.model_weights] else None, r.timestamp, r.headers)
+                copied += 1
+    finally:
+        bar.close()
+    writer.close()
+    return ReplayResult(counts, copied, first, last, time.monotonic() - t0)
+
+
+# ------------------------------------------------------------------------------------------ the job rerun
+def run_minor_update_bounded(bootstrap: str, prefix: str, job_args: Sequence[str], timeout_s: float = 900) -> str:
+    """`python -m jobs.minor_update --bounded` over the replayed topics (local mini-cluster); returns its log."""
+    from drnflow.paths import PROJECT_ROOT
+
+    for flag in ("--bootstrap", "--topic-prefix", "--bounded"):
+        if flag in job_args:
+            raise CommandError(f"job flag {flag} is set by replay itself; leave it out")
+    cmd = [sys.executable, "-m", "jobs.minor_update", "--bounded", "--bootstrap", bootstrap, "--topic-prefix",
+           prefix, *job_args]
+    try:
+        proc = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise CommandError(f"the bounded minor-update run did not finish within {timeout_s:.0f} s") from None
+    if proc.returncode != 0:
+        lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
+        raise CommandError(f"the bounded minor-update run failed (exit {proc.returncode}): "
+                           f"{lines[-1] if lines else 'no output'}")
+    return proc.stdout + proc.stderr
+
+
+@dataclass
+class WeightsComparison:
+    """Per model, the original MINOR versions of the range against the replay's, as raw Avro bytes."""
+
+    original: int
+    replayed: int
+    matched: int
+    first_difference: str | None
+
+    @property
+    def identical(self) -> bool:
+        return self.first_difference is None and self.matched == self.original
+
+
+def _minors(bootstrap: str, topic: str, rng: RecordRange, client: Client) -> dict[str, list[bytes]]:
+    out: dict[str, list[bytes]] = {}
+    partitions = require_topics(bootstrap, [topic])[topic]
+    for p in range(partitions):
+        for r in read_partition(bootstrap, topic, p, RecordRange(), None, client):
+            if r.value is None:
+                continue
+            try:
+                w = serde.decode("ModelWeights", r.value)
+            except serde.SerdeError:
+                continue
+            ws = w["window_start"]
+            if w["kind"] != "MINOR" or ws is None:
+                continue
+            if (rng.from_time is not None and ws < rng.from_time) or (rng.to_time is not None and ws >= rng.to_time):
+                continue
+            out.setdefault(str(w["model_id"]), []).append(bytes(r.value))
+    return out
+
+
+def compare_weights(bootstrap: str, from_prefix: str, to_prefix: str, rng: RecordRange,
+                    client: Client = "kafka-python") -> WeightsComparison:
+    """Byte comparison of MINOR versions: the replay must reproduce every original one, in order. The
+    replay may have more (windows an unbounded original run had not closed yet)."""
+    original = _minors(bootstrap, TopicNames(from_prefix).model_weights, rng, client)
+    replayed = _minors(bootstrap, TopicNames(to_prefix).model_weights, rng, client)
+    matched = 0
+    first_difference = None
+    for model in sorted(original):
+        mine, theirs = original[model], replayed.get(model, [])
+        for i, value in enumerate(mine):
+            if i >= len(theirs):
+                first_difference = first_difference or f"model {model}: the replay has only {len(theirs)} of " \
+                                                       f"{len(mine)} MINOR versions"
+                break
+            if theirs[i] != value:
+                w = serde.decode("ModelWeights", value)
+                first_difference = first_difference or (
+                    f"model {model}: MINOR v{w['version']} (window {w['window_start']}) differs")
+                break
+            matched += 1
+    return WeightsComparison(sum(map(len, original.values())), sum(map(len, replayed.values())), matched,
+                             first_difference)
