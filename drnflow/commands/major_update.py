@@ -1,0 +1,149 @@
+"""`drnflow major-update`: retrain DRN (Dueling Double DQN) on a logged range and publish a MAJOR version.
+
+`--follow` runs one update per MajorUpdateTrigger on {prefix}major-update-triggers; `--from/--to` runs once
+for an event-time range. Reports (JSON + Markdown) and checkpoints go to --runs-dir/<model>/<run>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from drnflow.cli import CommandError
+
+
+def parse_time_ms(text: str) -> int:
+    """Event-time millis from an int (millis) or an ISO-8601 date-time (UTC when no zone is given)."""
+    text = text.strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither epoch millis nor an ISO date-time (e.g. 2024-01-01T00:00:00Z)"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "major-update",
+        help="retrain the DRN network on logged impressions/clicks and publish a MAJOR version",
+        description=__doc__,
+    )
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--follow", action="store_true", help="consume major-update-triggers, one update each")
+    mode.add_argument("--from", dest="start", type=parse_time_ms, help="range start (millis or ISO), inclusive")
+    p.add_argument("--to", dest="end", type=parse_time_ms, help="range end (millis or ISO), exclusive")
+    p.add_argument("--model-id", default=None, help="model to update (with --from/--to: required, default drn; "
+                   "with --follow: only this model's triggers)")
+    p.add_argument("--base-version", type=int, default=None,
+                   help="with --from/--to: start from this version (default: the latest on model-weights)")
+    p.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers (default %(default)s)")
+    p.add_argument("--topic-prefix", default="", help="prefix of the topic names (default none)")
+    p.add_argument("--runs-dir", type=Path, default=None,
+                   help="reports and checkpoints (default <state dir>/major-update)")
+    p.add_argument("--force", action="store_true", help="run again even when the run dir holds a final report")
+    t = p.add_argument_group("training")
+    t.add_argument("--steps", type=int, default=2000, help="DDQN minibatch steps (default %(default)s)")
+    t.add_argument("--batch-size", type=int, default=256, help="default %(default)s")
+    t.add_argument("--learning-rate", type=float, default=1e-3, help="default %(default)s")
+    t.add_argument("--target-every", type=int, default=200,
+                   help="switch the target network every K steps (default %(default)s)")
+    t.add_argument("--gamma", type=float, default=0.4, help="future-reward discount (default %(default)s)")
+    t.add_argument("--beta", type=float, default=0.05, help="weight of activeness in the reward (default %(default)s)")
+    t.add_argument("--seed", type=int, default=0, help="seed of every random choice (default %(default)s)")
+    t.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda[:N] (default %(default)s)")
+    t.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (default %(default)s)")
+    e = p.add_argument_group("evaluation and gate")
+    e.add_argument("--holdout", type=float, default=0.2,
+                   help="share of the range (latest impressions) held out for evaluation (default %(default)s)")
+    e.add_argument("--gate-metric", default="ndcg", choices=["ctr", "precision_at_5", "ndcg"])
+    e.add_argument("--gate-margin", type=float, default=0.01,
+                   help="publish nothing when the candidate is worse than the base by more (default %(default)s)")
+    e.add_argument("--max-corrupt-fraction", type=float, default=0.01,
+                   help="publish nothing when more records of the range are corrupt (default %(default)s)")
+    e.add_argument("--no-baselines", action="store_true", help="skip the LR / FM rows of the offline table")
+    f = p.add_argument_group("follow mode")
+    f.add_argument("--group-id", default="drnflow-major-update", help="consumer group (default %(default)s)")
+    f.add_argument("--max-triggers", type=int, default=None, help="stop after this many triggers")
+    f.add_argument("--idle-timeout", type=float, default=None, help="stop after this many seconds without one")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_major_update)
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    from models.baselines import BaselineConfig
+    from models.major.ddqn import DdqnConfig
+    from models.major.update import MajorUpdateConfig
+    from operators.transitions import TransitionConfig
+
+    try:
+        return MajorUpdateConfig(
+            transitions=TransitionConfig(beta=args.beta),
+            ddqn=DdqnConfig(gamma=args.gamma, learning_rate=args.learning_rate, batch_size=args.batch_size,
+                            steps=args.steps, target_every=args.target_every, seed=args.seed,
+                            device=args.device, checkpoint_every=args.checkpoint_every),
+            baselines=BaselineConfig(seed=args.seed),
+            holdout_fraction=args.holdout, gate_metric=args.gate_metric, gate_margin=args.gate_margin,
+            max_corrupt_fraction=args.max_corrupt_fraction, run_baselines=not args.no_baselines,
+        )
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+
+
+def cmd_major_update(args: argparse.Namespace) -> int:
+    from kafka.errors import KafkaError
+
+    from drnflow.paths import state_dir
+    from drnflow.topics import TopicNames
+    from jobs import major_update as job
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = build_config(args)
+    try:
+        topics = TopicNames(args.topic_prefix)
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    runs_dir = args.runs_dir or state_dir() / "major-update"
+    progress = not args.no_progress
+    try:
+        if args.follow:
+            if args.end is not None:
+                raise CommandError("--to goes with --from, not with --follow")
+            n = job.follow_triggers(
+                args.bootstrap, topics, cfg, runs_dir, model_ids=[args.model_id] if args.model_id else [],
+                group_id=args.group_id, max_triggers=args.max_triggers, idle_timeout_s=args.idle_timeout,
+                progress=progress, on_report=_print_summary,
+            )
+            print(f"major-update: {n} trigger(s) handled; reports under {runs_dir}")
+            return 0
+        if args.end is None:
+            raise CommandError("--from needs --to (the exclusive end of the range)")
+        if args.end <= args.start:
+            raise CommandError(f"--to ({args.end}) must be after --from ({args.start})")
+        model_id = args.model_id or "drn"
+        run_dir = runs_dir / model_id / f"range-{args.start}-{args.end}-seed{args.seed}"
+        report = job.run_range(args.bootstrap, topics, model_id, args.start, args.end, cfg, run_dir,
+                               base_version=args.base_version, progress=progress, force=args.force)
+    except KafkaError as e:
+        raise CommandError(f"Kafka at {args.bootstrap} failed ({type(e).__name__}: {e}); is `drnflow up` running?"
+                           ) from None
+    except (TimeoutError, ValueError) as e:
+        raise CommandError(str(e)) from None
+    _print_summary(report)
+    print(f"report: {run_dir / 'report.md'}")
+    return 0 if report.get("status") in ("PUBLISHED", "ALREADY_PUBLISHED") else 3
+
+
+def _print_summary(report: dict[str, Any]) -> None:
+    if report.get("offline_markdown"):
+        print(report["offline_markdown"])
+    print(f"major-update {report.get('model_id')}: {report.get('status')}: {report.get('reason')}"
+          + (f" -> v{report['published_version']}" if report.get("published_version") is not None else ""))
