@@ -5,21 +5,47 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from drnflow.paths import state_dir
+from drnflow.errors import CommandError
+from drnflow.paths import PROJECT_ROOT, state_dir
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     state = (args.state_dir or state_dir() / "demo").resolve()
-    from drnflow.demo.smoke import run_smoke_demo
+    if args.smoke:
+        from drnflow.demo.smoke import run_smoke_demo
 
-    return run_smoke_demo(state, seed=args.seed)
+        return run_smoke_demo(state, seed=args.seed)
+    from drnflow.demo.loop import LoopDemoConfig, run_loop_demo
+
+    try:
+        cfg = LoopDemoConfig(out_dir=args.out.resolve(), seed=args.seed, duration_s=args.duration,
+                             window=args.window, attribution_window=args.attribution_window, alpha=args.alpha,
+                             eta=args.eta, click_model=args.click_model, eval_requests=args.eval_requests)
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    return run_loop_demo(cfg, state)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     p = sub.add_parser("demo", help="run the main job end to end on a private stack",
-                       description="Start a private Kafka broker, produce data, run the Flink job, print the "
-                                   "result, and stop everything it started.")
+                       description="Start a private Kafka broker, publish an initial DRN model, run the "
+                                   "minor-update Flink job and the MovieLens user simulator together, show a live "
+                                   "table of windowed win-rates, compare the learned model with the initial model "
+                                   "and a frozen-model control, write a PNG plot, and stop everything it started.")
     p.add_argument("--state-dir", type=Path, default=None,
                    help="where the demo's broker lives (default: <state>/demo; wiped at start)")
-    p.add_argument("--seed", type=int, default=7, help="seed of the generated data")
+    p.add_argument("--seed", type=int, default=7, help="seed of every random choice (default 7)")
+    p.add_argument("--smoke", action="store_true",
+                   help="only the foundation check: Avro records -> a PyFlink window count -> Kafka")
+    p.add_argument("--duration", type=float, default=180.0, help="wall seconds of simulated traffic (default 180)")
+    p.add_argument("--window", default="60 s", help="DBGD window in event time (default '60 s')")
+    p.add_argument("--attribution-window", default="10 min", help="click attribution window (default '10 min')")
+    p.add_argument("--alpha", type=float, default=0.3, help="exploration scale of ΔW (default 0.3)")
+    p.add_argument("--eta", type=float, default=1.0, help="DBGD step size (default 1.0)")
+    p.add_argument("--click-model", default="pbm", choices=["perfect", "navigational", "informational", "pbm"],
+                   help="simulated users' click model (default pbm: CTR rises with ranking quality)")
+    p.add_argument("--eval-requests", type=int, default=1000,
+                   help="simulated requests for the offline comparison of models (default 1000)")
+    p.add_argument("--out", type=Path, default=PROJECT_ROOT / "out" / "demo",
+                   help="where the plot and summary go (default out/demo)")
     p.set_defaults(func=cmd_demo)

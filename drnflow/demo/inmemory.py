@@ -1,0 +1,131 @@
+"""The DRN loop without Kafka or Flink: simulator -> Ranker -> clicks -> per-window DBGD, in one process.
+
+Used by the demo for its frozen-model control (same users, weights never move) and to choose demo
+settings quickly. It credits each impression with operators.interleave.credit and hands the learner the
+same rows the Flink job would, at the end of each window (no attribution delay: the idealised loop).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from models.drn import DrnConfig, DrnQNetwork
+from models.weights import flatten, layout_of, make_model_weights_record
+from operators.dbgd import DbgdConfig, DbgdLearner
+from operators.interleave import Outcome, credit
+from operators.ranker import Ranker, RankerConfig
+
+
+def initial_major(model_id: str, state_dim: int, action_dim: int, seed: int, created_at: int) -> dict[str, Any]:
+    """The seeded initial DRN network as a MAJOR ModelWeights record (version 1)."""
+    import torch
+
+    torch.manual_seed(seed)  # only for modules without their own generator; DrnQNetwork uses its own
+    cfg = DrnConfig(state_dim=state_dim, action_dim=action_dim, seed=seed)
+    net = DrnQNetwork(cfg)
+    return make_model_weights_record(
+        model_id=model_id, version=1, parent_version=None, kind="MAJOR", flat=flatten(net),
+        layout=layout_of(net), created_at=created_at, explore_seeds=[], architecture=cfg.to_json(),
+    )
+
+
+class GreedyPolicy:
+    """Rank by the served model's Q alone (no exploration): how a model is judged offline."""
+
+    def __init__(self, ranker: Ranker) -> None:
+        self.ranker = ranker
+
+    def rank(self, request_id: str, user_id: str, event_time: int, state_features: npt.ArrayLike,
+             candidates: Any, k: int) -> dict[str, Any]:
+        from models.simulator.policies import impression_record
+
+        served = self.ranker.served
+        assert served is not None
+        q = served.scorer.q(np.asarray(state_features, np.float32),
+                            np.stack([np.asarray(f, np.float32) for _, f in candidates]))
+        order = [int(i) for i in np.lexsort((np.arange(len(q)), -q))]
+        record = impression_record(request_id=request_id, user_id=user_id, event_time=event_time,
+                                   model_id=served.model_id, order=order, candidates=candidates,
+                                   state_features=state_features, k=k)
+        record["model_version"] = served.version
+        return record
+
+
+@dataclass
+class LoopStats:
+    windows: list[dict[str, Any]] = field(default_factory=list)
+    impressions: int = 0
+    clicks: int = 0
+    final_weights: dict[str, Any] | None = None
+
+    @property
+    def ctr(self) -> float:
+        return self.clicks / (10 * self.impressions) if self.impressions else 0.0
+
+
+def run_loop(sim: Any, ranker: Ranker, learner: DbgdLearner | None, impressions: int, window_ms: int,
+             on_window: Callable[[dict[str, Any]], None] | None = None) -> LoopStats:
+    """Drive `sim` (whose policy is `ranker`) for n impressions; learn per window unless learner is None."""
+    stats = LoopStats()
+    counts: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    current_window: int | None = None
+    window_clicks = window_imps = 0
+
+    def close(window: int) -> None:
+        nonlocal window_clicks, window_imps
+        rows = [{"model_id": ranker.config.model_id, "window_start": window, "window_end": window + window_ms,
+                 "model_version": v, "explore_seed": s, "impressions": c[0], "explore_wins": c[1],
+                 "current_wins": c[2], "ties": c[3], "no_clicks": c[4]} for (v, s), c in sorted(counts.items())]
+        summary: dict[str, Any] = {"window_start": window, "impressions": window_imps, "clicks": window_clicks,
+                                   "explore_wins": sum(r["explore_wins"] for r in rows),
+                                   "current_wins": sum(r["current_wins"] for r in rows),
+                                   "version": ranker.version, "accepted": False}
+        if learner is not None and rows:
+            result = learner.on_window(rows)
+            if result.weights is not None:
+                ranker.apply_weights(result.weights)
+                stats.final_weights = result.weights
+                summary["accepted"] = True
+                summary["version"] = result.weights["version"]
+        stats.windows.append(summary)
+        if on_window:
+            on_window(summary)
+        counts.clear()
+        window_clicks = window_imps = 0
+
+    for step in sim.run(impressions):
+        imp = step.impression
+        window = imp["event_time"] - imp["event_time"] % window_ms
+        if current_window is not None and window != current_window:
+            close(current_window)
+        current_window = window
+        outcome = credit([(s["item_id"], s["team"]) for s in imp["slots"]], [c["item_id"] for c in step.clicks])
+        c = counts[(int(imp["model_version"]), int(imp["explore_seed"]))]
+        c[0] += 1
+        c[{Outcome.EXPLORE: 1, Outcome.CURRENT: 2, Outcome.TIE: 3, Outcome.NO_CLICK: 4}[Outcome(outcome)]] += 1
+        window_imps += 1
+        window_clicks += len(step.clicks)
+        stats.impressions += 1
+        stats.clicks += len(step.clicks)
+    if current_window is not None:
+        close(current_window)
+    return stats
+
+
+def make_learner(model_id: str, major: dict[str, Any], alpha: float, eta: float, window_ms: int,
+                 attribution_ms: int) -> DbgdLearner:
+    learner = DbgdLearner(model_id, DbgdConfig.for_windows(window_ms, attribution_ms, alpha=alpha, eta=eta))
+    learner.rebase(major)
+    return learner
+
+
+def make_ranker(model_id: str, major: dict[str, Any], alpha: float, seed: int) -> Ranker:
+    ranker = Ranker(RankerConfig(model_id=model_id, alpha=alpha, base_seed=seed))
+    ranker.apply_weights(major)
+    return ranker

@@ -1,0 +1,329 @@
+"""The closed DRN loop behind `make demo`: simulator + ranker -> Kafka -> minor-update Flink job -> weights.
+
+Simulated MovieLens users meet the DRN ranker (which follows `model-weights`), the ranker interleaves the
+current and explore lists, users click by a click model, the real minor-update job (PyFlink + JVM
+operators) attributes clicks, computes windowed win-rates and publishes MINOR versions, which the ranker
+picks up. A live table shows each window; at the end the final model is compared with the initial model
+and a frozen-model control on the same simulated users, and a PNG plot is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from drnflow import serde
+from drnflow.demo.stack import demo_broker
+from drnflow.durations import format_duration_ms, parse_duration_ms
+from drnflow.topics import TopicNames
+
+
+@dataclass(frozen=True)
+class LoopDemoConfig:
+    out_dir: Path
+    seed: int = 7
+    duration_s: float = 180.0
+    window: str = "60 s"
+    attribution_window: str = "10 min"
+    alpha: float = 0.3
+    eta: float = 1.0
+    click_model: str = "pbm"
+    model_id: str = "drn"
+    eval_requests: int = 1000
+    #: Back-pressure: the simulator stays at most this many windows ahead of the last final window.
+    windows_ahead: int = 4
+
+    def __post_init__(self) -> None:
+        if self.duration_s <= 0:
+            raise ValueError(f"duration_s must be > 0, got {self.duration_s}")
+        if parse_duration_ms(self.window) <= 0 or parse_duration_ms(self.attribution_window) <= 0:
+            raise ValueError("window and attribution_window must be > 0")
+        if self.eval_requests < 10:
+            raise ValueError(f"eval_requests must be >= 10, got {self.eval_requests}")
+        if self.windows_ahead < 1:
+            raise ValueError(f"windows_ahead must be >= 1, got {self.windows_ahead}")
+
+    @property
+    def window_ms(self) -> int:
+        return parse_duration_ms(self.window)
+
+    @property
+    def attribution_ms(self) -> int:
+        return parse_duration_ms(self.attribution_window)
+
+
+class OutputWatcher:
+    """Follows win-rates and model-weights (read_committed) in a thread; prints one line per final window."""
+
+    def __init__(self, bootstrap: str, names: TopicNames, window_ms: int, sim_windows: dict[int, list[int]]):
+        from kafka import KafkaConsumer
+
+        self.consumer = KafkaConsumer(
+            names.win_rates, names.model_weights, names.dead_letters, bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest", isolation_level="read_committed", enable_auto_commit=False,
+            group_id=None, consumer_timeout_ms=200,
+        )
+        self.names = names
+        self.window_ms = window_ms
+        self.sim_windows = sim_windows
+        self.rows: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        self.versions: list[dict[str, Any]] = []
+        self.latest_weights: dict[str, Any] | None = None
+        self.dead_letters: dict[str, int] = defaultdict(int)
+        self.last_final_end: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="demo-watcher", daemon=True)
+        self._printed_header = False
+
+    def start(self) -> OutputWatcher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self.consumer.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            batch = self.consumer.poll(timeout_ms=200)
+            for tp, messages in batch.items():
+                for m in messages:
+                    self._handle(tp.topic, m.value)
+
+    def _handle(self, topic: str, value: bytes) -> None:
+        if topic == self.names.win_rates:
+            row = serde.decode("WinRate", value)
+            self.rows[row["window_start"]].append(row)
+            self._print_window(row["window_start"])
+            self.last_final_end = max(self.last_final_end or 0, int(row["window_end"]))
+        elif topic == self.names.model_weights:
+            rec = serde.decode("ModelWeights", value)
+            self.versions.append({k: rec[k] for k in ("version", "parent_version", "kind", "window_start",
+                                                      "window_end", "explore_seeds")})
+            self.latest_weights = rec
+        else:
+            self.dead_letters[serde.decode("DeadLetter", value)["reason"]] += 1
+
+    def _print_window(self, window_start: int) -> None:
+        if not self._printed_header:
+            print(f"\n{'window (event time)':<20}{'imps':>6}{'E wins':>8}{'C wins':>8}{'ties':>6}{'no clk':>8}"
+                  f"{'win-rate':>10}  {'decision':<10}{'version':>8}{'CTR':>8}", flush=True)
+            self._printed_header = True
+        rows = self.rows[window_start]
+        imps = sum(r["impressions"] for r in rows)
+        ew = sum(r["explore_wins"] for r in rows)
+        cw = sum(r["current_wins"] for r in rows)
+        ties = sum(r["ties"] for r in rows)
+        nc = sum(r["no_clicks"] for r in rows)
+        rate = f"{ew / (ew + cw):.3f}" if ew + cw else "-"
+        decisions = "/".join(sorted({str(r["decision"]) for r in rows}))
+        sim = self.sim_windows.get(window_start, [0, 0])
+        ctr = f"{sim[1] / (10 * sim[0]):.4f}" if sim[0] else "-"
+        version = max(r["model_version"] for r in rows)
+        stamp = time.strftime("%m-%d %H:%M", time.gmtime(window_start / 1000))
+        print(f"{stamp:<20}{imps:>6}{ew:>8}{cw:>8}{ties:>6}{nc:>8}{rate:>10}  {decisions:<10}{version:>8}{ctr:>8}",
+              flush=True)
+
+
+def _start_job(cfg: LoopDemoConfig, bootstrap: str, names: TopicNames, log: Path) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "jobs.minor_update", "--bootstrap", bootstrap, "--topic-prefix", names.prefix,
+           "--window", format_duration_ms(cfg.window_ms), "--attribution-window",
+           format_duration_ms(cfg.attribution_ms), "--alpha", str(cfg.alpha), "--eta", str(cfg.eta),
+           "--seed", str(cfg.seed), "--checkpoint-interval", "2 s", "--job-name", "drnflow-demo"]
+    out = open(log, "wb")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    out.close()
+    return proc
+
+
+def _stop_job(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
+    from kafka import KafkaProducer
+
+    from drnflow.demo.inmemory import GreedyPolicy, initial_major, make_ranker, run_loop
+    from models.simulator import Simulator, SimulatorConfig, World, WorldConfig
+    from models.simulator.evaluate import evaluate_policy
+    from models.simulator.stream import event_time_order
+    from operators.weights_follower import WeightsFollower
+
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    names = TopicNames("demo.")
+    print("[demo] loading MovieLens-100K users and items (from the recbole wheel) ...", flush=True)
+    world = World.build(WorldConfig(seed=cfg.seed))
+    sim_cfg = SimulatorConfig(seed=cfg.seed, click_model=cfg.click_model)
+    major = initial_major(cfg.model_id, world.state_dim, world.action_dim, cfg.seed, created_at=0)
+
+    with demo_broker(state, names) as bootstrap:
+        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")
+        producer.send(names.model_weights, serde.encode("ModelWeights", major), key=cfg.model_id.encode())
+        producer.flush()
+        print(f"[demo] published the initial model {cfg.model_id!r} v1 (MAJOR, seed {cfg.seed}) to "
+              f"{names.model_weights}", flush=True)
+        job_log = cfg.out_dir / "minor-update.log"
+        job = _start_job(cfg, bootstrap, names, job_log)
+        print(f"[demo] started the minor-update Flink job (pid {job.pid}, log {job_log}); window {cfg.window}, "
+              f"attribution window {cfg.attribution_window}, alpha {cfg.alpha}, eta {cfg.eta}", flush=True)
+        sim_windows: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        watcher = OutputWatcher(bootstrap, names, cfg.window_ms, sim_windows).start()
+        ranker = make_ranker(cfg.model_id, major, cfg.alpha, cfg.seed)
+        follower = WeightsFollower.for_kafka(bootstrap, ranker.apply_weights, topic=names.model_weights,
+                                             model_ids=[cfg.model_id]).start()
+        sim = Simulator(world, ranker, sim_cfg)
+        counts = {"impression": 0, "click": 0}
+        try:
+            t_end = time.monotonic() + cfg.duration_s
+            print(f"[demo] simulating users for {cfg.duration_s:.0f} s of wall time "
+                  f"(click model {cfg.click_model}) ...", flush=True)
+
+            def steps() -> Any:
+                while time.monotonic() < t_end and job.poll() is None:
+                    yield sim.step()
+
+            start_event: int | None = None
+            request_window: dict[str, int] = {}
+            for kind, record in event_time_order(steps()):
+                t = int(record["event_time"])
+                if kind == "impression":
+                    start_event = t if start_event is None else start_event
+                    _wait_for_learner(cfg, job, watcher, t, start_event, t_end)
+                    window = t - t % cfg.window_ms
+                    request_window[str(record["request_id"])] = window
+                    sim_windows[window][0] += 1
+                    schema, topic = "Impression", names.impressions
+                else:
+                    # CTR is booked on the window of the impression the click belongs to.
+                    sim_windows[request_window[str(record["request_id"])]][1] += 1
+                    schema, topic = "Click", names.clicks
+                producer.send(topic, serde.encode(schema, record, check=False),
+                              key=str(record["request_id"]).encode(), timestamp_ms=t)
+                counts[kind] += 1
+            producer.flush()
+            if job.poll() is not None:
+                print(f"[demo] the Flink job exited early (code {job.returncode}); see {job_log}", file=sys.stderr)
+                return 1
+            print(f"[demo] produced {counts['impression']} impressions and {counts['click']} clicks; "
+                  "waiting for the last final windows ...", flush=True)
+            time.sleep(8)
+        finally:
+            follower.stop()
+            _stop_job(job)
+            watcher.stop()
+            producer.close(timeout=10)
+            print("[demo] stopped the Flink job", flush=True)
+
+    final = watcher.latest_weights or major
+    print("[demo] evaluating the initial, final and frozen models on the same simulated users ...", flush=True)
+    initial_ranker = make_ranker(cfg.model_id, major, cfg.alpha, cfg.seed)
+    final_ranker = make_ranker(cfg.model_id, major, cfg.alpha, cfg.seed)
+    final_ranker.apply_weights(final)
+    e_init = evaluate_policy(GreedyPolicy(initial_ranker), world, cfg.eval_requests, cfg.seed + 1000,
+                             click_model_name=cfg.click_model)
+    e_final = evaluate_policy(GreedyPolicy(final_ranker), world, cfg.eval_requests, cfg.seed + 1000,
+                              click_model_name=cfg.click_model)
+    frozen_ranker = make_ranker(cfg.model_id, major, cfg.alpha, cfg.seed)
+    frozen = run_loop(Simulator(world, frozen_ranker, sim_cfg), frozen_ranker, None, counts["impression"],
+                      cfg.window_ms)
+    live_ctr = counts["click"] / (10 * counts["impression"]) if counts["impression"] else 0.0
+    accepted = [v for v in watcher.versions if v["kind"] == "MINOR"]
+    summary = {
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+        "impressions": counts["impression"], "clicks": counts["click"],
+        "windows_final": len(watcher.rows), "minor_updates": len(accepted),
+        "final_version": final["version"], "lineage": [(v["version"], v["parent_version"], v["kind"])
+                                                       for v in watcher.versions],
+        "dead_letters": dict(watcher.dead_letters),
+        "online_ctr_learning": live_ctr, "online_ctr_frozen_control": frozen.ctr,
+        "offline_initial": {"ctr": e_init.ctr, "ndcg": e_init.ndcg},
+        "offline_final": {"ctr": e_final.ctr, "ndcg": e_final.ndcg},
+    }
+    (cfg.out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    plot = cfg.out_dir / "demo.png"
+    _plot(plot, watcher, sim_windows, frozen.windows)
+    print("\n=== drnflow demo summary ===")
+    print(f"impressions {counts['impression']}, clicks {counts['click']}, final windows {len(watcher.rows)}, "
+          f"accepted minor updates {len(accepted)}, final version v{final['version']}")
+    print(f"online CTR while learning   {live_ctr:.4f}   vs frozen-model control {frozen.ctr:.4f} "
+          f"({_pct(live_ctr, frozen.ctr)})")
+    print(f"offline CTR, final model    {e_final.ctr:.4f}   vs initial model {e_init.ctr:.4f} "
+          f"({_pct(e_final.ctr, e_init.ctr)}); nDCG@10 {e_final.ndcg:.4f} vs {e_init.ndcg:.4f} "
+          f"on {cfg.eval_requests} simulated requests, click model {cfg.click_model}")
+    if watcher.dead_letters:
+        print(f"dead letters: {dict(watcher.dead_letters)}")
+    print(f"plot {plot}\nsummary {cfg.out_dir / 'summary.json'}")
+    return 0 if watcher.rows else 1
+
+
+def _wait_for_learner(cfg: LoopDemoConfig, job: subprocess.Popen[bytes], watcher: OutputWatcher,
+                      event_time: int, start_event: int, t_end: float) -> None:
+    """Back-pressure: keep the simulator within `windows_ahead` windows (plus the attribution window) of the
+    last final window, so the weights it is served are recent enough to be learned from."""
+    lead = cfg.attribution_ms + cfg.windows_ahead * cfg.window_ms
+    while job.poll() is None and time.monotonic() < t_end:
+        if event_time <= (watcher.last_final_end or start_event) + lead:
+            return
+        time.sleep(0.05)
+
+
+def _pct(a: float, b: float) -> str:
+    return f"{(a / b - 1) * 100:+.1f}%" if b else "n/a"
+
+
+def _plot(path: Path, watcher: OutputWatcher, sim_windows: dict[int, list[int]],
+          frozen_windows: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    starts = sorted(watcher.rows)
+    t0 = min([*starts, *sim_windows]) if (starts or sim_windows) else 0
+    minutes = [(s - t0) / 60_000 for s in starts]
+    rates, colors = [], []
+    for s in starts:
+        rows = watcher.rows[s]
+        ew = sum(r["explore_wins"] for r in rows)
+        cw = sum(r["current_wins"] for r in rows)
+        rates.append(ew / (ew + cw) if ew + cw else float("nan"))
+        decisions = {str(r["decision"]) for r in rows}
+        colors.append("tab:green" if "ACCEPT" in decisions else "tab:grey" if decisions == {"STALE"} else "tab:red")
+    fig, axes = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
+    axes[0].scatter(minutes, rates, c=colors, s=18)
+    axes[0].axhline(0.5, color="black", lw=0.8, ls="--")
+    axes[0].set_ylabel("explore win-rate")
+    axes[0].set_title("DBGD on the minor-update job: green = ACCEPT, red = REJECT, grey = STALE")
+    versions = sorted((int(v["window_end"] or 0), int(v["version"])) for v in watcher.versions if v["kind"] == "MINOR")
+    if versions:
+        axes[1].step([(e - t0) / 60_000 for e, _ in versions], [v for _, v in versions], where="post")
+    axes[1].set_ylabel("model version")
+    sim_starts = sorted(sim_windows)
+    axes[2].plot([(s - t0) / 60_000 for s in sim_starts],
+                 [sim_windows[s][1] / (10 * sim_windows[s][0]) if sim_windows[s][0] else float("nan")
+                  for s in sim_starts], label="learning (live)")
+    axes[2].plot([(w["window_start"] - t0) / 60_000 for w in frozen_windows],
+                 [w["clicks"] / (10 * w["impressions"]) if w["impressions"] else float("nan") for w in frozen_windows],
+                 label="frozen-model control", alpha=0.8)
+    axes[2].set_ylabel("CTR per slot")
+    axes[2].set_xlabel("event time since start (minutes)")
+    axes[2].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
