@@ -1,0 +1,174 @@
+"""`drnflow submit | jobs | stop`: run drnflow's Flink jobs on a session cluster, list them, stop them with a
+savepoint (and resubmit from it with --from-savepoint)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from typing import Any
+
+from drnflow.errors import CommandError
+
+JOB_NAMES = ("minor-update", "window-count")
+
+
+def default_jobmanager() -> str:
+    return os.environ.get("DRNFLOW_JOBMANAGER") or f"localhost:{os.environ.get('DRNFLOW_FLINK_REST_PORT') or 8081}"
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors become one CommandError sentence instead of usage + exit 2."""
+
+    def error(self, message: str) -> Any:
+        raise CommandError(f"bad job flags: {message}", code=2)
+
+
+def _submit_options() -> argparse.ArgumentParser:
+    p = _RaisingParser(prog="drnflow submit JOB", add_help=False)
+    p.add_argument("--jobmanager", default=default_jobmanager())
+    p.add_argument("--parallelism", type=int, default=None)
+    p.add_argument("--from-savepoint", default=None)
+    p.add_argument("--allow-non-restored-state", action="store_true")
+    return p
+
+
+def check_job_flags(job: str, job_args: list[str], parallelism: int | None) -> list[str]:
+    """Parse the job's flags with the job's own parser (one clear sentence when wrong) and check the broker
+    and topics it names; returns the flags to pass on."""
+    from drnflow.tools.kafka_io import require_broker, require_topics
+
+    if job == "minor-update":
+        from jobs.minor_update_config import add_arguments, from_args
+
+        parser = _RaisingParser(prog="minor-update", add_help=False)
+        add_arguments(parser)
+        args = job_args + ([] if parallelism is None else ["--parallelism", str(parallelism)])
+        try:
+            cfg = from_args(parser.parse_args(args))
+        except ValueError as e:
+            raise CommandError(f"bad job flags: {e}", code=2) from None
+        require_broker(cfg.bootstrap)
+        names = cfg.topics
+        require_topics(cfg.bootstrap, [names.impressions, names.clicks, names.model_weights, names.win_rates])
+        return args
+    from jobs.window_count import WindowCountConfig
+
+    wc = _RaisingParser(prog="window-count", add_help=False)
+    wc.add_argument("--bootstrap", default="127.0.0.1:9092")
+    wc.add_argument("--topic-prefix", default="")
+    wc.add_argument("--window", default="60s")
+    wc.add_argument("--out-of-orderness", default="5s")
+    wc.add_argument("--bounded", action="store_true")
+    parsed = wc.parse_args(job_args)
+    try:
+        cfg_wc = WindowCountConfig(bootstrap=parsed.bootstrap, topic_prefix=parsed.topic_prefix, window=parsed.window,
+                                   out_of_orderness=parsed.out_of_orderness, bounded=parsed.bounded)
+    except ValueError as e:
+        raise CommandError(f"bad job flags: {e}", code=2) from None
+    require_broker(cfg_wc.bootstrap)
+    from drnflow.topics import TopicNames
+
+    names = TopicNames(cfg_wc.topic_prefix)
+    require_topics(cfg_wc.bootstrap, [names.impressions, names.clicks])
+    return job_args
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from drnflow.tools.flink_jobs import Submission, require_cluster, savepoint_uri, submit
+
+    opts, job_args = _submit_options().parse_known_args(args.rest)
+    require_cluster(opts.jobmanager)
+    if opts.from_savepoint is not None:
+        local = opts.from_savepoint.removeprefix("file:")
+        if "://" not in opts.from_savepoint.replace("file://", "") and not os.path.exists(local):
+            raise CommandError(f"savepoint {opts.from_savepoint} does not exist")
+    job_args = check_job_flags(args.job, job_args, opts.parallelism)
+    try:
+        sub = Submission(job=args.job, jobmanager=opts.jobmanager, job_args=tuple(job_args),
+                         parallelism=opts.parallelism,
+                         from_savepoint=None if opts.from_savepoint is None else savepoint_uri(opts.from_savepoint),
+                         allow_non_restored_state=opts.allow_non_restored_state)
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    t0 = time.monotonic()
+    result = submit(sub)
+    origin = f" from savepoint {sub.from_savepoint}" if sub.from_savepoint else ""
+    print(f"submitted {args.job}{origin} in {time.monotonic() - t0:.1f} s: job {result.job_id} is {result.state}")
+    print(f"job id  {result.job_id}")
+    print(f"web UI  {result.web_ui}")
+    return 0
+
+
+def _age(ms: int) -> str:
+    s = ms // 1000
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from drnflow.tools.flink_jobs import list_jobs
+
+    jobs = list_jobs(args.jobmanager)
+    if not args.all:
+        jobs = [j for j in jobs if j.state not in ("FINISHED", "CANCELED", "FAILED")]
+    if args.json:
+        print(json.dumps([j.__dict__ for j in jobs], indent=2))
+        return 0
+    if not jobs:
+        print(f"no {'' if args.all else 'running '}jobs on {args.jobmanager}")
+        return 0
+    print(f"{'job id':<32}  {'state':<10} {'age':>8}  name")
+    for j in jobs:
+        print(f"{j.job_id:<32}  {j.state:<10} {_age(j.duration_ms):>8}  {j.name}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from drnflow.tools.flink_jobs import require_cluster, resolve_job, savepoint_uri, stop_with_savepoint
+
+    require_cluster(args.jobmanager)
+    job = resolve_job(args.jobmanager, args.job)
+    if job.state != "RUNNING":
+        raise CommandError(f"job {job.job_id} ({job.name}) is {job.state}, not RUNNING; nothing to stop")
+    if args.savepoint is not None and "://" not in args.savepoint:
+        os.makedirs(args.savepoint, exist_ok=True)
+    target = None if args.savepoint is None else savepoint_uri(args.savepoint)
+    t0 = time.monotonic()
+    location = stop_with_savepoint(args.jobmanager, job.job_id, target)
+    print(f"stopped {job.name} ({job.job_id}) in {time.monotonic() - t0:.1f} s")
+    print(f"savepoint  {location}")
+    print(f"resume     drnflow submit <job> --from-savepoint {location} <the same job flags>")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
+    p = sub.add_parser(
+        "submit", help="submit a drnflow job to a Flink session cluster",
+        description="Package the project (drnflow, jobs, operators, models, schemas) and submit JOB to a Flink "
+                    "session cluster with the real `flink run`, then print the job id and web UI address. "
+                    "Options after JOB: --jobmanager HOST:PORT (env DRNFLOW_JOBMANAGER; default "
+                    "localhost:$DRNFLOW_FLINK_REST_PORT or 8081), --parallelism N, --from-savepoint PATH, "
+                    "--allow-non-restored-state; every other flag goes to the job (e.g. --bootstrap, "
+                    "--topic-prefix, --window for minor-update).",
+        usage="drnflow submit {minor-update,window-count} [--jobmanager HOST:PORT] [--parallelism N] "
+              "[--from-savepoint PATH] [job flags]")
+    p.add_argument("job", choices=JOB_NAMES, help="which job")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_submit)
+
+    j = sub.add_parser("jobs", help="list the jobs of a Flink session cluster",
+                       description="List the cluster's running jobs (--all: also finished, canceled, failed).")
+    j.add_argument("--jobmanager", default=default_jobmanager(), help="HOST:PORT of the REST API")
+    j.add_argument("--all", action="store_true", help="also jobs that have ended")
+    j.add_argument("--json", action="store_true", help="machine-readable output")
+    j.set_defaults(func=cmd_jobs)
+
+    s = sub.add_parser("stop", help="stop a job with a savepoint",
+                       description="Stop a running job with a savepoint (without draining: open windows are kept "
+                                   "in the savepoint). Resubmit with `drnflow submit JOB --from-savepoint PATH`.")
+    s.add_argument("job", help="job id, unique id prefix, or the name of one running job")
+    s.add_argument("--savepoint", default=None, metavar="DIR",
+                   help="folder (or URI) for the savepoint (default: the cluster's savepoint dir)")
+    s.add_argument("--jobmanager", default=default_jobmanager(), help="HOST:PORT of the REST API")
+    s.set_defaults(func=cmd_stop)

@@ -1,0 +1,143 @@
+"""Following `win-rates`, `model-weights` and the newest impression time for `drnflow monitor`, and the
+--plot drawing (PNG or a self-contained HTML page with an inline SVG)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from drnflow import serde
+from drnflow.errors import CommandError
+from drnflow.tools.event_time import event_time_of
+from drnflow.tools.monitor import weights_metadata
+
+log = logging.getLogger(__name__)
+
+
+class TopicFollower:
+    """Committed records of a topic from the beginning; `catch_up()` returns what arrived since the last
+    call, up to the end offsets at the time of the call."""
+
+    def __init__(self, bootstrap: str, topic: str, schema_name: str) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        self.topic = topic
+        self.schema_name = schema_name
+        self.undecodable = 0
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, isolation_level="read_committed",
+            client_id="drnflow-monitor", max_partition_fetch_bytes=64 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
+        )
+        partitions = self._consumer.partitions_for_topic(topic)
+        if not partitions:
+            self._consumer.close()
+            raise CommandError(f"topic {topic!r} does not exist on {bootstrap}; check --prefix")
+        self._tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        self._consumer.assign(self._tps)
+        self._consumer.seek_to_beginning(*self._tps)
+
+    def catch_up(self, timeout_s: float = 30.0) -> list[dict[str, Any]]:
+        ends = self._consumer.end_offsets(self._tps)
+        out: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout_s
+        while any(self._consumer.position(tp) < ends[tp] for tp in self._tps):
+            if time.monotonic() > deadline:
+                raise CommandError(f"could not read {self.topic} to its end within {timeout_s:.0f} s")
+            for records in self._consumer.poll(timeout_ms=300).values():
+                for r in records:
+                    if r.value is None:
+                        continue
+                    try:
+                        rec = serde.decode(self.schema_name, r.value)
+                    except serde.SerdeError as e:
+                        self.undecodable += 1
+                        log.debug("%s: %s", self.topic, e)
+                        continue
+                    out.append(weights_metadata(rec) if self.schema_name == "ModelWeights" else rec)
+        return out
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def newest_event_time(bootstrap: str, topic: str, tail: int = 50) -> int | None:
+    """The largest impression event time among the last `tail` records of each partition."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                             isolation_level="read_committed", client_id="drnflow-monitor-tail")
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return None
+        consumer.assign(tps)
+        lows, ends = consumer.beginning_offsets(tps), consumer.end_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, max(int(lows[tp]), int(ends[tp]) - tail))
+        newest: int | None = None
+        deadline = time.monotonic() + 10
+        while any(consumer.position(tp) < ends[tp] for tp in tps) and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=300).values():
+                for r in records:
+                    t = event_time_of(r.value)
+                    if t is not None:
+                        newest = t if newest is None else max(newest, t)
+        return newest
+    finally:
+        consumer.close()
+
+
+def plot(win_rates: Sequence[dict[str, Any]], weights: Sequence[dict[str, Any]], path: str) -> None:
+    """Win-rate (with its Wilson interval) per window and accepted updates (MINOR versions) over event time,
+    one panel per model; `.png` or `.html` (an inline SVG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from datetime import UTC, datetime
+
+    import matplotlib.pyplot as plt
+
+    from drnflow.tools.monitor import wilson_interval
+
+    if not path.endswith((".png", ".html")):
+        raise CommandError(f"--plot {path}: the file must end in .png or .html")
+    models = sorted({str(r["model_id"]) for r in win_rates} | {str(w["model_id"]) for w in weights})
+    if not models:
+        raise CommandError("nothing to plot: win-rates and model-weights are empty")
+    fig, axes = plt.subplots(len(models), 1, figsize=(10, 2.8 * len(models)), squeeze=False, sharex=True)
+    for ax, model in zip(axes[:, 0], models, strict=True):
+        rows = sorted((r for r in win_rates if r["model_id"] == model), key=lambda r: r["window_end"])
+        decided = [r for r in rows if r["explore_wins"] + r["current_wins"] > 0]
+        xs = [datetime.fromtimestamp(r["window_end"] / 1000, tz=UTC) for r in decided]
+        ys = [r["explore_wins"] / (r["explore_wins"] + r["current_wins"]) for r in decided]
+        cis = [wilson_interval(r["explore_wins"], r["explore_wins"] + r["current_wins"]) for r in decided]
+        if xs:
+            ax.fill_between(xs, [c[0] if c else 0 for c in cis], [c[1] if c else 1 for c in cis], alpha=0.2,
+                            step="mid", label="95% Wilson interval")
+            ax.plot(xs, ys, marker="o", ms=3, lw=1, label="explore win-rate")
+        ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+        minors = [w for w in weights if w["model_id"] == model and w["kind"] == "MINOR"]
+        for i, w in enumerate(minors):
+            t = w["window_end"] if w.get("window_end") is not None else w["created_at"]
+            ax.axvline(datetime.fromtimestamp(t / 1000, tz=UTC), color="tab:green", lw=0.8, alpha=0.6,
+                       label="accepted update" if i == 0 else None)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f"{model}\nwin-rate")
+        ax.legend(loc="upper left", fontsize=7)
+    axes[-1, 0].set_xlabel("window end (event time, UTC)")
+    fig.tight_layout()
+    if path.endswith(".png"):
+        fig.savefig(path, dpi=100)
+    else:
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg")
+        svg = buf.getvalue()
+        svg = svg[svg.find("<svg"):]
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>drnflow monitor</title></head>"
+                    f"<body><h1>drnflow monitor</h1>\n{svg}\n</body></html>\n")
+    plt.close(fig)
