@@ -110,15 +110,20 @@ def plot(win_rates: Sequence[dict[str, Any]], weights: Sequence[dict[str, Any]],
         raise CommandError("nothing to plot: win-rates and model-weights are empty")
     fig, axes = plt.subplots(len(models), 1, figsize=(10, 2.8 * len(models)), squeeze=False, sharex=True)
     for ax, model in zip(axes[:, 0], models, strict=True):
-        rows = sorted((r for r in win_rates if r["model_id"] == model), key=lambda r: r["window_end"])
-        decided = [r for r in rows if r["explore_wins"] + r["current_wins"] > 0]
-        xs = [datetime.fromtimestamp(r["window_end"] / 1000, tz=UTC) for r in decided]
-        ys = [r["explore_wins"] / (r["explore_wins"] + r["current_wins"]) for r in decided]
-        cis = [wilson_interval(r["explore_wins"], r["explore_wins"] + r["current_wins"]) for r in decided]
+        rows = [r for r in win_rates if r["model_id"] == model]
+        pooled: dict[int, list[int]] = {}
+        for r in rows:  # one point per window: all its (version, seed) rows pooled
+            acc = pooled.setdefault(int(r["window_end"]), [0, 0])
+            acc[0] += int(r["explore_wins"])
+            acc[1] += int(r["explore_wins"]) + int(r["current_wins"])
+        ends = sorted(t for t, (_, n) in pooled.items() if n > 0)
+        xs = [datetime.fromtimestamp(t / 1000, tz=UTC) for t in ends]
+        ys = [pooled[t][0] / pooled[t][1] for t in ends]
+        cis = [wilson_interval(*pooled[t]) for t in ends]
         if xs:
             ax.fill_between(xs, [c[0] if c else 0 for c in cis], [c[1] if c else 1 for c in cis], alpha=0.2,
-                            step="mid", label="95% Wilson interval")
-            ax.plot(xs, ys, marker="o", ms=3, lw=1, label="explore win-rate")
+                            label="95% Wilson interval")
+            ax.plot(xs, ys, marker="o", ms=3, lw=1, label="explore win-rate (window)")
         ax.axhline(0.5, color="grey", lw=0.8, ls="--")
         minors = [w for w in weights if w["model_id"] == model and w["kind"] == "MINOR"]
         for i, w in enumerate(minors):
