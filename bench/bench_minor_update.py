@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     work = Path(tempfile.mkdtemp(prefix="bench-minor-update-"))
     broker = None if args.bootstrap else start_broker(work / "state")
-    bootstrap = args.bootstrap or broker.config.bootstrap
+    bootstrap: str = args.bootstrap if broker is None else broker.config.bootstrap
     try:
         if args.repeats > 0:
             throughput(bootstrap, args.impressions, args.repeats, work)
