@@ -94,7 +94,7 @@ def random_scorer(seed: int) -> Scorer:
 
     def score(states: npt.NDArray[np.float32], actions: npt.NDArray[np.float32],
               mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float32]:
-        out: npt.NDArray[np.float32] = rng.random(mask.shape, dtype=np.float32)
+        out = np.asarray(rng.random(mask.shape, dtype=np.float32), dtype=np.float32)
         return out
 
     return score
