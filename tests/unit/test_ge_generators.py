@@ -130,3 +130,20 @@ def test_reward_is_the_weighted_sum_of_utilities() -> None:
         expected = (2.0 * EVALUATOR.score(request, lists) + 0.5 * util["distinct_shops"]
                     + 1.5 * util["type_share"])
     assert torch.allclose(reward, expected)
+
+
+def test_comparison_scores_each_generator_against_the_log_and_the_truth() -> None:
+    from models.ge.compare import compare_generators, format_table
+    from models.ge.environment import log_exposures
+
+    log = log_exposures(ENV, 12, seed=4)
+    greedy = ScoreGreedy(TINY.list_size)
+    logged, row = compare_generators(ENV, log, [greedy], REWARD)
+    lists = np.stack([greedy.generate(RequestTensors.from_batch(log.requests.take([i]))).numpy()
+                      for i in range(len(log))])
+    true, true_logged = ENV.true_value(log.requests, lists), ENV.true_value(log.requests, log.shown)
+    assert row.true_clicks == pytest.approx(true.mean())
+    assert logged.true_clicks == pytest.approx(true_logged.mean())
+    assert row.true_better_pct == pytest.approx(100.0 * np.mean(true > true_logged + 1e-9))
+    assert logged.better_pct == 0.0 and row.latency_p99_ms >= row.latency_median_ms >= 0.0
+    assert "greedy-by-score" in format_table([logged, row])
