@@ -28,12 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from drnflow.errors import CommandError
-from drnflow.paths import PROJECT_ROOT
+from drnflow.paths import PROJECT_ROOT, cache_dir, state_dir
 
 #: `drnflow submit NAME` -> the job's module (run with `flink run -pym`).
 JOBS: dict[str, str] = {"minor-update": "jobs.minor_update", "window-count": "jobs.window_count"}
-#: What the cluster's Python needs of this checkout.
+#: What the cluster's Python needs of this checkout; the job's client side also finds the pinned poms and
+#: the JVM operators' sources by path (their hashes name the cached jars).
 PACKAGES = ("drnflow", "jobs", "operators", "models", "schemas")
+BUILD_FILES = ("deploy/maven", "deploy/jvm/pom.xml", "deploy/jvm/src")
 _SUBMITTED = re.compile(r"Job has been submitted with JobID ([0-9a-f]{32})")
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -170,12 +172,17 @@ def package_project(dest: Path) -> Path:
             for f in sorted(root.rglob("*")):
                 if f.is_file() and "__pycache__" not in f.parts and f.suffix in (".py", ".avsc", ".typed", ".json"):
                     zf.write(f, f.relative_to(PROJECT_ROOT).as_posix())
+        for name in BUILD_FILES:
+            root = PROJECT_ROOT / name
+            for f in sorted([root] if root.is_file() else root.rglob("*")):
+                if f.is_file():
+                    zf.write(f, f.relative_to(PROJECT_ROOT).as_posix())
     return path
 
 
 def client_conf_dir(dest: Path) -> Path:
     """A private FLINK_CONF_DIR for the `flink` client: this interpreter for Python, the wheel's logging."""
-    from drnflow.stack.flink import flink_home
+    from drnflow.stack.flink import _wheel_java_opts, flink_home
 
     conf = dest / "conf"
     conf.mkdir(parents=True, exist_ok=True)
@@ -183,6 +190,8 @@ def client_conf_dir(dest: Path) -> Path:
         if (flink_home() / "conf" / name).exists():
             shutil.copy(flink_home() / "conf" / name, conf / name)
     (conf / "config.yaml").write_text(
+        # The --add-opens Flink's client needs on Java 17 (the wheel's own conf has them).
+        f"env.java.opts.all: {json.dumps(_wheel_java_opts())}\n"
         f"python.client.executable: {json.dumps(sys.executable)}\n"
         f"python.executable: {json.dumps(sys.executable)}\n"
         "python.execution-mode: thread\n"
@@ -238,8 +247,10 @@ def submit(sub: Submission, timeout_s: float = 300.0) -> Submitted:
         env = dict(os.environ)
         env["FLINK_CONF_DIR"] = str(client_conf_dir(work))
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-        # The client runs the job module from the zip; this checkout must not shadow it or be needed.
+        # The client runs the job module from the zip; jars and state stay where this checkout keeps them.
         env.pop("PYTHONPATH", None)
+        env["DRNFLOW_CACHE"] = str(cache_dir())
+        env["DRNFLOW_STATE"] = str(state_dir())
         job_id, output = _run_client(flink_run_command(sub, package), env, work, timeout_s)
     finally:
         shutil.rmtree(work, ignore_errors=True)

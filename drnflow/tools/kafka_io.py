@@ -263,7 +263,8 @@ class RecordWriter:
                     break
                 except BufferError:
                     self._producer.poll(0.05)
-            self._producer.poll(0)
+            if self.sent % 1000 == 0:
+                self._producer.poll(0)  # serve delivery callbacks now and then, not per record
         else:
             self._producer.send(topic, key=key, value=value, partition=partition, timestamp_ms=timestamp,
                                 headers=list(headers) or None)

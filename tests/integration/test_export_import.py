@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import fastavro
 import pytest
@@ -39,7 +40,7 @@ def produce_clicks(bootstrap: str, names: TopicNames) -> None:
     producer.close()
 
 
-def view(bootstrap: str, topic: str) -> list[tuple[object, ...]]:
+def view(bootstrap: str, topic: str) -> list[tuple[Any, ...]]:
     return [(r.partition, r.offset, r.key, r.value, r.timestamp, list(r.headers)) for r in
             read_committed(bootstrap, topic)]
 
@@ -56,7 +57,7 @@ def test_export_then_import_round_trips_exactly(kafka_bootstrap: str, tmp_path: 
     assert f"exported {len(original)} records" in capsys.readouterr().out
     # Any Avro reader sees the clicks themselves, with the schema embedded.
     with open(path, "rb") as f:
-        rows = list(fastavro.reader(f))
+        rows: list[Any] = list(fastavro.reader(f))
     assert sorted(r["value"]["request_id"] for r in rows if r["value"]) == sorted(
         serde.decode("Click", v)["request_id"] for _, _, _, v, _, _ in original if v and v != b"\x02a")
     assert [r["raw_value"] for r in rows if r["raw_value"] is not None] == [b"\x02a"]
@@ -77,7 +78,7 @@ def test_export_of_an_offset_and_time_range(kafka_bootstrap: str, tmp_path: Path
     assert main(["export", "impressions", "--prefix", src.prefix, "--bootstrap", kafka_bootstrap, "-o", str(path),
                  "--from-time", str(lo), "--to-time", str(hi), "--from-offset", "5"]) == 0
     with open(path, "rb") as f:
-        got = [(r["offset"], r["value"]["event_time"]) for r in fastavro.reader(f)]
+        got = [(r["offset"], r["value"]["event_time"]) for r in fastavro.reader(f)]  # type: ignore[index,call-overload]
     want = [(i, r["event_time"]) for i, r in enumerate(stream.impressions) if i >= 5 and lo <= r["event_time"] < hi]
     assert got == want and len(want) >= 15
 

@@ -91,15 +91,15 @@ def test_bad_input_gets_one_sentence(kafka_bootstrap: str, capsys: pytest.Captur
     dead = f"127.0.0.1:{process.free_port()}"
     base = ["replay", "--bootstrap", kafka_bootstrap, "--no-progress"]
     cases = [
-        (base + ["--from-prefix", "nope.", "--to-prefix", "new."], "topic 'nope.impressions' does not exist"),
+        ([*base, "--from-prefix", "nope.", "--to-prefix", "new."], "topic 'nope.impressions' does not exist"),
         (["replay", "--bootstrap", dead, "--from-prefix", src.prefix, "--to-prefix", "n."], "cannot reach"),
-        (base + ["--from-prefix", src.prefix, "--to-prefix", src.prefix], "must differ"),
-        (base + ["--from-prefix", src.prefix, "--to-prefix", used.prefix], "already holds records"),
-        (base + ["--from-prefix", src.prefix, "--to-prefix", "z.", "--from-time", "9", "--to-time", "3"], "is empty"),
-        (base + ["--from-prefix", src.prefix, "--to-prefix", "z.", "--speed", "0"], "--speed must be > 0"),
-        (base + ["--from-prefix", src.prefix, "--to-prefix", "bad prefix"], "characters Kafka rejects"),
-        (base + ["--from-prefix", src.prefix, "--to-prefix", f"e{uuid.uuid4().hex[:6]}.", "--from-time", "1",
-                 "--to-time", "2"], "the range holds no impressions or clicks"),
+        ([*base, "--from-prefix", src.prefix, "--to-prefix", src.prefix], "must differ"),
+        ([*base, "--from-prefix", src.prefix, "--to-prefix", used.prefix], "already holds records"),
+        ([*base, "--from-prefix", src.prefix, "--to-prefix", "z.", "--from-time", "9", "--to-time", "3"], "is empty"),
+        ([*base, "--from-prefix", src.prefix, "--to-prefix", "z.", "--speed", "0"], "--speed must be > 0"),
+        ([*base, "--from-prefix", src.prefix, "--to-prefix", "bad prefix"], "characters Kafka rejects"),
+        ([*base, "--from-prefix", src.prefix, "--to-prefix", f"e{uuid.uuid4().hex[:6]}.", "--from-time", "1",
+          "--to-time", "2"], "the range holds no impressions or clicks"),
     ]
     for argv, sentence in cases:
         code = main(argv)

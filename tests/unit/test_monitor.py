@@ -91,3 +91,42 @@ def test_table_and_json_show_the_rows() -> None:
     assert math.isclose(m1["windows"][0]["ci_low"], wilson_interval(6, 8)[0])  # type: ignore[index]
     assert [v["version"] for v in m1["lineage"]] == [2, 1]
     assert format_table([]) == "no win-rates or model versions yet"
+
+
+class _FakeCounter:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def inc(self) -> None:
+        self.n += 1
+
+
+class _FakeGroup:
+    """Stands in for PyFlink's MetricGroup: records gauges and counters by dotted name."""
+
+    def __init__(self, registry: dict, prefix: str = "") -> None:
+        self.registry, self.prefix = registry, prefix
+
+    def add_group(self, name: str, value: str | None = None) -> _FakeGroup:
+        return _FakeGroup(self.registry, f"{self.prefix}{name}{'.' + value if value else ''}.")
+
+    def gauge(self, name: str, fn: object) -> None:
+        self.registry[self.prefix + name] = fn
+
+    def counter(self, name: str) -> _FakeCounter:
+        self.registry[self.prefix + name] = c = _FakeCounter()
+        return c
+
+
+def test_flink_metrics_follow_the_last_row_and_count_decisions() -> None:
+    from drnflow.tools.flink_metrics import WinRateMetrics
+
+    registry: dict = {}
+    metrics = WinRateMetrics(_FakeGroup(registry))
+    metrics.record(win_rate("m1", 0, 6, 2))
+    metrics.record(win_rate("m1", 1, 1, 3, version=2, decision="REJECT"))
+    metrics.record(win_rate("m2", 0, 0, 0, decision="STALE"))
+    assert registry["model.m1.win_rate_permille"]() == 250 and registry["model.m1.model_version"]() == 2
+    assert registry["model.m2.win_rate_permille"]() == -1
+    assert registry["model.m1.decisions.accept"].n == 1 and registry["model.m1.decisions.reject"].n == 1
+    assert registry["model.m2.decisions.stale"].n == 1

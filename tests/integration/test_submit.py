@@ -1,0 +1,174 @@
+"""`drnflow submit | jobs | stop` against a real standalone Flink cluster (the one `drnflow up --cluster`
+starts) and the session's broker: submit -> RUNNING in `flink list` -> stop with a savepoint -> resume from
+it, and the resumed job continues with the same weights (its outputs equal the plain-Python reference of
+the whole stream)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drnflow import serde
+from drnflow.cli import main
+from drnflow.stack import process
+from drnflow.stack.flink import FlinkCluster, FlinkClusterConfig, flink_cli
+from drnflow.stack.kafka import create_topics
+from drnflow.topics import TopicNames
+from jobs.minor_update import initial_major
+from jobs.minor_update_config import MinorUpdateConfig
+from operators.reference import ReferenceConfig, run_reference
+from tests.integration.minor_update_data import (
+    ATTRIBUTION_MS,
+    OOO_MS,
+    T0,
+    WINDOW_MS,
+    click,
+    hand_written_stream,
+    impression,
+    publish,
+    read_committed,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlinkCluster]:
+    """One standalone session cluster for this module, on free ports; always stopped."""
+    state = tmp_path_factory.mktemp("flink-submit")
+    c = FlinkCluster(FlinkClusterConfig(state_dir=state, rest_port=process.free_port(), rpc_port=process.free_port()))
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def flink_list(c: FlinkCluster) -> str:
+    proc = subprocess.run(["bash", str(flink_cli()), "list", "-m", c.config.jobmanager], env=c.env(),
+                          capture_output=True, text=True, timeout=120)
+    return proc.stdout
+
+
+def job_flags(bootstrap: str, prefix: str, tmp: Path) -> list[str]:
+    return ["--bootstrap", bootstrap, "--topic-prefix", prefix, "--window", f"{WINDOW_MS} ms",
+            "--attribution-window", f"{ATTRIBUTION_MS} ms", "--out-of-orderness", f"{OOO_MS} ms",
+            "--alpha", "0.1", "--eta", "0.5", "--seed", "3",
+            "--checkpoint-interval", "1 s", "--checkpoint-dir", str(tmp / "ckpt"), "--job-name", f"sub-{prefix}"]
+
+
+def produce(bootstrap: str, names: TopicNames, imps: list[dict[str, Any]], clicks: list[dict[str, Any]]) -> None:
+    publish(bootstrap, names.impressions, [(r["request_id"].encode(), serde.encode("Impression", r)) for r in imps])
+    publish(bootstrap, names.clicks, [(r["request_id"].encode(), serde.encode("Click", r)) for r in clicks])
+
+
+def weights_of(bootstrap: str, names: TopicNames) -> list[dict[str, Any]]:
+    return [serde.decode("ModelWeights", r.value) for r in read_committed(bootstrap, names.model_weights)]
+
+
+def wait_until(what: str, check: Any, timeout_s: float = 150.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(1.0)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_submit_stop_with_savepoint_and_resume_keeps_the_weights(
+        cluster: FlinkCluster, kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    jm = cluster.config.jobmanager
+    prefix = f"sub{uuid.uuid4().hex[:8]}."
+    names = TopicNames(prefix)
+    create_topics(kafka_bootstrap, names)
+    cfg = MinorUpdateConfig(bootstrap=kafka_bootstrap, topic_prefix=prefix, window=WINDOW_MS,
+                            attribution_window=ATTRIBUTION_MS, out_of_orderness=OOO_MS, seed=3)
+    major = initial_major(MinorUpdateConfig(seed=11), "m1", 1, T0 - 1)
+    publish(kafka_bootstrap, names.model_weights, [(b"m1", serde.encode("ModelWeights", major))])
+    stream = hand_written_stream()
+    split = T0 + 2 * WINDOW_MS + WINDOW_MS // 2
+    # A last impression and click far ahead push the watermark past every window of the stream.
+    flush_imp = impression("flush", T0 + 100 * WINDOW_MS, "flush", 0, 1, "E")
+    flush_click = click("flush-click", "x", T0 + 100 * WINDOW_MS)
+    flags = job_flags(kafka_bootstrap, prefix, tmp_path)
+
+    produce(kafka_bootstrap, names, [r for r in stream.impressions if r["event_time"] < split],
+            [r for r in stream.clicks if r["event_time"] < split])
+    code, out, err = cli(capsys, "submit", "minor-update", "--jobmanager", jm, *flags)
+    assert code == 0, err
+    job_id = out.split("job id")[1].split()[0]
+    assert f"http://{jm}/#/job/running/{job_id}" in out
+    assert f"{job_id} : sub-{prefix} (RUNNING)" in flink_list(cluster)
+    code, out, _ = cli(capsys, "jobs", "--jobmanager", jm)
+    assert code == 0 and job_id in out and "RUNNING" in out
+
+    minors_before = wait_until("a MINOR version before the stop",
+                               lambda: [w for w in weights_of(kafka_bootstrap, names) if w["kind"] == "MINOR"])
+    code, out, err = cli(capsys, "stop", job_id[:8], "--jobmanager", jm, "--savepoint", str(tmp_path / "sp"))
+    assert code == 0, err
+    savepoint = out.split("savepoint")[1].split()[0]
+    assert Path(savepoint.removeprefix("file:")).is_dir()
+    assert f"{job_id} : sub-{prefix} (RUNNING)" not in flink_list(cluster)
+
+    code, out, err = cli(capsys, "submit", "minor-update", "--jobmanager", jm, "--from-savepoint", savepoint, *flags)
+    assert code == 0, err
+    resumed = out.split("job id")[1].split()[0]
+    assert resumed != job_id
+    produce(kafka_bootstrap, names, [r for r in stream.impressions if r["event_time"] >= split] + [flush_imp],
+            [r for r in stream.clicks if r["event_time"] >= split] + [flush_click])
+
+    m2_major = wait_until("m2's seed MAJOR", lambda: [
+        w for w in weights_of(kafka_bootstrap, names) if w["model_id"] == "m2" and w["kind"] == "MAJOR"])
+    assert len(m2_major) == 1, "the job published one seed MAJOR for m2, and the resumed job did not redo it"
+    ref = run_reference(stream.impressions, stream.clicks, [major, m2_major[0]], ReferenceConfig(
+        window_ms=WINDOW_MS, attribution_window_ms=ATTRIBUTION_MS, dbgd=cfg.dbgd_config(),
+        impressions_topic=names.impressions, clicks_topic=names.clicks))
+    expected = [w for w in ref.model_weights if w["kind"] == "MINOR"]
+
+    def minors_now() -> list[dict[str, Any]]:
+        got = [w for w in weights_of(kafka_bootstrap, names) if w["kind"] == "MINOR" and w["model_id"] != "flush"]
+        return got if len(got) >= len(expected) else []
+
+    got = wait_until("every MINOR version of the stream", minors_now)
+    assert len(minors_before) < len(expected), "some updates must come after the resume"
+    for model in ("m1", "m2"):
+        assert [w for w in got if w["model_id"] == model] == [w for w in expected if w["model_id"] == model]
+    win_rates = [serde.decode("WinRate", r.value) for r in read_committed(kafka_bootstrap, names.win_rates)]
+    key = lambda r: (r["model_id"], r["window_start"], r["model_version"], r["explore_seed"])  # noqa: E731
+    assert sorted((r for r in win_rates if r["model_id"] != "flush"), key=key) == sorted(ref.win_rates, key=key)
+    code, _, err = cli(capsys, "stop", resumed, "--jobmanager", jm, "--savepoint", str(tmp_path / "sp2"))
+    assert code == 0, err
+
+
+def test_bad_input_gets_one_sentence(cluster: FlinkCluster, kafka_bootstrap: str,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    jm = cluster.config.jobmanager
+    dead = f"localhost:{process.free_port()}"
+    cases = [
+        (["jobs", "--jobmanager", dead], "no Flink cluster answers"),
+        (["submit", "minor-update", "--jobmanager", dead, "--bootstrap", kafka_bootstrap], "no Flink cluster answers"),
+        (["submit", "minor-update", "--jobmanager", jm, "--bootstrap", kafka_bootstrap, "--topic-prefix", "nope."],
+         "topic 'nope.impressions' does not exist"),
+        (["submit", "minor-update", "--jobmanager", jm, "--bootstrap", f"127.0.0.1:{process.free_port()}"],
+         "cannot reach the Kafka broker"),
+        (["submit", "minor-update", "--jobmanager", jm, "--window", "ten"], "bad job flags"),
+        (["submit", "minor-update", "--jobmanager", jm, "--from-savepoint", "/no/such/savepoint"], "does not exist"),
+        (["stop", "0123456789abcdef0123456789abcdef", "--jobmanager", jm], "no job"),
+    ]
+    for argv, sentence in cases:
+        code, _, err = cli(capsys, *argv)
+        assert code != 0, argv
+        assert sentence in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, (argv, err)
