@@ -271,7 +271,7 @@ class DbgdStep(KeyedCoProcessFunction):
         self.topic_triggers = names.major_update_triggers
         self.topic_impressions = names.impressions
         self.topic_clicks = names.clicks
-        self.final_after = self.cfg.window_ms + self.cfg.attribution_window_ms - 1
+        self.final_after = self.cfg.window_ms + self.cfg.attribution_window_ms
 
     # --- inputs --------------------------------------------------------------------------------------
     def process_element1(self, row: Any, ctx: Any) -> Iterator[Any]:

@@ -1,10 +1,21 @@
 package drnflow.jvm;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
 
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.java.tuple.Tuple4;
+import org.apache.flink.runtime.state.FunctionInitializationContext;
+import org.apache.flink.runtime.state.FunctionSnapshotContext;
+import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
@@ -28,11 +39,17 @@ import org.apache.flink.util.Collector;
  * The first impression of a request_id in topic order is the impression; a later one within the
  * horizon is DUPLICATE_IMPRESSION (operators/reference.py orders by (event_time, offset) instead: the two
  * agree unless duplicate impressions arrive out of event-time order). An impression whose window is already final when it arrives is LATE.
- * Each impression's outcome is emitted once, when the watermark passes i.t + attribution window, with
- * that timestamp; every decision depends only on the records, not on how the two topics interleave,
- * as long as no record is later than the watermark's bounded out-of-orderness.
+ * Each impression's outcome is decided once, when the watermark passes i.t + attribution window; every
+ * decision depends only on the records, not on how the two topics interleave, as long as no record is
+ * later than the watermark's bounded out-of-orderness.
+ *
+ * <p>Outcomes are not sent downstream one by one: each subtask adds them up per (model_id, window,
+ * model_version, explore_seed) and sends one {@link PartialCounts} per key when the window is final
+ * (a timer at window_end + attribution window, registered by the window's first impression here), so
+ * the per-impression work stays in this operator. The partial counts are operator state.
  */
-public final class AttributeClicks extends KeyedProcessFunction<String, SourceEvent, Outcome> {
+public final class AttributeClicks extends KeyedProcessFunction<String, SourceEvent, PartialCounts>
+        implements CheckpointedFunction {
     private static final long serialVersionUID = 1L;
 
     private final long windowMs;
@@ -40,6 +57,11 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
     private final long horizonMs;
 
     private transient ValueState<RequestState> state;
+    /** This subtask's counts of windows not yet final, and the checkpointed copy of them. */
+    private transient Map<Tuple4<String, Long, Long, Long>, WindowCounts> partial;
+    private transient ListState<PartialCounts> partialState;
+    /** Smallest final time among `partial`'s windows, so most timers skip the flush scan. */
+    private transient long nextFinal;
 
     public AttributeClicks(long windowMs, long attributionMs, long horizonMs) {
         this.windowMs = windowMs;
@@ -53,12 +75,43 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
                 new ValueStateDescriptor<>("request", TypeInformation.of(RequestState.class)));
     }
 
+    @Override
+    public void initializeState(FunctionInitializationContext context) throws Exception {
+        partialState = context.getOperatorStateStore().getListState(
+                new ListStateDescriptor<>("partial-counts", TypeInformation.of(PartialCounts.class)));
+        partial = new HashMap<>();
+        nextFinal = Long.MAX_VALUE;
+        for (PartialCounts p : partialState.get()) {
+            nextFinal = Math.min(nextFinal, finalAt(p.key.f1));
+            WindowCounts held = partial.get(p.key);
+            if (held == null) {
+                partial.put(p.key, p.counts);
+            } else {
+                held.merge(p.counts);
+            }
+        }
+    }
+
+    @Override
+    public void snapshotState(FunctionSnapshotContext context) throws Exception {
+        List<PartialCounts> all = new ArrayList<>(partial.size());
+        for (Map.Entry<Tuple4<String, Long, Long, Long>, WindowCounts> e : partial.entrySet()) {
+            all.add(new PartialCounts(e.getKey(), e.getValue()));
+        }
+        partialState.update(all);
+    }
+
+    /** Watermark time at which the window starting at `ws` is final (its last outcome is decided). */
+    private long finalAt(long ws) {
+        return ws + windowMs + attributionMs - 1;
+    }
+
     static long windowStart(long t, long size) {
         return t - Math.floorMod(t, size);
     }
 
     @Override
-    public void processElement(SourceEvent e, Context ctx, Collector<Outcome> out) throws Exception {
+    public void processElement(SourceEvent e, Context ctx, Collector<PartialCounts> out) throws Exception {
         RequestState s = state.value();
         if (e.kind == SourceEvent.IMPRESSION) {
             onImpression(e, s, ctx);
@@ -74,8 +127,8 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
                             + s.impressionPartition + "@" + s.impressionOffset + ")"));
             return;
         }
-        long finalAt = windowStart(e.eventTime, windowMs) + windowMs + attributionMs - 1;
-        if (finalAt <= ctx.timerService().currentWatermark()) {
+        long ws = windowStart(e.eventTime, windowMs);
+        if (finalAt(ws) <= ctx.timerService().currentWatermark()) {
             ctx.output(MinorUpdatePipeline.DEAD_LETTERS, DeadLetterRecord.of(e, DeadLetterRecord.LATE,
                     "impression event_time " + e.eventTime + " is in a window already final at watermark "
                             + ctx.timerService().currentWatermark()));
@@ -96,6 +149,12 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
         s.impressionOffset = e.offset;
         ctx.timerService().registerEventTimeTimer(e.eventTime + attributionMs);
         ctx.timerService().registerEventTimeTimer(e.eventTime + horizonMs);
+        Tuple4<String, Long, Long, Long> key = Tuple4.of(e.modelId, ws, e.modelVersion, e.exploreSeed);
+        if (!partial.containsKey(key)) {
+            partial.put(key, new WindowCounts());
+            nextFinal = Math.min(nextFinal, finalAt(ws));
+            ctx.timerService().registerEventTimeTimer(finalAt(ws) + 1);  // flushes this subtask's partials
+        }
         SourceEvent[] waiting = s.pending;
         s.pending = null;
         if (waiting != null) {
@@ -172,14 +231,36 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
     }
 
     @Override
-    public void onTimer(long timestamp, OnTimerContext ctx, Collector<Outcome> out) throws Exception {
+    public void onTimer(long timestamp, OnTimerContext ctx, Collector<PartialCounts> out) throws Exception {
+        onRequestTimer(timestamp, ctx);
+        if (nextFinal >= timestamp) {
+            return;
+        }
+        // Timers fire in timestamp order, so every outcome of a window final before `timestamp` is in.
+        nextFinal = Long.MAX_VALUE;
+        Iterator<Map.Entry<Tuple4<String, Long, Long, Long>, WindowCounts>> it = partial.entrySet().iterator();
+        while (it.hasNext()) {
+            Map.Entry<Tuple4<String, Long, Long, Long>, WindowCounts> e = it.next();
+            long fin = finalAt(e.getKey().f1);
+            if (fin < timestamp) {
+                out.collect(new PartialCounts(e.getKey(), e.getValue()));
+                it.remove();
+            } else {
+                nextFinal = Math.min(nextFinal, fin);
+            }
+        }
+    }
+
+    private void onRequestTimer(long timestamp, OnTimerContext ctx) throws Exception {
         RequestState s = state.value();
         if (s == null) {
             return;
         }
         if (s.hasImpression) {
             if (!s.outcomeEmitted && timestamp >= s.impressionTime + attributionMs) {
-                out.collect(outcomeOf(s));
+                Outcome o = outcomeOf(s);
+                partial.computeIfAbsent(Tuple4.of(o.modelId, o.windowStart, o.modelVersion, o.exploreSeed),
+                        k -> new WindowCounts()).add(o);
                 s.outcomeEmitted = true;
                 s.counted = new SourceEvent[0];
             }

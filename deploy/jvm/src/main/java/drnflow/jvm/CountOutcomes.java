@@ -12,13 +12,12 @@ import org.apache.flink.types.Row;
 import org.apache.flink.util.Collector;
 
 /**
- * Counts impression outcomes per (model_id, window_start, model_version, explore_seed) and emits one
- * row per key, once, when the watermark passes window_end + attribution window: by then every
- * impression of the window has had its outcome (outcomes carry timestamp impression time +
- * attribution window, which is at most window_end - 1 + attribution window).
+ * Adds up the attribution subtasks' partial counts per (model_id, window_start, model_version,
+ * explore_seed) and emits one row per key, once, when the watermark reaches window_end + attribution
+ * window: every subtask sends its partials before it forwards that watermark.
  */
 public final class CountOutcomes
-        extends KeyedProcessFunction<Tuple4<String, Long, Long, Long>, Outcome, Row> {
+        extends KeyedProcessFunction<Tuple4<String, Long, Long, Long>, PartialCounts, Row> {
     private static final long serialVersionUID = 1L;
 
     /** Field names of the rows handed to Python (jobs/minor_update.py reads them by name). */
@@ -50,13 +49,13 @@ public final class CountOutcomes
     }
 
     @Override
-    public void processElement(Outcome o, Context ctx, Collector<Row> out) throws Exception {
+    public void processElement(PartialCounts p, Context ctx, Collector<Row> out) throws Exception {
         WindowCounts c = counts.value();
         if (c == null) {
             c = new WindowCounts();
-            ctx.timerService().registerEventTimeTimer(o.windowStart + windowMs + attributionMs - 1);
+            ctx.timerService().registerEventTimeTimer(p.key.f1 + windowMs + attributionMs);
         }
-        c.add(o);
+        c.merge(p.counts);
         counts.update(c);
     }
 

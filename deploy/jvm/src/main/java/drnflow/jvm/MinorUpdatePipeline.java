@@ -40,7 +40,7 @@ public final class MinorUpdatePipeline {
 
     /**
      * Builds sources to window rows and attaches the dead-letter sink. Returns the final per-window
-     * rows (fields {@link CountOutcomes#FIELDS}), timestamped window_end + attribution window - 1.
+     * rows (fields {@link CountOutcomes#FIELDS}), timestamped window_end + attribution window.
      */
     public static DataStream<Row> windowRows(StreamExecutionEnvironment env, Properties props) {
         JobSettings s = JobSettings.from(props);
@@ -54,11 +54,11 @@ public final class MinorUpdatePipeline {
                     .map(new FaultInjector(s.failAfterImpressions, s.failMarkerPath, s.throttleMicrosPerImpression))
                     .name("fault-injector").uid("fault-injector");
         }
-        SingleOutputStreamOperator<Outcome> outcomes = impressionsIn.union(clicks)
+        SingleOutputStreamOperator<PartialCounts> outcomes = impressionsIn.union(clicks)
                 .keyBy(new RequestIdKey())
                 .process(new AttributeClicks(s.windowMs, s.attributionWindowMs, s.clickHorizonMs))
                 .name("attribute-clicks").uid("attribute-clicks");
-        DataStream<Outcome> counted = outcomes;
+        DataStream<PartialCounts> counted = outcomes;
         if (!s.probeDir.isEmpty()) {
             counted = outcomes.map(new ThroughputProbe<>(s.probeDir, "outcomes")).name("probe-outcomes");
         }
@@ -174,12 +174,12 @@ public final class MinorUpdatePipeline {
         }
     }
 
-    static final class WindowKey implements KeySelector<Outcome, Tuple4<String, Long, Long, Long>> {
+    static final class WindowKey implements KeySelector<PartialCounts, Tuple4<String, Long, Long, Long>> {
         private static final long serialVersionUID = 1L;
 
         @Override
-        public Tuple4<String, Long, Long, Long> getKey(Outcome o) {
-            return Tuple4.of(o.modelId, o.windowStart, o.modelVersion, o.exploreSeed);
+        public Tuple4<String, Long, Long, Long> getKey(PartialCounts p) {
+            return p.key;
         }
     }
 }

@@ -43,6 +43,31 @@ public class WindowCounts {
         }
     }
 
+    /** Adds another subtask's partial counts of the same key. */
+    void merge(WindowCounts o) {
+        impressions += o.impressions;
+        exploreWins += o.exploreWins;
+        currentWins += o.currentWins;
+        ties += o.ties;
+        noClicks += o.noClicks;
+        OffsetRanges imp = new OffsetRanges(impressionPartitions, impressionFirst, impressionLast);
+        for (int i = 0; i < o.impressionPartitions.length; i++) {
+            imp.add(o.impressionPartitions[i], o.impressionFirst[i]);
+            imp.add(o.impressionPartitions[i], o.impressionLast[i]);
+        }
+        impressionPartitions = imp.partitions;
+        impressionFirst = imp.first;
+        impressionLast = imp.last;
+        OffsetRanges clk = new OffsetRanges(clickPartitions, clickFirst, clickLast);
+        for (int i = 0; i < o.clickPartitions.length; i++) {
+            clk.add(o.clickPartitions[i], o.clickFirst[i]);
+            clk.add(o.clickPartitions[i], o.clickLast[i]);
+        }
+        clickPartitions = clk.partitions;
+        clickFirst = clk.first;
+        clickLast = clk.last;
+    }
+
     /** Per-partition [first, last] offsets as parallel arrays (few partitions: a linear scan is fine). */
     static final class OffsetRanges {
         int[] partitions;
