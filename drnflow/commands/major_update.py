@@ -64,7 +64,8 @@ def register(subparsers: Any) -> None:
     e = p.add_argument_group("evaluation and gate")
     e.add_argument("--holdout", type=float, default=0.2,
                    help="share of the range (latest impressions) held out for evaluation (default %(default)s)")
-    e.add_argument("--gate-metric", default="ndcg", choices=["ctr", "precision_at_5", "ndcg"])
+    e.add_argument("--gate-metric", default="ndcg_ips", choices=["ctr", "precision_at_5", "ndcg", "ndcg_ips"],
+                   help="offline metric the gate compares (default %(default)s: position-debiased nDCG)")
     e.add_argument("--gate-margin", type=float, default=0.01,
                    help="publish nothing when the candidate is worse than the base by more (default %(default)s)")
     e.add_argument("--max-corrupt-fraction", type=float, default=0.01,

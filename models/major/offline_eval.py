@@ -7,6 +7,12 @@ same, so it only dilutes every method alike):
 - `precision_at_5`: clicked share of the method's top 5;
 - `ndcg`: nDCG of the whole re-ranked list, gain 1 per clicked item, log2 discount.
 Ties keep the logged order. The numbers are not DRN's (other data, other lists): compare orderings.
+
+Logged clicks favour the logging ranker: users examine the top slots more, so whatever it put first got
+the clicks, and a method that agrees with it looks good (position bias). `ndcg_ips` corrects for it the
+counterfactual-LTR way: each click counts 1/ρ(logged position), ρ the examination propensity estimated
+from the training part of the range (`position_propensity`), and nDCG is taken on those gains. The gate
+uses it by default (models/major/update.py).
 """
 
 from __future__ import annotations
@@ -37,14 +43,28 @@ class OfflineMetrics:
     ctr: float
     precision_at_5: float
     ndcg: float
+    ndcg_ips: float = float("nan")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def position_propensity(clicks: npt.ArrayLike, mask: npt.ArrayLike, floor: float = 0.05) -> npt.NDArray[np.float64]:
+    """ρ(p): CTR at logged position p over CTR at position 0, made non-increasing and floored (a
+    relevance-blind estimate: fair when the logging ranker's order says little about relevance)."""
+    ck = np.asarray(clicks, dtype=bool)
+    mk = np.asarray(mask, dtype=bool)
+    shown = mk.sum(axis=0).astype(np.float64)
+    ctr = np.where(shown > 0, (ck & mk).sum(axis=0) / np.maximum(shown, 1), 0.0)
+    if ctr.size == 0 or ctr[0] <= 0:
+        return np.ones(ck.shape[1] if ck.ndim == 2 else 0)
+    return np.clip(np.minimum.accumulate(ctr / ctr[0]), floor, 1.0)
+
+
 def ranking_metrics(method: str, scores: npt.ArrayLike, clicks: npt.ArrayLike,
-                    mask: npt.ArrayLike) -> OfflineMetrics:
-    """Metrics of one method's scores [n, K] against the logged clicks [n, K] (mask: real slots)."""
+                    mask: npt.ArrayLike, propensity: npt.ArrayLike | None = None) -> OfflineMetrics:
+    """Metrics of one method's scores [n, K] against the logged clicks [n, K] (mask: real slots;
+    columns are logged positions). `propensity` [K] gives ndcg_ips."""
     sc = np.asarray(scores, dtype=np.float64)
     ck = np.asarray(clicks, dtype=bool)
     mk = np.asarray(mask, dtype=bool)
@@ -62,7 +82,14 @@ def ranking_metrics(method: str, scores: npt.ArrayLike, clicks: npt.ArrayLike,
     idcg = np.cumsum(disc)[n_clicked - 1]
     top5 = min(5, k)
     p5 = ranked[:, :top5].sum(axis=1) / np.minimum(mk.sum(axis=1), 5)
-    return OfflineMetrics(method, n, float(ranked[:, 0].mean()), float(p5.mean()), float((dcg / idcg).mean()))
+    ndcg_ips = float("nan")
+    if propensity is not None:
+        gains = ck / np.asarray(propensity, dtype=np.float64)[None, :k]
+        ranked_g = np.take_along_axis(gains, order, axis=1)
+        ideal = -np.sort(-gains, axis=1)
+        ndcg_ips = float(((ranked_g * disc).sum(axis=1) / (ideal * disc).sum(axis=1)).mean())
+    return OfflineMetrics(method, n, float(ranked[:, 0].mean()), float(p5.mean()), float((dcg / idcg).mean()),
+                          ndcg_ips)
 
 
 def network_scorer(network: DrnQNetwork) -> Scorer:
@@ -101,7 +128,7 @@ def random_scorer(seed: int) -> Scorer:
 
 
 def offline_table(data: TransitionSet, rows: npt.NDArray[np.int64], scorers: Mapping[str, Scorer],
-                  batch: int = 4096) -> list[OfflineMetrics]:
+                  batch: int = 4096, propensity: npt.ArrayLike | None = None) -> list[OfflineMetrics]:
     """One OfflineMetrics per scorer on the impressions `rows`, in the scorers' order."""
     out = []
     for name, scorer in scorers.items():
@@ -110,16 +137,17 @@ def offline_table(data: TransitionSet, rows: npt.NDArray[np.int64], scorers: Map
             for r in (rows[i: i + batch] for i in range(0, rows.size, batch))
         ]
         scores = np.concatenate(parts) if parts else np.zeros((0, data.mask.shape[1]), np.float32)
-        out.append(ranking_metrics(name, scores, data.clicks[rows], data.mask[rows]))
+        out.append(ranking_metrics(name, scores, data.clicks[rows], data.mask[rows], propensity))
     return out
 
 
 def markdown_table(rows: list[OfflineMetrics]) -> str:
     """The table of one run, with DRN's quoted Table 4 numbers beside it where the method matches."""
-    lines = ["| method | CTR | Precision@5 | nDCG | DRN Table 4 CTR | DRN Table 4 nDCG |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| method | CTR | Precision@5 | nDCG | nDCG-IPS | DRN Table 4 CTR | DRN Table 4 nDCG |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         ref = DRN_TABLE4.get(r.method.split(" ")[0])
         ref_txt = f"{ref[0]:.4f} | {ref[1]:.4f}" if ref else "- | -"
-        lines.append(f"| {r.method} | {r.ctr:.4f} | {r.precision_at_5:.4f} | {r.ndcg:.4f} | {ref_txt} |")
+        lines.append(f"| {r.method} | {r.ctr:.4f} | {r.precision_at_5:.4f} | {r.ndcg:.4f} | {r.ndcg_ips:.4f} "
+                     f"| {ref_txt} |")
     return "\n".join(lines)

@@ -33,6 +33,7 @@ from models.major.offline_eval import (
     markdown_table,
     network_scorer,
     offline_table,
+    position_propensity,
     random_scorer,
 )
 from models.weights import Layout, WeightsError
@@ -40,7 +41,7 @@ from operators.transitions import EmptyRange, TransitionConfig, TransitionSet, b
 
 log = logging.getLogger(__name__)
 
-GATE_METRICS = ("ctr", "precision_at_5", "ndcg")
+GATE_METRICS = ("ctr", "precision_at_5", "ndcg", "ndcg_ips")
 PUBLISH, REJECTED, EMPTY, CORRUPT, MISMATCH = "PUBLISH", "REJECTED", "EMPTY", "CORRUPT", "MISMATCH"
 CANDIDATE, BASE = "DDQN (candidate)", "DRN base"
 
@@ -53,7 +54,7 @@ class MajorUpdateConfig:
     ddqn: DdqnConfig = field(default_factory=DdqnConfig)
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
     holdout_fraction: float = 0.2
-    gate_metric: str = "ndcg"
+    gate_metric: str = "ndcg_ips"
     gate_margin: float = 0.01
     max_corrupt_fraction: float = 0.01
     run_baselines: bool = True
@@ -205,7 +206,9 @@ def run_update(
     if base is not None:
         scorers[BASE] = network_scorer(base.network())
     scorers[CANDIDATE] = network_scorer(candidate)
-    table = offline_table(data, test_rows, scorers)
+    propensity = position_propensity(data.clicks[train_rows], data.mask[train_rows])
+    report["position_propensity"] = [round(float(x), 4) for x in propensity]
+    table = offline_table(data, test_rows, scorers, propensity=propensity)
     report["offline"] = [m.to_json() for m in table]
     report["offline_markdown"] = markdown_table(table)
     by_name = {m.method: m for m in table}
