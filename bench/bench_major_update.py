@@ -67,8 +67,8 @@ def memory_per_million() -> dict[str, float]:
     assert data.n_transitions == 1_000_000
     trainer = DdqnTrainer(data, np.arange(data.n_impressions, dtype=np.int64), DrnQNetwork(DrnConfig(DS, DA)),
                           DdqnConfig(steps=0, device="cpu"))
-    tensors: list[Any] = [trainer._states, trainer._actions, trainer._mask, trainer._rewards, trainer._next]  # noqa: SLF001
-    extra = sum(t.element_size() * t.nelement() for t in tensors) + trainer._pairs.nbytes  # noqa: SLF001
+    tensors: list[Any] = [trainer._states, trainer._actions, trainer._mask, trainer._rewards, trainer._next]
+    extra = sum(t.element_size() * t.nelement() for t in tensors) + trainer._pairs.nbytes
     # On the CPU torch.from_numpy shares memory with the arrays: only rewards and pairs are new there.
     shared = sum(a.nbytes for a in (data.states, data.actions, data.mask, data.next_index))
     return {"transition_set_mb": data.nbytes() / 2**20, "trainer_device_copy_mb": extra / 2**20,
