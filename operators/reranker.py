@@ -1,0 +1,462 @@
+"""GE re-ranking in the serving path: the DRN ranker's current network picks the top M candidates, the
+pointer-network generator (models/ge/generator.py) orders N of them, and the shown list interleaves the
+current generator's list with the list of a perturbed generator W~ = W + ΔW(seed), so the generator is
+tuned online by the same minor-update job (DBGD on its own `model_id`) as the DRN network.
+
+The Impression of a re-ranked request is the generator's: `model_id` / `model_version` are the
+generator's, `explore_seed` is the generator's explore seed (same rule as operators/ranker.py:
+`explore_seeds_for(base_seed, version, round)`, interleaving coins from `request_rng`), `generator`
+names the decoding (e.g. "pointer-greedy"). DRN does not explore on re-ranked traffic: one impression
+credits one model.
+
+Generator inputs come from the DRN features: user features = the DRN state, item features = the DRN
+action features, ranker score = the DRN Q of the current network, and the two categorical inputs the
+generator embeds (shop, type) are read from the action features by a `CategoryMap` (ColumnCategories
+here; models/ge/catalog_movielens.py for MovieLens). The generator is built with those dimensions.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from models.ge.generator import GeneratorConfig, PointerGenerator
+from models.ge.tensors import RequestTensors
+from models.perturbation import Perturbation, explore_weights
+from models.weights import (
+    FlatWeights,
+    Layout,
+    ParamSpec,
+    WeightsError,
+    check_flat,
+    checksum,
+    flatten,
+    layout_of,
+    make_model_weights_record,
+    parse_model_weights_record,
+    to_bytes,
+    unflatten_into,
+)
+from operators.interleave import Method, Pick, interleave
+from operators.ranker import (
+    DEFAULT_ROUND_MS,
+    Ranker,
+    RankerNotReady,
+    explore_seeds_for,
+    request_rng,
+    round_index,
+)
+
+GE_FAMILY = "ge-pointer"
+IntArray = npt.NDArray[np.int64]
+#: Scores K lists of one request repeated K times (models.ge.utilities.ListReward fits).
+ListScore = Callable[[RequestTensors, torch.Tensor], torch.Tensor]
+
+
+# --- architecture and the initial version ---------------------------------------------------------
+def generator_architecture(config: GeneratorConfig) -> str:
+    """The `architecture` string of a generator's ModelWeights records."""
+    return json.dumps({"family": GE_FAMILY, **asdict(config)}, sort_keys=True)
+
+
+def generator_config_from_architecture(text: str) -> GeneratorConfig:
+    d = json.loads(text)
+    if d.pop("family", None) != GE_FAMILY:
+        raise ValueError(f"architecture is not a {GE_FAMILY} generator: {text}")
+    return GeneratorConfig(**d)
+
+
+def initial_generator_record(
+    model_id: str, config: GeneratorConfig, seed: int, created_at: int, version: int = 1
+) -> dict[str, Any]:
+    """A seeded (untrained) generator as a MAJOR ModelWeights record; a trained one goes the same way."""
+    return generator_record(model_id, PointerGenerator(config, seed=seed), version, created_at)
+
+
+def generator_record(
+    model_id: str, generator: PointerGenerator, version: int, created_at: int
+) -> dict[str, Any]:
+    """A generator module (e.g. from `drnflow ge train`'s checkpoint) as a MAJOR ModelWeights record."""
+    return make_model_weights_record(
+        model_id=model_id, version=version, parent_version=None, kind="MAJOR", flat=flatten(generator),
+        layout=layout_of(generator), created_at=created_at, explore_seeds=[],
+        architecture=generator_architecture(generator.config),
+    )
+
+
+# --- features ------------------------------------------------------------------------------------
+class CategoryMap(Protocol):
+    """Reads the generator's categorical inputs (shop, type ids) from DRN action features (M, A)."""
+
+    @property
+    def n_shops(self) -> int: ...
+
+    @property
+    def n_types(self) -> int: ...
+
+    def __call__(self, actions: npt.NDArray[np.float32]) -> tuple[IntArray, IntArray]: ...
+
+
+@dataclass(frozen=True)
+class ColumnCategories:
+    """Shop and type ids stored as (float) columns of the action features; a None column means one
+    category for all items (the generator then learns from the dense features alone)."""
+
+    shop_column: int | None = None
+    type_column: int | None = None
+    n_shops: int = 1
+    n_types: int = 1
+
+    def __post_init__(self) -> None:
+        if self.n_shops < 1 or self.n_types < 1:
+            raise ValueError(f"ColumnCategories needs n_shops, n_types >= 1, got {self.n_shops}, {self.n_types}")
+        for name in ("shop_column", "type_column"):
+            col = getattr(self, name)
+            if col is not None and col < 0:
+                raise ValueError(f"ColumnCategories.{name} must be >= 0 or None, got {col}")
+
+    def __call__(self, actions: npt.NDArray[np.float32]) -> tuple[IntArray, IntArray]:
+        return (_ids(actions, self.shop_column, self.n_shops, "shop"),
+                _ids(actions, self.type_column, self.n_types, "type"))
+
+
+def _ids(actions: npt.NDArray[np.float32], column: int | None, n: int, what: str) -> IntArray:
+    if column is None:
+        return np.zeros(actions.shape[0], dtype=np.int64)
+    ids = np.rint(actions[:, column]).astype(np.int64)
+    if ids.size and (ids.min() < 0 or ids.max() >= n):
+        raise ValueError(f"action feature column {column} ({what} id) must hold ids in [0, {n}), "
+                         f"got [{ids.min()}, {ids.max()}]")
+    return ids
+
+
+def request_tensors(
+    state: npt.NDArray[np.float32], actions: npt.NDArray[np.float32], scores: npt.NDArray[np.float32],
+    pinned: int | None, categories: CategoryMap,
+) -> RequestTensors:
+    """One request (B = 1) in the generator's input format, from DRN features of its M candidates."""
+    shop, item_type = categories(actions)
+    return RequestTensors(
+        user_features=torch.from_numpy(np.ascontiguousarray(state, dtype=np.float32)).reshape(1, -1),
+        item_features=torch.from_numpy(np.ascontiguousarray(actions, dtype=np.float32)).unsqueeze(0),
+        shop=torch.from_numpy(shop).reshape(1, -1),
+        item_type=torch.from_numpy(item_type).reshape(1, -1),
+        ranker_score=torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32)).reshape(1, -1),
+        pinned=torch.tensor([-1 if pinned is None else int(pinned)], dtype=torch.long),
+    )
+
+
+# --- the re-ranker ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RerankerConfig:
+    """How the generator serves and explores; `alpha`/`perturbation` must equal the minor-update job's
+    DbgdConfig for the generator's model_id (both rebuild W~ from the seed)."""
+
+    model_id: str = "ge"
+    top_m: int = 50
+    alpha: float = 0.1
+    perturbation: Perturbation = Perturbation.MULTIPLICATIVE
+    interleaving: Method = Method.TEAM_DRAFT
+    n_explore: int = 1
+    base_seed: int = 0
+    round_ms: int = DEFAULT_ROUND_MS
+    tau: float = 3.0
+    #: 1 = greedy decoding; K > 1 = greedy + K-1 sampled lists, the reward keeps one (needs a reward).
+    best_of_k: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "perturbation", Perturbation(self.perturbation))
+        object.__setattr__(self, "interleaving", Method(self.interleaving))
+        if not self.model_id:
+            raise ValueError("RerankerConfig.model_id must be a non-empty string")
+        if self.top_m < 1:
+            raise ValueError(f"RerankerConfig.top_m must be >= 1, got {self.top_m}")
+        if not np.isfinite(self.alpha) or self.alpha < 0:
+            raise ValueError(f"RerankerConfig.alpha must be a finite number >= 0, got {self.alpha}")
+        if self.n_explore < 1:
+            raise ValueError(f"RerankerConfig.n_explore must be >= 1, got {self.n_explore}")
+        if self.n_explore > 1 and self.interleaving not in (Method.TEAM_DRAFT, Method.MULTILEAVE):
+            raise ValueError(f"RerankerConfig.interleaving={self.interleaving.value} cannot take "
+                             f"n_explore={self.n_explore} lists; use team_draft (multileaving)")
+        if self.n_explore == 1 and self.interleaving is Method.MULTILEAVE:
+            object.__setattr__(self, "interleaving", Method.TEAM_DRAFT)
+        if self.base_seed < 0:
+            raise ValueError(f"RerankerConfig.base_seed must be >= 0, got {self.base_seed}")
+        if self.round_ms < 1:
+            raise ValueError(f"RerankerConfig.round_ms must be >= 1, got {self.round_ms}")
+        if not np.isfinite(self.tau) or self.tau < 0:
+            raise ValueError(f"RerankerConfig.tau must be a finite number >= 0, got {self.tau}")
+        if self.best_of_k < 1:
+            raise ValueError(f"RerankerConfig.best_of_k must be >= 1, got {self.best_of_k}")
+
+    @property
+    def method(self) -> Method:
+        return Method.MULTILEAVE if self.n_explore > 1 else self.interleaving
+
+    @property
+    def generator_name(self) -> str:
+        """What the Impression's `generator` field says built the list."""
+        return "pointer-greedy" if self.best_of_k == 1 else f"pointer-best-of-{self.best_of_k}"
+
+
+@dataclass(frozen=True)
+class ServedGenerator:
+    """One applied ModelWeights version of the generator."""
+
+    model_id: str
+    version: int
+    flat: FlatWeights
+    layout: Layout
+    checksum: str
+    module: PointerGenerator
+
+
+class Reranked(NamedTuple):
+    """A re-ranked list: indices into the M candidates given, best first, and who built it."""
+
+    order: list[int]
+    generator: str
+
+
+class GeReranker:
+    """The served generator (and its explore perturbations), as the Ranker serves DRN: the version is
+    swapped atomically by `apply_weights`; explore generators are cached per (version, round)."""
+
+    def __init__(self, config: RerankerConfig, generator_config: GeneratorConfig, categories: CategoryMap,
+                 reward: ListScore | None = None) -> None:
+        if config.best_of_k > 1 and reward is None:
+            raise ValueError(f"RerankerConfig.best_of_k={config.best_of_k} needs a reward (e.g. ListReward) "
+                             "to choose among the lists")
+        if (categories.n_shops, categories.n_types) != (generator_config.n_shops, generator_config.n_types):
+            raise ValueError(
+                f"categories give {categories.n_shops} shops / {categories.n_types} types, the generator "
+                f"embeds {generator_config.n_shops} / {generator_config.n_types}")
+        self.config = config
+        self.generator_config = generator_config
+        self.categories = categories
+        self.reward = reward
+        self._served: ServedGenerator | None = None
+        self._explore: tuple[ServedGenerator, int, list[tuple[int, PointerGenerator]]] | None = None
+        self._lock = threading.Lock()
+
+    # --- weights -------------------------------------------------------------------------------
+    @property
+    def served(self) -> ServedGenerator | None:
+        return self._served
+
+    @property
+    def version(self) -> int | None:
+        served = self._served
+        return None if served is None else served.version
+
+    def apply_weights(self, record: Mapping[str, Any]) -> bool:
+        """Serve a decoded ModelWeights record of this generator's model_id (any kind); False when it is
+        the version already served. A bad record raises (WeightsError/ValueError) and changes nothing."""
+        if record.get("model_id") != self.config.model_id:
+            raise ValueError(f"ModelWeights.model_id={record.get('model_id')!r} is not this re-ranker's "
+                             f"{self.config.model_id!r}")
+        arch = str(record.get("architecture") or "")
+        if arch and generator_config_from_architecture(arch) != self.generator_config:
+            raise WeightsError(f"ModelWeights(model_id={record['model_id']!r}, version={record['version']}): "
+                               f"architecture {arch} is not the served generator's")
+        flat, layout = parse_model_weights_record(record)
+        current = self._served
+        if current is not None and current.version == record["version"] and current.checksum == record["checksum"]:
+            return False
+        self._served = ServedGenerator(self.config.model_id, int(record["version"]), flat, layout,
+                                       str(record["checksum"]), self._module(flat, layout))
+        return True
+
+    def set_weights(self, flat: npt.ArrayLike, layout: Sequence[ParamSpec], version: int) -> None:
+        """Serve weights without a record (tests, bootstrap)."""
+        arr = check_flat(flat, layout)
+        self._served = ServedGenerator(self.config.model_id, int(version), arr, list(layout),
+                                       checksum(to_bytes(arr)), self._module(arr, layout))
+
+    def _module(self, flat: FlatWeights, layout: Sequence[ParamSpec], like: PointerGenerator | None = None
+                ) -> PointerGenerator:
+        module = copy.deepcopy(like) if like is not None else PointerGenerator(self.generator_config)
+        unflatten_into(module, flat, layout)
+        return module.eval()
+
+    def explore_generators(self, event_time: int) -> list[tuple[int, PointerGenerator]]:
+        """(seed, generator with W~ = W + ΔW(seed; W)) of the round of `event_time`; what rerank uses."""
+        return self._explore_for(self._require(), round_index(event_time, self.config.round_ms))
+
+    def _explore_for(self, served: ServedGenerator, rnd: int) -> list[tuple[int, PointerGenerator]]:
+        cached = self._explore
+        if cached is not None and cached[0] is served and cached[1] == rnd:
+            return cached[2]
+        with self._lock:
+            cached = self._explore
+            if cached is not None and cached[0] is served and cached[1] == rnd:
+                return cached[2]
+            cfg = self.config
+            seeds = explore_seeds_for(cfg.base_seed, served.version, rnd, cfg.n_explore)
+            built = [(s, self._module(explore_weights(served.flat, s, cfg.alpha, cfg.perturbation),
+                                      served.layout, like=served.module)) for s in seeds]
+            self._explore = (served, rnd, built)
+        return built
+
+    def _require(self) -> ServedGenerator:
+        served = self._served
+        if served is None:
+            raise RankerNotReady(f"re-ranker for model {self.config.model_id!r} has no generator weights yet")
+        return served
+
+    # --- re-ranking ----------------------------------------------------------------------------
+    def rerank(self, state: npt.ArrayLike, actions: npt.ArrayLike, scores: npt.ArrayLike, n: int,
+               pinned: int | None = None, *, generator: PointerGenerator | None = None,
+               sample_seed: int = 0) -> Reranked:
+        """N of the M candidates (DRN features `actions` (M, A), ranker `scores` (M,)) in the served
+        generator's order (or `generator`'s), the `pinned` candidate index first."""
+        module = generator if generator is not None else self._require().module
+        request = self._request(state, actions, scores, n, pinned)
+        return Reranked(self._decode(module, request, n, sample_seed), self.config.generator_name)
+
+    def _request(self, state: npt.ArrayLike, actions: npt.ArrayLike, scores: npt.ArrayLike, n: int,
+                 pinned: int | None) -> RequestTensors:
+        gc = self.generator_config
+        s = np.asarray(state, dtype=np.float32).reshape(-1)
+        a = np.asarray(actions, dtype=np.float32)
+        q = np.asarray(scores, dtype=np.float32).reshape(-1)
+        if s.size != gc.user_dim:
+            raise ValueError(f"state has {s.size} values, the generator expects user_dim={gc.user_dim}")
+        if a.ndim != 2 or a.shape[1] != gc.item_dim or a.shape[0] != q.size:
+            raise ValueError(f"actions must be (M, {gc.item_dim}) with one score each, got {a.shape} "
+                             f"and {q.size} scores")
+        if not 1 <= n <= a.shape[0]:
+            raise ValueError(f"list size n must be in [1, {a.shape[0]}], got {n}")
+        if pinned is not None and not 0 <= pinned < a.shape[0]:
+            raise ValueError(f"pinned candidate index {pinned} is not in [0, {a.shape[0]})")
+        return request_tensors(s, a, q, pinned, self.categories)
+
+    def _decode(self, module: PointerGenerator, request: RequestTensors, n: int, sample_seed: int) -> list[int]:
+        k = self.config.best_of_k
+        with torch.inference_mode():
+            greedy, _ = module.decode(request, n, sample=False)
+            if k == 1:
+                return [int(i) for i in greedy[0]]
+            gen = torch.Generator().manual_seed(int(sample_seed))
+            sampled, _ = module.decode(request.repeat(k - 1), n, sample=True, generator=gen)
+            lists = torch.cat([greedy, sampled])
+            assert self.reward is not None
+            best = int(self.reward(request.repeat(k), lists).argmax())
+            return [int(i) for i in lists[best]]
+
+    def interleaved(self, request_id: str, event_time: int, state: npt.ArrayLike, actions: npt.ArrayLike,
+                    scores: npt.ArrayLike, n: int, pinned: int | None = None
+                    ) -> tuple[ServedGenerator, list[int], list[Pick[int]]]:
+        """(served version, explore seeds, picks): the current generator's list interleaved with each
+        explore generator's; picks index the M candidates, source 0 = CURRENT."""
+        served = self._require()
+        cfg = self.config
+        rnd = round_index(event_time, cfg.round_ms)
+        explorers = self._explore_for(served, rnd)
+        request = self._request(state, actions, scores, n, pinned)
+        rng = request_rng(cfg.base_seed, request_id, rnd)
+        # one sampling seed per request, shared by current and explore: best-of-K compares like with like
+        sample_seed = int(rng.integers(2**63)) if cfg.best_of_k > 1 else 0
+        lists = [self._decode(served.module, request, n, sample_seed)]
+        lists += [self._decode(m, request, n, sample_seed) for _, m in explorers]
+        picks: list[Pick[int]] = interleave(cfg.method, lists, n, rng, cfg.tau)
+        return served, [s for s, _ in explorers], picks
+
+
+# --- DRN top-M, then the generator ----------------------------------------------------------------
+class RerankingRanker:
+    """The ranker process with re-ranking: DRN's current network scores every candidate, keeps the top M
+    (the pinned item always among them), the generator builds the N-item list, explored by interleaving
+    the current and perturbed generators. Same `rank` signature as operators.ranker.Ranker, so the
+    simulator and the in-memory loop drive it unchanged; `config.model_id` is the generator's."""
+
+    def __init__(self, drn: Ranker, reranker: GeReranker) -> None:
+        if drn.config.model_id == reranker.config.model_id:
+            raise ValueError(f"DRN and generator need different model_ids, both are {drn.config.model_id!r}")
+        self.drn = drn
+        self.reranker = reranker
+
+    @property
+    def config(self) -> RerankerConfig:
+        return self.reranker.config
+
+    @property
+    def version(self) -> int | None:
+        """The generator's served version (what the impressions' rows are credited to)."""
+        return self.reranker.version
+
+    def apply_weights(self, record: Mapping[str, Any]) -> bool:
+        """Route a ModelWeights record to the DRN ranker or the generator by its model_id."""
+        if record.get("model_id") == self.drn.config.model_id:
+            return self.drn.apply_weights(record)
+        return self.reranker.apply_weights(record)
+
+    def top_m(self, state: npt.NDArray[np.float32], actions: npt.NDArray[np.float32],
+              pinned: int | None) -> tuple[list[int], npt.NDArray[np.float32]]:
+        """Candidate indices of DRN's top M by current Q (ties by candidate order) and their Q."""
+        served = self.drn.served
+        if served is None:
+            raise RankerNotReady(f"ranker for model {self.drn.config.model_id!r} has no weights yet")
+        q = served.scorer.q(state, actions)
+        m = min(self.reranker.config.top_m, len(q))
+        order = np.argsort(-q, kind="stable")
+        top = [int(i) for i in order[:m]]
+        if pinned is not None and pinned not in top:
+            top = [*top[: m - 1], pinned]
+        return top, q[top]
+
+    def rank(self, request_id: str, user_id: str, event_time: int, state_features: npt.ArrayLike,
+             candidates: Sequence[tuple[str, npt.ArrayLike]], k: int, pinned: str | None = None
+             ) -> dict[str, Any]:
+        """The Impression of one request: DRN top-M → generator's N = min(k, M) interleaved list;
+        `pinned` (an item_id among the candidates) is shown at position 0."""
+        if k < 1:
+            raise ValueError(f"request {request_id}: k must be >= 1, got {k}")
+        item_ids = [c[0] for c in candidates]
+        if len(set(item_ids)) != len(item_ids):
+            raise ValueError(f"request {request_id}: candidates repeat an item_id")
+        if not item_ids:
+            raise ValueError(f"request {request_id}: no candidates")
+        pin_index: int | None = None
+        if pinned is not None:
+            if pinned not in item_ids:
+                raise ValueError(f"request {request_id}: pinned item {pinned!r} is not among the candidates")
+            pin_index = item_ids.index(pinned)
+        state = np.asarray(state_features, dtype=np.float32).reshape(-1)
+        actions = np.asarray([c[1] for c in candidates], dtype=np.float32)
+        top, q = self.top_m(state, actions, pin_index)
+        n = min(k, len(top))
+        top_pin = None if pin_index is None else top.index(pin_index)
+        served, seeds, picks = self.reranker.interleaved(
+            request_id, event_time, state, actions[top], q, n, top_pin)
+        cfg = self.reranker.config
+        return {
+            "request_id": request_id,
+            "user_id": user_id,
+            "event_time": int(event_time),
+            "model_id": served.model_id,
+            "model_version": served.version,
+            "explore_seed": seeds[0],
+            "slots": [
+                {
+                    "item_id": item_ids[top[p.item]],
+                    "position": pos,
+                    "team": p.team.value,
+                    "features": actions[top[p.item]].tolist(),
+                    "explore_seed": None if p.source == 0 else seeds[p.source - 1],
+                }
+                for pos, p in enumerate(picks)
+            ],
+            "state_features": state.tolist(),
+            "explore_seeds": seeds,
+            "interleaving": cfg.method.value,
+            "generator": cfg.generator_name,
+        }
