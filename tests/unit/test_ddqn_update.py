@@ -1,0 +1,85 @@
+"""run_update without Kafka (models/major/update.py): outcomes that publish nothing say why; the CLI's
+time parsing and config errors."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+import torch
+
+from drnflow.commands.major_update import parse_time_ms
+from models.drn import DrnConfig, DrnQNetwork
+from models.major.ddqn import DdqnConfig
+from models.major.update import (
+    CORRUPT,
+    EMPTY,
+    MISMATCH,
+    PUBLISH,
+    BaseModel,
+    CorruptRecord,
+    LogRange,
+    MajorUpdateConfig,
+    report_markdown,
+    run_update,
+)
+from models.weights import flatten, layout_of
+from tests.unit.test_ddqn import DA, DS, K
+
+torch.set_num_threads(1)
+
+
+def tiny_log(n: int = 60) -> LogRange:
+    imps, clicks = [], []
+    for i in range(n):
+        rid = f"r{i}"
+        imps.append({"request_id": rid, "user_id": f"u{i % 3}", "event_time": i * 1000, "model_id": "m",
+                     "state_features": [0.1 * (i % 5)] * DS,
+                     "slots": [{"item_id": f"i{j}", "position": j, "features": [float(j == i % K)] * DA}
+                               for j in range(K)]})
+        clicks.append({"request_id": rid, "item_id": f"i{i % K}", "event_time": i * 1000 + 5})
+    return LogRange("m", 0, n * 1000, imps, clicks)
+
+
+CFG = MajorUpdateConfig(ddqn=DdqnConfig(steps=20, batch_size=16, device="cpu"), run_baselines=False)
+
+
+def base(ds: int = DS) -> BaseModel:
+    net = DrnQNetwork(DrnConfig(ds, DA, (8,), (8,)))
+    return BaseModel(7, flatten(net), layout_of(net))
+
+
+def test_a_clean_range_gives_a_candidate_and_a_report() -> None:
+    out = run_update(tiny_log(), base(), CFG)
+    assert out.status in (PUBLISH, "REJECTED") and out.report["gate"]["metric"] == "ndcg_ips"
+    assert out.report["input"]["train_impressions"] == 48 and out.report["input"]["test_impressions"] == 12
+    assert "Offline evaluation" in report_markdown(out.report)
+
+
+def test_corrupt_records_above_the_allowed_share_publish_nothing() -> None:
+    data = tiny_log()
+    data.corrupt = [CorruptRecord("imps", 0, i, "MALFORMED: x") for i in range(3)]
+    out = run_update(data, base(), CFG)
+    assert out.status == CORRUPT and not out.publish and out.network is None
+    assert "3 of 123 records" in out.reason and "imps[0]@0" in out.reason
+    ok = run_update(data, base(), MajorUpdateConfig(ddqn=CFG.ddqn, run_baselines=False, max_corrupt_fraction=0.1))
+    assert ok.status != CORRUPT and ok.report["input"]["corrupt_records"] == 3
+
+
+def test_empty_range_and_base_of_other_dims_publish_nothing() -> None:
+    empty = run_update(LogRange("m", 0, 10, [], []), base(), CFG)
+    assert empty.status == EMPTY and "no usable impression" in empty.reason
+    mismatch = run_update(tiny_log(), base(ds=DS + 2), CFG)
+    assert mismatch.status == MISMATCH and "dims" in mismatch.reason
+
+
+def test_time_parsing_and_config_errors() -> None:
+    assert parse_time_ms("1704067200000") == 1704067200000
+    assert parse_time_ms("2024-01-01T00:00:00Z") == 1704067200000
+    assert parse_time_ms("2024-01-01T01:00:00") == 1704067200000 + 3_600_000
+    with pytest.raises(argparse.ArgumentTypeError, match="ISO"):
+        parse_time_ms("yesterday")
+    with pytest.raises(ValueError, match="gate_metric"):
+        MajorUpdateConfig(gate_metric="auc")
+    with pytest.raises(ValueError, match="holdout_fraction"):
+        MajorUpdateConfig(holdout_fraction=1.0)
