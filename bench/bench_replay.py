@@ -34,7 +34,8 @@ def produce_log(bootstrap: str, names: TopicNames, n: int, seed: int = 0) -> Non
     for i in range(n):
         t += rng.randrange(0, 20)
         rid = f"r{i:08d}"
-        imp: dict[str, Any] = {"request_id": rid, "user_id": f"u{rng.randrange(1000)}", "event_time": t, "model_id": "m1",
+        imp: dict[str, Any] = {
+               "request_id": rid, "user_id": f"u{rng.randrange(1000)}", "event_time": t, "model_id": "m1",
                "model_version": 1, "explore_seed": 7, "slots": [
                    {"item_id": f"i{rng.randrange(5000)}", "position": k, "team": rng.choice(["EXPLORE", "CURRENT"]),
                     "features": [0.1] * 8, "explore_seed": None} for k in range(4)],

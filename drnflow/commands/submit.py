@@ -82,8 +82,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
     require_cluster(opts.jobmanager)
     if opts.from_savepoint is not None:
         local = opts.from_savepoint.removeprefix("file:")
-        if "://" not in opts.from_savepoint.replace("file://", "") and not os.path.exists(local):
-            raise CommandError(f"savepoint {opts.from_savepoint} does not exist")
+        if "://" not in opts.from_savepoint.replace("file://", ""):
+            local = local.removeprefix("//")
+            if not os.path.exists(local):
+                raise CommandError(f"savepoint {opts.from_savepoint} does not exist")
+            if os.path.isdir(local) and not os.path.exists(os.path.join(local, "_metadata")):
+                raise CommandError(f"{opts.from_savepoint} is not a savepoint (no _metadata file in it)")
     job_args = check_job_flags(args.job, job_args, opts.parallelism)
     try:
         sub = Submission(job=args.job, jobmanager=opts.jobmanager, job_args=tuple(job_args),

@@ -254,8 +254,11 @@ def submit(sub: Submission, timeout_s: float = 300.0) -> Submitted:
         job_id, output = _run_client(flink_run_command(sub, package), env, work, timeout_s)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    log = state_dir() / "submit" / f"{sub.job}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(output)
     if job_id is None:
-        raise CommandError(f"`flink run` did not submit {sub.job}: {_client_error(output)}")
+        raise CommandError(f"`flink run` did not submit {sub.job}: {_client_error(output)} (full output: {log})")
     state = wait_for_state(sub.jobmanager, job_id, ("RUNNING",), timeout_s=120.0)
     if state in ("FAILED", "CANCELED"):
         raise CommandError(f"job {job_id} {state.lower()} right after submission: "
@@ -303,10 +306,19 @@ def _run_client(cmd: list[str], env: dict[str, str], cwd: Path, timeout_s: float
 
 
 def _client_error(output: str) -> str:
-    """The most telling line of a failed `flink run`: a Python error, a 'Caused by', or the last line."""
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    for pattern in (r"^\w+(Error|Exception): ", r"^Caused by: ", r"error", r"Exception"):
-        hits = [ln for ln in lines if re.search(pattern, ln)]
+    """The most telling line of a failed `flink run`: the Python exception of a traceback, else a Java
+    'Caused by', else the last line."""
+    lines = [ln.rstrip() for ln in output.splitlines() if ln.strip()]
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].startswith("Traceback (most recent call last)"):
+            after = [ln for ln in lines[i + 1:] if not ln.startswith((" ", "\t"))]
+            causes = [ln.strip() for ln in lines if ln.startswith("Caused by: ")]
+            if after and after[0].startswith("py4j") and causes:
+                return causes[-1][:400]  # the Java side's root cause says more than Py4JJavaError
+            if after:
+                return after[0][:400]
+    for pattern in (r"^Caused by: ", r"error", r"Exception"):
+        hits = [ln.strip() for ln in lines if re.search(pattern, ln)]
         if hits:
             return hits[-1][:400]
     return lines[-1][:400] if lines else "no output"

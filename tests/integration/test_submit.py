@@ -119,7 +119,7 @@ def test_submit_stop_with_savepoint_and_resume_keeps_the_weights(
                                lambda: [w for w in weights_of(kafka_bootstrap, names) if w["kind"] == "MINOR"])
     code, out, err = cli(capsys, "stop", job_id[:8], "--jobmanager", jm, "--savepoint", str(tmp_path / "sp"))
     assert code == 0, err
-    savepoint = out.split("savepoint")[1].split()[0]
+    savepoint = next(ln.split()[1] for ln in out.splitlines() if ln.startswith("savepoint "))
     assert Path(savepoint.removeprefix("file:")).is_dir()
     assert f"{job_id} : sub-{prefix} (RUNNING)" not in flink_list(cluster)
 
@@ -166,6 +166,7 @@ def test_bad_input_gets_one_sentence(cluster: FlinkCluster, kafka_bootstrap: str
          "cannot reach the Kafka broker"),
         (["submit", "minor-update", "--jobmanager", jm, "--window", "ten"], "bad job flags"),
         (["submit", "minor-update", "--jobmanager", jm, "--from-savepoint", "/no/such/savepoint"], "does not exist"),
+        (["submit", "minor-update", "--jobmanager", jm, "--from-savepoint", "/tmp"], "is not a savepoint"),
         (["stop", "0123456789abcdef0123456789abcdef", "--jobmanager", jm], "no job"),
     ]
     for argv, sentence in cases:
