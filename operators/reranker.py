@@ -42,6 +42,7 @@ from models.weights import (
     layout_of,
     make_model_weights_record,
     parse_model_weights_record,
+    split,
     to_bytes,
     unflatten_into,
 )
@@ -138,20 +139,66 @@ def _ids(actions: npt.NDArray[np.float32], column: int | None, n: int, what: str
     return ids
 
 
-def request_tensors(
-    state: npt.NDArray[np.float32], actions: npt.NDArray[np.float32], scores: npt.NDArray[np.float32],
-    pinned: int | None, categories: CategoryMap,
-) -> RequestTensors:
-    """One request (B = 1) in the generator's input format, from DRN features of its M candidates."""
-    shop, item_type = categories(actions)
-    return RequestTensors(
-        user_features=torch.from_numpy(np.ascontiguousarray(state, dtype=np.float32)).reshape(1, -1),
-        item_features=torch.from_numpy(np.ascontiguousarray(actions, dtype=np.float32)).unsqueeze(0),
-        shop=torch.from_numpy(shop).reshape(1, -1),
-        item_type=torch.from_numpy(item_type).reshape(1, -1),
-        ranker_score=torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32)).reshape(1, -1),
-        pinned=torch.tensor([-1 if pinned is None else int(pinned)], dtype=torch.long),
-    )
+# --- greedy decoding without torch overhead ---------------------------------------------------------
+class GreedyPointerDecoder:
+    """PointerGenerator.decode(sample=False) for one request in numpy, from the flat weights: the serving
+    path's greedy list at a fraction of torch's per-op cost (B = 1, ~30 small ops per step). It mirrors
+    models/ge/generator.py op for op; tests/unit/test_reranker.py pins that both give the same lists."""
+
+    def __init__(self, flat: FlatWeights, layout: Sequence[ParamSpec]) -> None:
+        w = {name: np.ascontiguousarray(v, dtype=np.float32) for name, v in split(flat, layout).items()}
+        self.shop_emb, self.type_emb = w["shop_emb.weight"], w["type_emb.weight"]
+        self.phi = [(w[f"phi.{i}.weight"].T.copy(), w[f"phi.{i}.bias"]) for i in (0, 2)]
+        self.rho = [(w[f"rho.{i}.weight"].T.copy(), w[f"rho.{i}.bias"]) for i in (0, 2)]
+        self.init_w, self.init_b = w["init_state.weight"].T.copy(), w["init_state.bias"]
+        self.w_ih, self.w_hh = w["cell.weight_ih"].T.copy(), w["cell.weight_hh"].T.copy()
+        self.b_ih, self.b_hh = w["cell.bias_ih"], w["cell.bias_hh"]
+        self.key_w = w["key.weight"].T.copy()
+        self.query_w, self.query_b = w["query.weight"].T.copy(), w["query.bias"]
+        self.dynamic_w = w["dynamic.weight"].T.copy()
+        self.score_w = w["score.weight"].reshape(-1)
+        self.hidden = self.init_b.size
+
+    def decode(self, state: npt.NDArray[np.float32], actions: npt.NDArray[np.float32],
+               scores: npt.NDArray[np.float32], shop: IntArray, item_type: IntArray, n: int,
+               pinned: int | None) -> list[int]:
+        """The greedy list of n candidate indices (pinned first when given)."""
+        m = actions.shape[0]
+        rank = np.empty(m, dtype=np.float32)
+        rank[np.argsort(-scores, kind="stable")] = np.arange(m, dtype=np.float32) / max(m - 1, 1)
+        x = np.concatenate([actions, np.broadcast_to(state, (m, state.size)), self.shop_emb[shop],
+                            self.type_emb[item_type], scores[:, None], rank[:, None]], axis=1)
+        h = np.maximum(x @ self.phi[0][0] + self.phi[0][1], 0.0)
+        h = np.maximum(h @ self.phi[1][0] + self.phi[1][1], 0.0)
+        summary = h.mean(axis=0)
+        enc = np.maximum(np.concatenate([h, np.broadcast_to(summary, h.shape)], axis=1) @ self.rho[0][0]
+                         + self.rho[0][1], 0.0) @ self.rho[1][0] + self.rho[1][1]
+        keys = enc @ self.key_w
+        hid = np.tanh(summary @ self.init_w + self.init_b)
+        same_shop = (shop[:, None] == shop[None, :]).astype(np.float32)
+        same_type = (item_type[:, None] == item_type[None, :]).astype(np.float32)
+        dyn = np.zeros((m, 5), dtype=np.float32)  # shop count/2, type count/2, last shop, last type, progress
+        chosen = np.zeros(m, dtype=bool)
+        picks: list[int] = []
+        hh = self.hidden
+        for step in range(n):
+            dyn[:, 4] = step / max(n - 1, 1)
+            logits = np.tanh(keys + (hid @ self.query_w + self.query_b) + dyn @ self.dynamic_w) @ self.score_w
+            logits[chosen] = -np.inf
+            pick = int(pinned) if step == 0 and pinned is not None else int(np.argmax(logits))
+            picks.append(pick)
+            chosen[pick] = True
+            dyn[:, 0] += 0.5 * same_shop[pick]
+            dyn[:, 1] += 0.5 * same_type[pick]
+            dyn[:, 2] = same_shop[pick]
+            dyn[:, 3] = same_type[pick]
+            gi = enc[pick] @ self.w_ih + self.b_ih
+            gh = hid @ self.w_hh + self.b_hh
+            r = 1.0 / (1.0 + np.exp(-(gi[:hh] + gh[:hh])))
+            z = 1.0 / (1.0 + np.exp(-(gi[hh:2 * hh] + gh[hh:2 * hh])))
+            cand = np.tanh(gi[2 * hh:] + r * gh[2 * hh:])
+            hid = (1.0 - z) * cand + z * hid
+        return picks
 
 
 # --- the re-ranker ---------------------------------------------------------------------------------
@@ -217,6 +264,34 @@ class ServedGenerator:
     layout: Layout
     checksum: str
     module: PointerGenerator
+    decoder: GreedyPointerDecoder
+
+
+class _Inputs(NamedTuple):
+    """One request's generator inputs as numpy (the greedy decoder's) and, on demand, torch."""
+
+    state: npt.NDArray[np.float32]
+    actions: npt.NDArray[np.float32]
+    scores: npt.NDArray[np.float32]
+    shop: IntArray
+    item_type: IntArray
+    pinned: int | None
+
+    def tensors(self) -> RequestTensors:
+        return RequestTensors(
+            user_features=torch.from_numpy(self.state).reshape(1, -1),
+            item_features=torch.from_numpy(self.actions).unsqueeze(0),
+            shop=torch.from_numpy(self.shop).reshape(1, -1),
+            item_type=torch.from_numpy(self.item_type).reshape(1, -1),
+            ranker_score=torch.from_numpy(self.scores).reshape(1, -1),
+            pinned=torch.tensor([-1 if self.pinned is None else self.pinned], dtype=torch.long),
+        )
+
+
+class _Explorer(NamedTuple):
+    seed: int
+    module: PointerGenerator
+    decoder: GreedyPointerDecoder
 
 
 class Reranked(NamedTuple):
@@ -244,7 +319,7 @@ class GeReranker:
         self.categories = categories
         self.reward = reward
         self._served: ServedGenerator | None = None
-        self._explore: tuple[ServedGenerator, int, list[tuple[int, PointerGenerator]]] | None = None
+        self._explore: tuple[ServedGenerator, int, list[_Explorer]] | None = None
         self._lock = threading.Lock()
 
     # --- weights -------------------------------------------------------------------------------
@@ -272,14 +347,16 @@ class GeReranker:
         if current is not None and current.version == record["version"] and current.checksum == record["checksum"]:
             return False
         self._served = ServedGenerator(self.config.model_id, int(record["version"]), flat, layout,
-                                       str(record["checksum"]), self._module(flat, layout))
+                                       str(record["checksum"]), self._module(flat, layout),
+                                       GreedyPointerDecoder(flat, layout))
         return True
 
     def set_weights(self, flat: npt.ArrayLike, layout: Sequence[ParamSpec], version: int) -> None:
         """Serve weights without a record (tests, bootstrap)."""
         arr = check_flat(flat, layout)
         self._served = ServedGenerator(self.config.model_id, int(version), arr, list(layout),
-                                       checksum(to_bytes(arr)), self._module(arr, layout))
+                                       checksum(to_bytes(arr)), self._module(arr, layout),
+                                       GreedyPointerDecoder(arr, layout))
 
     def _module(self, flat: FlatWeights, layout: Sequence[ParamSpec], like: PointerGenerator | None = None
                 ) -> PointerGenerator:
@@ -289,9 +366,10 @@ class GeReranker:
 
     def explore_generators(self, event_time: int) -> list[tuple[int, PointerGenerator]]:
         """(seed, generator with W~ = W + ΔW(seed; W)) of the round of `event_time`; what rerank uses."""
-        return self._explore_for(self._require(), round_index(event_time, self.config.round_ms))
+        explorers = self._explore_for(self._require(), round_index(event_time, self.config.round_ms))
+        return [(e.seed, e.module) for e in explorers]
 
-    def _explore_for(self, served: ServedGenerator, rnd: int) -> list[tuple[int, PointerGenerator]]:
+    def _explore_for(self, served: ServedGenerator, rnd: int) -> list[_Explorer]:
         cached = self._explore
         if cached is not None and cached[0] is served and cached[1] == rnd:
             return cached[2]
@@ -301,8 +379,11 @@ class GeReranker:
                 return cached[2]
             cfg = self.config
             seeds = explore_seeds_for(cfg.base_seed, served.version, rnd, cfg.n_explore)
-            built = [(s, self._module(explore_weights(served.flat, s, cfg.alpha, cfg.perturbation),
-                                      served.layout, like=served.module)) for s in seeds]
+            built = []
+            for s in seeds:
+                flat = explore_weights(served.flat, s, cfg.alpha, cfg.perturbation)
+                built.append(_Explorer(s, self._module(flat, served.layout, like=served.module),
+                                       GreedyPointerDecoder(flat, served.layout)))
             self._explore = (served, rnd, built)
         return built
 
@@ -317,17 +398,22 @@ class GeReranker:
                pinned: int | None = None, *, generator: PointerGenerator | None = None,
                sample_seed: int = 0) -> Reranked:
         """N of the M candidates (DRN features `actions` (M, A), ranker `scores` (M,)) in the served
-        generator's order (or `generator`'s), the `pinned` candidate index first."""
-        module = generator if generator is not None else self._require().module
-        request = self._request(state, actions, scores, n, pinned)
-        return Reranked(self._decode(module, request, n, sample_seed), self.config.generator_name)
+        generator's order, the `pinned` candidate index first. With `generator` (a torch module, e.g. an
+        explore generator) that module decodes instead, through torch."""
+        inputs = self._inputs(state, actions, scores, n, pinned)
+        if generator is not None:
+            order = self._decode(generator, None, inputs, n, sample_seed)
+        else:
+            served = self._require()
+            order = self._decode(served.module, served.decoder, inputs, n, sample_seed)
+        return Reranked(order, self.config.generator_name)
 
-    def _request(self, state: npt.ArrayLike, actions: npt.ArrayLike, scores: npt.ArrayLike, n: int,
-                 pinned: int | None) -> RequestTensors:
+    def _inputs(self, state: npt.ArrayLike, actions: npt.ArrayLike, scores: npt.ArrayLike, n: int,
+                pinned: int | None) -> _Inputs:
         gc = self.generator_config
-        s = np.asarray(state, dtype=np.float32).reshape(-1)
-        a = np.asarray(actions, dtype=np.float32)
-        q = np.asarray(scores, dtype=np.float32).reshape(-1)
+        s = np.ascontiguousarray(np.asarray(state, dtype=np.float32).reshape(-1))
+        a = np.ascontiguousarray(np.asarray(actions, dtype=np.float32))
+        q = np.ascontiguousarray(np.asarray(scores, dtype=np.float32).reshape(-1))
         if s.size != gc.user_dim:
             raise ValueError(f"state has {s.size} values, the generator expects user_dim={gc.user_dim}")
         if a.ndim != 2 or a.shape[1] != gc.item_dim or a.shape[0] != q.size:
@@ -337,10 +423,17 @@ class GeReranker:
             raise ValueError(f"list size n must be in [1, {a.shape[0]}], got {n}")
         if pinned is not None and not 0 <= pinned < a.shape[0]:
             raise ValueError(f"pinned candidate index {pinned} is not in [0, {a.shape[0]})")
-        return request_tensors(s, a, q, pinned, self.categories)
+        shop, item_type = self.categories(a)
+        return _Inputs(s, a, q, shop, item_type, None if pinned is None else int(pinned))
 
-    def _decode(self, module: PointerGenerator, request: RequestTensors, n: int, sample_seed: int) -> list[int]:
+    def _decode(self, module: PointerGenerator, decoder: GreedyPointerDecoder | None, inputs: _Inputs,
+                n: int, sample_seed: int) -> list[int]:
+        """Greedy (numpy when a decoder is given), or best of greedy + K-1 sampled lists by the reward."""
         k = self.config.best_of_k
+        if k == 1 and decoder is not None:
+            return decoder.decode(inputs.state, inputs.actions, inputs.scores, inputs.shop, inputs.item_type,
+                                  n, inputs.pinned)
+        request = inputs.tensors()
         with torch.inference_mode():
             greedy, _ = module.decode(request, n, sample=False)
             if k == 1:
@@ -361,14 +454,14 @@ class GeReranker:
         cfg = self.config
         rnd = round_index(event_time, cfg.round_ms)
         explorers = self._explore_for(served, rnd)
-        request = self._request(state, actions, scores, n, pinned)
+        inputs = self._inputs(state, actions, scores, n, pinned)
         rng = request_rng(cfg.base_seed, request_id, rnd)
         # one sampling seed per request, shared by current and explore: best-of-K compares like with like
         sample_seed = int(rng.integers(2**63)) if cfg.best_of_k > 1 else 0
-        lists = [self._decode(served.module, request, n, sample_seed)]
-        lists += [self._decode(m, request, n, sample_seed) for _, m in explorers]
+        lists = [self._decode(served.module, served.decoder, inputs, n, sample_seed)]
+        lists += [self._decode(e.module, e.decoder, inputs, n, sample_seed) for e in explorers]
         picks: list[Pick[int]] = interleave(cfg.method, lists, n, rng, cfg.tau)
-        return served, [s for s, _ in explorers], picks
+        return served, [e.seed for e in explorers], picks
 
 
 # --- DRN top-M, then the generator ----------------------------------------------------------------

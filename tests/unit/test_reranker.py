@@ -26,6 +26,7 @@ from operators.ranker import Ranker, RankerConfig, RankerNotReady, explore_seeds
 from operators.reranker import (
     ColumnCategories,
     GeReranker,
+    GreedyPointerDecoder,
     RerankerConfig,
     RerankingRanker,
     generator_architecture,
@@ -187,11 +188,34 @@ def test_best_of_k_keeps_the_list_the_reward_prefers() -> None:
     assert served is not None
     greedy_only.set_weights(served.flat, served.layout, served.version)
     greedy = greedy_only.rerank(state, actions[top], q, ENV.list_size).order
-    request = reranker._request(state, actions[top], q, ENV.list_size, None)
+    request = reranker._inputs(state, actions[top], q, ENV.list_size, None).tensors()
     scores = _reward(request.repeat(2), torch.tensor([best, greedy]))
     assert float(scores[0]) >= float(scores[1])
     with pytest.raises(ValueError, match="best_of_k=3 needs a reward"):
         GeReranker(RerankerConfig(best_of_k=3), GEN, CATEGORIES)
+
+
+@pytest.mark.parametrize("m,n", [(12, 5), (50, 10), (3, 3)])
+def test_numpy_greedy_decoder_gives_the_torch_generators_lists(m: int, n: int) -> None:
+    rng = np.random.default_rng(m)
+    for seed in range(4):
+        module = PointerGenerator(GEN, seed=seed)
+        decoder = GreedyPointerDecoder(flatten(module), layout_of(module))
+        for r in range(5):
+            state = rng.standard_normal(STATE_DIM).astype(np.float32)
+            actions = rng.standard_normal((m, ACTION_DIM)).astype(np.float32)
+            actions[:, -2] = rng.integers(0, 3, size=m)  # few shops/types: the dynamic features matter
+            actions[:, -1] = rng.integers(0, 2, size=m)
+            scores = rng.standard_normal(m).astype(np.float32)
+            pinned = None if r % 2 else int(rng.integers(m))
+            shop, item_type = CATEGORIES(actions)
+            mine = decoder.decode(state, actions, scores, shop, item_type, n, pinned)
+            request = RequestTensors(torch.from_numpy(state)[None], torch.from_numpy(actions)[None],
+                                     torch.from_numpy(shop)[None], torch.from_numpy(item_type)[None],
+                                     torch.from_numpy(scores)[None], torch.tensor([-1 if pinned is None else pinned]))
+            with torch.no_grad():
+                theirs, _ = module.decode(request, n, sample=False)
+            assert mine == theirs[0].tolist()
 
 
 # --- weights -----------------------------------------------------------------------------------------
