@@ -3,7 +3,12 @@ list, with the current and the perturbed generator interleaved (team draft), bes
 ranker (W and W~ interleaved) and the parts alone. Wall and thread-CPU time are both reported: the
 machine is shared, and CPU time is what the request itself cost.
 
+With --learning it instead tunes an untrained generator online (DBGD on its own model_id through the
+in-memory loop of drnflow/demo/inmemory.py) against a ListEnvironment truth and prints the exact
+expected clicks of its greedy lists on held-out requests per window, beside greedy-by-score.
+
 Run: .venv/bin/python bench/bench_reranker.py [--candidates 100 --top-m 50 --n 10 --iters 300]
+     .venv/bin/python bench/bench_reranker.py --learning [--windows 30 --per-window 100]
 """
 
 from __future__ import annotations
@@ -16,14 +21,20 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
+import numpy.typing as npt  # noqa: E402
 import torch  # noqa: E402
 
+from drnflow.demo.inmemory import run_loop  # noqa: E402
 from models.drn import DrnConfig, DrnQNetwork  # noqa: E402
+from models.ge.environment import EnvConfig, ListEnvironment, RequestBatch  # noqa: E402
 from models.ge.generator import GeneratorConfig  # noqa: E402
-from models.weights import flatten, layout_of  # noqa: E402
+from models.weights import FlatWeights, ParamSpec, flatten, layout_of  # noqa: E402
+from operators.dbgd import DbgdConfig, DbgdLearner  # noqa: E402
 from operators.ranker import Ranker, RankerConfig  # noqa: E402
 from operators.reranker import (  # noqa: E402
     ColumnCategories,
@@ -53,6 +64,103 @@ def _side_by_side(fns: dict[str, Callable[[int], object]], iters: int, warmup: i
     return times
 
 
+# --- online tuning of the generator (--learning) --------------------------------------------------
+LEARN_ENV = EnvConfig(n_users=500, n_items=1000, n_shops=10, n_types=4, item_dim=8, user_dim=6, latent_dim=6,
+                      candidates=20, list_size=8, trigger_prob=0.0)
+SCORE_COL = LEARN_ENV.item_dim  # action features: item features, upstream score, shop id, type id
+
+
+class _ScoreColumn:
+    """A stand-in for DRN: Q = the upstream ranker score column (the generator gets the same score)."""
+
+    state_dim, action_dim = LEARN_ENV.user_dim, LEARN_ENV.item_dim + 3
+
+    def __init__(self, flat: FlatWeights, layout: Any) -> None:
+        pass
+
+    def q(self, state: npt.ArrayLike, actions: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        return np.asarray(actions, dtype=np.float32)[:, SCORE_COL].copy()
+
+
+def _actions(batch: RequestBatch, r: int) -> npt.NDArray[np.float32]:
+    return np.hstack([batch.item_features[r], batch.ranker_score[r][:, None], batch.shop[r][:, None],
+                      batch.item_type[r][:, None]]).astype(np.float32)
+
+
+@dataclass
+class _Step:
+    impression: dict[str, Any]
+    clicks: list[dict[str, Any]]
+
+
+class _ListEnvSim:
+    """ListEnvironment requests through the reranking ranker, clicks from the true list model."""
+
+    def __init__(self, env: ListEnvironment, ranker: RerankingRanker, seed: int, gap_ms: int) -> None:
+        self.env, self.ranker, self.gap_ms, self.steps = env, ranker, gap_ms, 0
+        self.rng = np.random.default_rng(seed)
+
+    def run(self, n: int) -> Iterator[_Step]:
+        for _ in range(n):
+            batch = self.env.make_requests(1, self.rng)
+            acts = _actions(batch, 0)
+            cands = [(str(int(i)), acts[j]) for j, i in enumerate(batch.candidates[0])]
+            rid, t = f"b{self.steps}", T0 + self.steps * self.gap_ms
+            self.steps += 1
+            imp = self.ranker.rank(rid, str(int(batch.user[0])), t, batch.user_features[0], cands,
+                                   LEARN_ENV.list_size)
+            shown = [s["item_id"] for s in imp["slots"]]
+            clicked = self.env.sample_clicks(batch.user[0], np.array([[int(i) for i in shown]]), self.rng)[0]
+            yield _Step(imp, [{"request_id": rid, "item_id": i, "event_time": t + 1}
+                              for i, c in zip(shown, clicked, strict=True) if c])
+
+
+def learning(windows: int, per_window: int, alpha: float, eta: float, held_out: int) -> None:
+    env = ListEnvironment(LEARN_ENV, seed=0)
+    drn = Ranker(RankerConfig(model_id="drn"), scorer_factory=_ScoreColumn)
+    drn.set_weights(np.zeros(1, np.float32), [ParamSpec("score_column", (1,))], 1)
+    gen_cfg = GeneratorConfig(item_dim=LEARN_ENV.item_dim + 3, user_dim=LEARN_ENV.user_dim,
+                              n_shops=LEARN_ENV.n_shops, n_types=LEARN_ENV.n_types, hidden=16, embedding=4)
+    categories = ColumnCategories(shop_column=SCORE_COL + 1, type_column=SCORE_COL + 2,
+                                  n_shops=LEARN_ENV.n_shops, n_types=LEARN_ENV.n_types)
+    window_ms = 60_000
+    reranker = GeReranker(RerankerConfig(top_m=LEARN_ENV.candidates, alpha=alpha, round_ms=window_ms),
+                          gen_cfg, categories)
+    major = initial_generator_record("ge", gen_cfg, seed=0, created_at=T0)
+    reranker.apply_weights(major)
+    rr = RerankingRanker(drn, reranker)
+    learner = DbgdLearner("ge", DbgdConfig(alpha=alpha, eta=eta))
+    learner.rebase(major)
+
+    test = env.make_requests(held_out, np.random.default_rng(99))
+    by_score = np.argsort(-test.ranker_score, axis=1, kind="stable")[:, :LEARN_ENV.list_size]
+    score_value = float(env.true_value(test, by_score).mean())
+
+    def served_value() -> float:
+        lists = [reranker.rerank(test.user_features[r], _actions(test, r), test.ranker_score[r],
+                                 LEARN_ENV.list_size).order for r in range(held_out)]
+        return float(env.true_value(test, np.array(lists)).mean())
+
+    print(f"learning: {windows} windows x {per_window} impressions, alpha={alpha} eta={eta}; "
+          f"held-out true expected clicks, greedy-by-score = {score_value:.4f}")
+    print(f"  {'window':>6}{'version':>8}{'E/C wins':>10}{'generator':>11}{'vs by-score':>13}")
+    value0 = served_value()
+    print(f"  {'start':>6}{reranker.version:>8}{'':>10}{value0:>11.4f}{value0 / score_value:>12.3f}x")
+
+    def on_window(summary: dict[str, Any]) -> None:
+        n = len(seen)
+        seen.append(summary)
+        if (n + 1) % max(1, windows // 10) == 0 or n + 1 == windows:
+            v = served_value()
+            wins = f"{summary['explore_wins']}/{summary['current_wins']}"
+            print(f"  {n + 1:>6}{reranker.version:>8}{wins:>10}{v:>11.4f}{v / score_value:>12.3f}x", flush=True)
+
+    seen: list[dict[str, Any]] = []
+    sim = _ListEnvSim(env, rr, seed=1, gap_ms=window_ms // per_window)
+    run_loop(sim, rr, learner, impressions=windows * per_window, window_ms=window_ms,  # type: ignore[arg-type]
+             on_window=on_window)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--candidates", type=int, default=100)
@@ -60,8 +168,17 @@ def main() -> None:
     p.add_argument("--n", type=int, default=10)
     p.add_argument("--iters", type=int, default=300)
     p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--learning", action="store_true", help="tune a generator online instead of timing")
+    p.add_argument("--windows", type=int, default=30)
+    p.add_argument("--per-window", type=int, default=100)
+    p.add_argument("--alpha", type=float, default=0.3)
+    p.add_argument("--eta", type=float, default=0.5)
+    p.add_argument("--held-out", type=int, default=300)
     args = p.parse_args()
     torch.set_num_threads(1)
+    if args.learning:
+        learning(args.windows, args.per_window, args.alpha, args.eta, args.held_out)
+        return
 
     drn_cfg = DrnConfig(STATE_DIM, ACTION_DIM, seed=1)
     net = DrnQNetwork(drn_cfg)

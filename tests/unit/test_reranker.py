@@ -331,3 +331,20 @@ def test_dbgd_moves_the_generator_weights_after_wins_through_the_loop() -> None:
     assert final is not None and final.version == 1 + len(accepted)
     assert not np.allclose(final.flat, initial)
     assert ranker.drn.served is drn_before, "the DRN network is not tuned by the generator's rows"
+
+
+def test_movielens_categories_read_decade_and_first_genre() -> None:
+    from models.ge.catalog_movielens import YEAR_COLUMN, MovieLensCategories
+    from models.simulator.movielens import GENRES
+
+    actions = np.zeros((3, len(GENRES) + 13), dtype=np.float32)
+    actions[0, [3, 7]] = 1.0  # Children's, Drama
+    actions[0, YEAR_COLUMN] = (1995 - 1990) / 10
+    actions[1, 4] = 1.0  # Comedy
+    actions[1, YEAR_COLUMN] = (1931 - 1990) / 10
+    actions[2, YEAR_COLUMN] = (1901 - 1990) / 10  # no genre, before the 1920s
+    shop, item_type = MovieLensCategories()(actions)
+    assert item_type.tolist() == [3, 4, len(GENRES) - 1]
+    assert shop.tolist() == [7, 1, 0]
+    gen = GeneratorConfig(item_dim=actions.shape[1], user_dim=4, n_shops=8, n_types=len(GENRES))
+    GeReranker(RerankerConfig(), gen, MovieLensCategories())  # the sizes agree with a generator built for it
