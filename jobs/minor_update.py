@@ -287,10 +287,13 @@ class DbgdStep(KeyedCoProcessFunction):
     def process_element2(self, major: Any, ctx: Any) -> Iterator[Any]:
         """A MAJOR (or ROLLBACK) version arrived on model-weights: rebase the learner on it now."""
         model_id = str(major[0])
-        learner, out = self._learner(model_id, created_at=None)
         record = serde.decode("ModelWeights", bytes(major[1]))
-        if learner.rebase(record):
-            log.info("model %s: rebased on %s v%d", model_id, record["kind"], record["version"])
+        learner, out = self._learner(model_id, created_at=int(record["created_at"]), seed_model=False)
+        try:
+            if learner.rebase(record):
+                log.info("model %s: rebased on %s v%d", model_id, record["kind"], record["version"])
+        except ValueError as e:  # WeightsError: a corrupt version must not stop the job
+            log.warning("model %s: not rebasing on %s v%s: %s", model_id, record["kind"], record["version"], e)
         self.learner_state.update(learner.snapshot())
         yield from out
 
@@ -328,9 +331,9 @@ class DbgdStep(KeyedCoProcessFunction):
         self.trigger_state.update(schedule.snapshot(model_id))
 
     # --- the learner -------------------------------------------------------------------------------
-    def _learner(self, model_id: str, created_at: int | None) -> tuple[Any, list[Any]]:
-        """The model's learner from state; on first sight, from the latest MAJOR read at start-up, else a
-        new MAJOR built from the seed (published, so the ranker and replays know it)."""
+    def _learner(self, model_id: str, created_at: int, seed_model: bool = True) -> tuple[Any, list[Any]]:
+        """The model's learner from state; on first sight, from the latest MAJOR read at start-up, else
+        (with `seed_model`) a new MAJOR built from the seed, published so the ranker and replays know it."""
         from operators.dbgd import DbgdLearner
 
         learner = DbgdLearner(model_id, self.dbgd)
@@ -342,8 +345,8 @@ class DbgdStep(KeyedCoProcessFunction):
         major = self.initial_major.get(model_id)
         if major is not None:
             learner.rebase(serde.decode("ModelWeights", major))
-        else:
-            record = initial_major(self.cfg, model_id, self.max_version.get(model_id, -1) + 1, created_at or 0)
+        elif seed_model:
+            record = initial_major(self.cfg, model_id, self.max_version.get(model_id, -1) + 1, created_at)
             learner.rebase(record)
             out.append(_out(self.topic_weights, model_id.encode("utf-8"), serde.encode("ModelWeights", record)))
         # Versions already on the topic (e.g. MINORs of an earlier run) are never reused.
