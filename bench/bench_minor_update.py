@@ -149,7 +149,9 @@ def latency(bootstrap: str, seconds: float, work: Path) -> None:
            "--checkpoint-dir", str(work / "ckpt-latency"), "--job-name", "bench-latency", "--trigger-every", "none",
            "--trigger-every-minor", "1000000"]
     log = open(work / "latency-job.log", "w")  # noqa: SIM115 - closed below
-    job = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    (work / "latency-flink-log").mkdir()
+    env = {**os.environ, "FLINK_LOG_DIR": str(work / "latency-flink-log")}
+    job = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     arrivals: dict[tuple[str, int], float] = {}
     served = {"version": 0}  # like the ranker: impressions carry the latest version on model-weights
     stop = threading.Event()
