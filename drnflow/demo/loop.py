@@ -83,6 +83,7 @@ class OutputWatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="demo-watcher", daemon=True)
         self._printed_header = False
+        self._unprinted: set[int] = set()
 
     def start(self) -> OutputWatcher:
         self._thread.start()
@@ -92,6 +93,9 @@ class OutputWatcher:
         self._stop.set()
         self._thread.join(10)
         self.consumer.close()
+        for window in sorted(self._unprinted):
+            self._print_window(window)
+        self._unprinted.clear()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -103,8 +107,14 @@ class OutputWatcher:
     def _handle(self, topic: str, value: bytes) -> None:
         if topic == self.names.win_rates:
             row = serde.decode("WinRate", value)
-            self.rows[row["window_start"]].append(row)
-            self._print_window(row["window_start"])
+            start = int(row["window_start"])
+            # A window's rows (one per version and seed) arrive together; print a window once a later
+            # one shows up, so each window is one line.
+            for done in sorted(w for w in self._unprinted if w < start):
+                self._print_window(done)
+                self._unprinted.discard(done)
+            self.rows[start].append(row)
+            self._unprinted.add(start)
             self.last_final_end = max(self.last_final_end or 0, int(row["window_end"]))
         elif topic == self.names.model_weights:
             rec = serde.decode("ModelWeights", value)
@@ -117,7 +127,7 @@ class OutputWatcher:
     def _print_window(self, window_start: int) -> None:
         if not self._printed_header:
             print(f"\n{'window (event time)':<20}{'imps':>6}{'E wins':>8}{'C wins':>8}{'ties':>6}{'no clk':>8}"
-                  f"{'win-rate':>10}  {'decision':<10}{'version':>8}{'CTR':>8}", flush=True)
+                  f"{'win-rate':>10}  {'decision':<14}{'version':>8}{'CTR':>8}", flush=True)
             self._printed_header = True
         rows = self.rows[window_start]
         imps = sum(r["impressions"] for r in rows)
@@ -129,9 +139,9 @@ class OutputWatcher:
         decisions = "/".join(sorted({str(r["decision"]) for r in rows}))
         sim = self.sim_windows.get(window_start, [0, 0])
         ctr = f"{sim[1] / (10 * sim[0]):.4f}" if sim[0] else "-"
-        version = max(r["model_version"] for r in rows)
+        version = "/".join(str(v) for v in sorted({int(r["model_version"]) for r in rows}))
         stamp = time.strftime("%m-%d %H:%M", time.gmtime(window_start / 1000))
-        print(f"{stamp:<20}{imps:>6}{ew:>8}{cw:>8}{ties:>6}{nc:>8}{rate:>10}  {decisions:<10}{version:>8}{ctr:>8}",
+        print(f"{stamp:<20}{imps:>6}{ew:>8}{cw:>8}{ties:>6}{nc:>8}{rate:>10}  {decisions:<14}{version:>8}{ctr:>8}",
               flush=True)
 
 
