@@ -7,7 +7,7 @@ Throughput: bounded runs over the same topics (impressions of 10 slots with logg
 10% CTR, produced from the JVM), alternating bare / full, `--repeats` times each. Rates come from probes
 in the jobs (first decoded record to last per-event result), so JVM and Python start-up are excluded.
 
-    .venv/bin/python bench/bench_minor_update.py [--impressions 300000] [--repeats 3] [--bootstrap HOST:PORT]
+    .venv/bin/python bench/bench_minor_update.py [--impressions 150000] [--repeats 3] [--bootstrap HOST:PORT]
 """
 
 from __future__ import annotations
@@ -230,7 +230,7 @@ def latency(bootstrap: str, seconds: float, work: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", help="use this broker instead of starting a private one")
-    parser.add_argument("--impressions", type=int, default=300_000)
+    parser.add_argument("--impressions", type=int, default=150_000)
     parser.add_argument("--repeats", type=int, default=3, help="0 skips the throughput part")
     parser.add_argument("--latency-seconds", type=float, default=30.0,
                         help="how long to measure once the live job commits output (0 skips the latency part)")
