@@ -47,7 +47,8 @@ def _components(args: argparse.Namespace) -> tuple[Any, Any]:
         broker = KafkaBroker(KafkaConfig(state_dir=state, port=args.kafka_port,
                                          controller_port=args.controller_port))
         cluster = FlinkCluster(FlinkClusterConfig(state_dir=state, rest_port=args.rest_port,
-                                                  rpc_port=args.rpc_port))
+                                                  rpc_port=args.rpc_port,
+                                                  prometheus=getattr(args, "prometheus", False)))
     except ValueError as e:
         raise CommandError(str(e)) from None
     return broker, cluster
@@ -144,6 +145,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
                                     "standalone session cluster. A second `up` is a no-op.")
     add_stack_options(up)
     up.add_argument("--cluster", action="store_true", help="also start a Flink standalone session cluster")
+    up.add_argument("--prometheus", action="store_true",
+                    help="with --cluster: expose every Flink metric (win-rates included) to Prometheus on "
+                         "localhost:9249-9259 (deploy/flink/prometheus.yml scrapes them)")
     up.add_argument("--topic-prefix", default=os.environ.get("DRNFLOW_TOPIC_PREFIX", ""),
                     help="prefix of every topic name (env DRNFLOW_TOPIC_PREFIX)")
     up.add_argument("--partitions", type=int, default=1, help="partitions per topic (default 1)")

@@ -17,6 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from drnflow.paths import PROJECT_ROOT
 from drnflow.stack import process
 from drnflow.stack.jars import SetupError, flink_jars, require_tool
 
@@ -43,6 +44,8 @@ class FlinkClusterConfig:
     jobmanager_memory: str = "1024m"
     taskmanager_memory: str = "2048m"
     startup_timeout_s: float = 120.0
+    #: Append deploy/flink/metrics-prometheus.yaml: every metric on a Prometheus endpoint (ports 9249-9259).
+    prometheus: bool = False
 
     def __post_init__(self) -> None:
         for name in ("rest_port", "rpc_port"):
@@ -126,7 +129,9 @@ class FlinkCluster:
             if process.port_in_use("127.0.0.1", port):
                 raise SetupError(f"port {port} on localhost is already in use by another process; choose "
                                  f"another with --rest-port/--rpc-port (or DRNFLOW_FLINK_REST_PORT).")
-        self._prepare([*flink_jars(), *(extra_jars or [])])
+        # flink-python (from the wheel's opt/) in lib/ so PyFlink jobs share one pemja per TaskManager.
+        python_jars = sorted((flink_home() / "opt").glob("flink-python-*.jar"))
+        self._prepare(sorted({*flink_jars(), *python_jars, *(extra_jars or [])}))
         env = self.env()
         bin_dir = flink_home() / "bin"
         for script in ("jobmanager.sh", "taskmanager.sh"):
@@ -177,8 +182,15 @@ class FlinkCluster:
             "python.executable": sys.executable,
             "python.client.executable": sys.executable,
             "python.execution-mode": "thread",
+            # pemja (PyFlink's thread mode) must be loaded once per TaskManager by the parent classloader:
+            # loaded per job, a second Python job on the same TaskManager fails on Java 17 with
+            # NoSuchFieldException: loadedLibraryNames.
+            "classloader.parent-first-patterns.additional": "pemja.",
         }
-        return "".join(f"{k}: {json.dumps(v) if isinstance(v, str) else v}\n" for k, v in settings.items())
+        text = "".join(f"{k}: {json.dumps(v) if isinstance(v, str) else v}\n" for k, v in settings.items())
+        if cfg.prometheus:
+            text += (PROJECT_ROOT / "deploy" / "flink" / "metrics-prometheus.yaml").read_text()
+        return text
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.config.startup_timeout_s

@@ -35,7 +35,7 @@ def test_up_status_flink_list_down_leaves_nothing(tmp_path: Path) -> None:
     state = tmp_path / "state"
     opts = ["--state-dir", str(state), *ports()]
     rest_port = opts[opts.index("--rest-port") + 1]
-    up = drnflow("up", "--cluster", *opts)
+    up = drnflow("up", "--cluster", "--prometheus", *opts)
     assert up.returncode == 0, up.stderr
     assert "kafka   ready in" in up.stdout and "flink   ready in" in up.stdout
     try:
@@ -54,12 +54,26 @@ def test_up_status_flink_list_down_leaves_nothing(tmp_path: Path) -> None:
                                  capture_output=True, text=True, timeout=120)
         assert listing.returncode == 0, listing.stderr
         assert "No running jobs" in listing.stdout
+
+        # --prometheus: the wheel's reporter serves the cluster's metrics in Prometheus' text format.
+        scraped = [_scrape(port) for port in range(9249, 9260)]
+        assert any("flink_jobmanager" in text for text in scraped), "no Prometheus endpoint on 9249-9259"
     finally:
         down = drnflow("down", *opts)
     assert down.returncode == 0, down.stderr
     assert our_java_pids(state) == []
     after = drnflow("status", *opts)
     assert after.returncode == 3 and "kafka   not running" in after.stdout
+
+
+def _scrape(port: int) -> str:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://localhost:{port}/metrics", timeout=3) as resp:
+            return resp.read().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def test_busy_port_is_one_clear_sentence(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import pytest
 from drnflow import serde
 from drnflow.cli import main
 from drnflow.stack import process
-from drnflow.stack.flink import FlinkCluster, FlinkClusterConfig, flink_cli, flink_home
+from drnflow.stack.flink import FlinkCluster, FlinkClusterConfig, flink_cli
 from drnflow.stack.kafka import create_topics
 from drnflow.topics import TopicNames
 from jobs.minor_update import initial_major
@@ -38,23 +38,14 @@ from tests.integration.minor_update_data import (
 pytestmark = pytest.mark.integration
 
 
-class PythonReadyCluster(FlinkCluster):
-    """The standalone cluster with pemja (PyFlink's thread mode) loaded once per TaskManager by the parent
-    classloader: loaded per job, a second Python job on the same TaskManager fails with
-    `NoSuchFieldException: loadedLibraryNames` (Java 17). LEAD: fold this into drnflow/stack/flink.py."""
-
-    def _config_yaml(self) -> str:
-        return super()._config_yaml() + 'classloader.parent-first-patterns.additional: "pemja."\n'
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlinkCluster]:
     """One standalone session cluster for this module, on free ports; always stopped."""
     state = tmp_path_factory.mktemp("flink-submit")
-    c = PythonReadyCluster(FlinkClusterConfig(state_dir=state, rest_port=process.free_port(),
-                                              rpc_port=process.free_port()))
+    c = FlinkCluster(FlinkClusterConfig(state_dir=state, rest_port=process.free_port(),
+                                        rpc_port=process.free_port()))
     try:
-        c.start(extra_jars=sorted((flink_home() / "opt").glob("flink-python-*.jar")))
+        c.start()
         yield c
     finally:
         c.stop()
