@@ -292,6 +292,11 @@ class DbgdLearner:
             raise KeyError(f"model {self.model_id}: no weights for version {v}")
         return self._history[v].copy()
 
+    def reserve_versions_through(self, version: int) -> None:
+        """Never number a new version at or below `version` (versions already on the model-weights
+        topic, e.g. an earlier run's MINORs, must not be reused); a no-op when already past it."""
+        self._next_version = max(self._next_version, int(version) + 1)
+
     # --- model-weights topic ---------------------------------------------------------------------
     def rebase(self, record: Mapping[str, Any]) -> bool:
         """Adopt a MAJOR or ROLLBACK ModelWeights record as the current version; True if adopted.

@@ -114,7 +114,8 @@ class Pacer:
 
 def base_weights(records: Iterable[KafkaRecord], start_time: int | None) -> list[KafkaRecord]:
     """The model-weights records a run starting at `start_time` saw: per model, everything before its first
-    MINOR of a window at or after `start_time` (that MINOR and what follows are what the run produced).
+    MINOR of a window ending after `start_time` (that MINOR and what follows are what the run produced: its
+    window holds replayed records; start_time is rarely window-aligned, so window_start would miss the first).
     With no start time, every MINOR counts as produced."""
     cut: set[str] = set()
     kept = []
@@ -128,8 +129,8 @@ def base_weights(records: Iterable[KafkaRecord], start_time: int | None) -> list
         model = str(w["model_id"])
         if model in cut:
             continue
-        if w["kind"] == "MINOR" and (start_time is None or (w["window_start"] is not None
-                                                            and int(w["window_start"]) >= start_time)):
+        if w["kind"] == "MINOR" and (start_time is None or (w["window_end"] is not None
+                                                            and int(w["window_end"]) > start_time)):
             cut.add(model)
             continue
         kept.append(r)

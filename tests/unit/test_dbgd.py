@@ -267,6 +267,19 @@ def test_history_stays_bounded() -> None:
     assert lrn.history_versions == [18, 19, 20, 21]
 
 
+def test_reserved_versions_are_skipped_by_new_minors_and_survive_a_snapshot() -> None:
+    lrn = learner(version=1)
+    lrn.reserve_versions_through(4)  # v2..v4 are on the topic already (an earlier run's MINORs)
+    lrn.reserve_versions_through(2)  # a lower floor never moves it back
+    assert (lrn.version, lrn.next_version) == (1, 5)
+    res = lrn.on_window([row(1, 7, 3, 1)])
+    assert res.weights is not None
+    assert (res.weights["version"], res.weights["parent_version"]) == (5, 1)
+    again = DbgdLearner("m")
+    again.restore(lrn.snapshot())
+    assert again.next_version == 6
+
+
 # --- state and determinism -----------------------------------------------------------------------
 def test_snapshot_round_trip_and_determinism() -> None:
     a, b = learner(), learner()
