@@ -38,6 +38,11 @@ class FaultInjection:
             raise ValueError(f"FaultInjection.throttle_us must be >= 0, got {self.throttle_us}")
 
 
+#: 24 h: a click that late for a shown item is OUTSIDE_WINDOW (§4), not UNKNOWN_REQUEST; state kept per
+#: request after its outcome is only its event time and item ids, so a day of requests stays cheap.
+DEFAULT_CLICK_HORIZON_MS = 24 * 3_600_000
+
+
 @dataclass(frozen=True)
 class MinorUpdateConfig:
     """Everything the minor-update job (design.md §4-§5) can be told."""
@@ -48,7 +53,8 @@ class MinorUpdateConfig:
     bounded: bool = False
     window: int | str = "60 s"
     attribution_window: int | str = "30 min"
-    #: Clicks are matched to an impression at most this far from it (default 2 x attribution window).
+    #: State retention: how long a request stays known after its impression; beyond it a click is
+    #: UNKNOWN_REQUEST (None = DEFAULT_CLICK_HORIZON_MS, or the attribution window if that is longer).
     click_horizon: int | str | None = None
     out_of_orderness: int | str = "5 s"
     #: A partition with no records for this long stops holding the watermark back (0 = off).
@@ -128,7 +134,9 @@ class MinorUpdateConfig:
 
     @property
     def click_horizon_ms(self) -> int:
-        return 2 * self.attribution_window_ms if self.click_horizon is None else int(self.click_horizon)
+        if self.click_horizon is None:
+            return max(DEFAULT_CLICK_HORIZON_MS, self.attribution_window_ms)
+        return int(self.click_horizon)
 
     @property
     def out_of_orderness_ms(self) -> int:
@@ -190,7 +198,9 @@ _FLAGS: tuple[tuple[str, str, Any, str], ...] = (
     ("--topic-prefix", "topic_prefix", str, "prefix of all six topic names"),
     ("--window", "window", str, "tumbling window on impression event time, e.g. '60 s', '30 min'"),
     ("--attribution-window", "attribution_window", str, "how long after an impression a click counts"),
-    ("--click-horizon", "click_horizon", str, "how far from its impression a click is matched at all"),
+    ("--click-horizon", "click_horizon", str,
+     "state retention: how long a request stays known after its impression; beyond it a click is "
+     "UNKNOWN_REQUEST (default 24 h)"),
     ("--out-of-orderness", "out_of_orderness", str, "bounded out-of-orderness of the watermarks"),
     ("--idleness", "idleness", str, "idle-partition timeout ('0 ms' = off)"),
     ("--alpha", "alpha", float, "exploration scale of the explore direction (must equal the ranker's)"),

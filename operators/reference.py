@@ -6,7 +6,8 @@ all its clicks are in (as when the watermark passes window_end + attribution win
 event-time order. Rules where §4 leaves a choice, fixed here so the JVM side can match them:
 
 - Click rules are checked in this order; the first that fails is the reason:
-  UNKNOWN_REQUEST (no impression has the request_id) > ITEM_NOT_SHOWN (item_id not in its slots) >
+  UNKNOWN_REQUEST (no impression has the request_id, or, with a click horizon H, the impression is
+  more than H from the click either way: the job's state retention) > ITEM_NOT_SHOWN (item_id not in its slots) >
   OUTSIDE_WINDOW (not impression.event_time <= click.event_time <= impression.event_time +
   attribution_window, both ends inclusive) > DUPLICATE. A click that breaks a rule never "uses up"
   its (request_id, item_id): DUPLICATE is decided among the clicks that pass the other rules, and the
@@ -46,10 +47,13 @@ JOB_NAME = "reference"
 
 @dataclass(frozen=True)
 class ReferenceConfig:
-    """Window sizes of §4 and the DBGD settings; `dbgd` None means DbgdConfig.for_windows(...)."""
+    """Window sizes of §4 and the DBGD settings; `dbgd` None means DbgdConfig.for_windows(...).
+    `click_horizon_ms` None = a request stays known forever (§4 as written); set it to the job's
+    --click-horizon to compare with the JVM side for clicks that far from their impression."""
 
     window_ms: int = DRN_WINDOW_MS
     attribution_window_ms: int = DRN_ATTRIBUTION_WINDOW_MS
+    click_horizon_ms: int | None = None
     dbgd: DbgdConfig | None = None
     impressions_topic: str = "impressions"
     clicks_topic: str = "clicks"
@@ -60,6 +64,11 @@ class ReferenceConfig:
         if self.attribution_window_ms < 0:
             raise ValueError(
                 f"ReferenceConfig.attribution_window_ms must be >= 0, got {self.attribution_window_ms}"
+            )
+        if self.click_horizon_ms is not None and self.click_horizon_ms < self.attribution_window_ms:
+            raise ValueError(
+                f"ReferenceConfig.click_horizon_ms ({self.click_horizon_ms}) must be None or >= "
+                f"attribution_window_ms ({self.attribution_window_ms})"
             )
         if self.dbgd is None:
             object.__setattr__(
@@ -145,8 +154,10 @@ def attribute_clicks(
     clicks: Sequence[Mapping[str, Any]],
     attribution_window_ms: int,
     topic: str = "clicks",
+    click_horizon_ms: int | None = None,
 ) -> tuple[dict[str, set[str]], list[dict[str, Any]]]:
-    """request_id -> credited item_ids, and a dead letter for every click that fails a §4 rule."""
+    """request_id -> credited item_ids, and a dead letter for every click that fails a §4 rule.
+    `click_horizon_ms`: a click further than this from its impression is UNKNOWN_REQUEST (None = never)."""
     credited: dict[str, set[str]] = defaultdict(set)
     dead: list[dict[str, Any]] = []
     order = sorted(range(len(clicks)), key=lambda i: (int(clicks[i]["event_time"]), i))
@@ -154,17 +165,11 @@ def attribute_clicks(
         click = clicks[i]
         rid, item, t = str(click["request_id"]), str(click["item_id"]), int(click["event_time"])
         found = impressions_by_request.get(rid)
-        if found is None:
-            dead.append(
-                _dead_letter(
-                    topic,
-                    i,
-                    click,
-                    "Click",
-                    UNKNOWN_REQUEST,
-                    f"Click.request_id {rid!r} matches no impression",
-                )
-            )
+        if found is None or (
+            click_horizon_ms is not None and abs(t - int(found[1]["event_time"])) > click_horizon_ms
+        ):
+            why = "matches no impression" if found is None else f"has no impression within {click_horizon_ms} ms"
+            dead.append(_dead_letter(topic, i, click, "Click", UNKNOWN_REQUEST, f"Click.request_id {rid!r} {why}"))
             continue
         imp = found[1]
         shown = {slot["item_id"] for slot in imp["slots"]}
@@ -247,7 +252,9 @@ def run_reference(
     cfg = config if config is not None else ReferenceConfig()
     assert cfg.dbgd is not None
     kept, dead_impressions = dedupe_impressions(impressions, cfg.impressions_topic)
-    credited, dead_clicks = attribute_clicks(kept, clicks, cfg.attribution_window_ms, cfg.clicks_topic)
+    credited, dead_clicks = attribute_clicks(
+        kept, clicks, cfg.attribution_window_ms, cfg.clicks_topic, cfg.click_horizon_ms
+    )
     learners: dict[str, DbgdLearner] = {}
     for record in initial_weights:
         lrn = learners.setdefault(str(record["model_id"]), DbgdLearner(str(record["model_id"]), cfg.dbgd))

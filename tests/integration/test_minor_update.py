@@ -65,13 +65,17 @@ class Run:
     log: str
 
 
-def run_job(bootstrap: str, tmp: Path, fault: dict[str, Any] | None = None) -> Run:
-    """Fresh topics, the stream and m1's MAJOR on them, one bounded run in a subprocess."""
+def run_job(bootstrap: str, tmp: Path, fault: dict[str, Any] | None = None, stream: Stream | None = None,
+            click_horizon: int | None = None) -> Run:
+    """Fresh topics, the stream (default: the hand-written one) and m1's MAJOR on them, one bounded run in a
+    subprocess."""
+    from dataclasses import replace
+
     prefix = f"mu{uuid.uuid4().hex[:8]}."
     names = TopicNames(prefix)
     create_topics(bootstrap, names)
-    cfg = job_config(bootstrap, prefix, tmp)
-    stream = hand_written_stream()
+    cfg = replace(job_config(bootstrap, prefix, tmp), click_horizon=click_horizon)
+    stream = stream or hand_written_stream()
     publish(bootstrap, names.model_weights, [(b"m1", serde.encode("ModelWeights", major_m1(cfg)))])
     produce_stream(bootstrap, names, stream)
     code = (
@@ -88,7 +92,7 @@ def run_job(bootstrap: str, tmp: Path, fault: dict[str, Any] | None = None) -> R
         "alpha": cfg.alpha, "eta": cfg.eta, "seed": cfg.seed, "initial_state_dim": cfg.initial_state_dim,
         "initial_action_dim": cfg.initial_action_dim, "trigger_every": cfg.trigger_every,
         "checkpoint_interval": cfg.checkpoint_interval_ms, "checkpoint_dir": cfg.checkpoint_dir,
-        "fault": fault or {},
+        "fault": fault or {}, "click_horizon": click_horizon,
     }
     proc = subprocess.run([sys.executable, "-c", code, json.dumps(kw)], cwd=PROJECT_ROOT, capture_output=True,
                           text=True, timeout=300)
@@ -108,15 +112,39 @@ def plain_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) ->
     return run_job(kafka_bootstrap, tmp_path_factory.mktemp("minor-update"))
 
 
-def reference_of(run: Run) -> Any:
+def reference_of(run: Run, click_horizon_ms: int | None = None) -> Any:
     cfg = run.cfg
     weights = decoded(run, "model-weights")
     m2_initial = [w for w in weights if w["model_id"] == "m2" and w["kind"] == "MAJOR"]
-    assert len(m2_initial) == 1, "the job publishes one seed MAJOR for m2, which has none"
+    assert len(m2_initial) <= 1, "the job publishes one seed MAJOR for m2, which has none"
     ref_cfg = ReferenceConfig(window_ms=cfg.window_ms, attribution_window_ms=cfg.attribution_window_ms,
                               dbgd=cfg.dbgd_config(), impressions_topic=cfg.topics.impressions,
-                              clicks_topic=cfg.topics.clicks)
-    return run_reference(run.stream.impressions, run.stream.clicks, [major_m1(cfg), m2_initial[0]], ref_cfg)
+                              clicks_topic=cfg.topics.clicks, click_horizon_ms=click_horizon_ms)
+    return run_reference(run.stream.impressions, run.stream.clicks, [major_m1(cfg), *m2_initial], ref_cfg)
+
+
+def test_click_horizon_is_state_retention_and_matches_the_reference_with_it(
+        kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A click for a shown item past the attribution window is OUTSIDE_WINDOW as long as the request is kept
+    (the horizon), UNKNOWN_REQUEST after; the reference given the same horizon agrees record for record."""
+    from tests.integration.minor_update_data import click, impression
+
+    horizon = 4 * ATTRIBUTION_MS
+    stream = Stream(
+        impressions=[impression("ra", T0 + 1000, "m1", 1, 100, "ECEC"),
+                     impression("rb", T0 + 1200, "m1", 1, 100, "CE")],
+        clicks=[click("ra", "ra/i0", T0 + 1500),  # counts: EXPLORE
+                click("ra", "ra/i1", T0 + 1000 + 3 * ATTRIBUTION_MS),  # past the window, inside the horizon
+                click("rb", "rb/i0", T0 + 1200 + horizon + 1)],  # one ms past the horizon
+    )
+    run = run_job(kafka_bootstrap, tmp_path_factory.mktemp("minor-update-horizon"), stream=stream,
+                  click_horizon=horizon)
+    got = sorted((d["source_offset"], d["reason"]) for d in decoded(run, "dead-letters"))
+    assert got == [(1, "OUTSIDE_WINDOW"), (2, "UNKNOWN_REQUEST")]
+    ref = reference_of(run, click_horizon_ms=horizon)
+    assert got == sorted((d["source_offset"], d["reason"]) for d in ref.dead_letters)
+    assert decoded(run, "win-rates") == ref.win_rates
+    assert [r["explore_wins"] for r in ref.win_rates] == [1]
 
 
 def test_win_rates_match_reference_row_for_row(plain_run: Run) -> None:

@@ -21,7 +21,9 @@ def test_flags_take_flink_durations_and_fill_the_config() -> None:
                 "--attribution-window", "10s", "--alpha", "0.2", "--eta", "0.3", "--seed", "9",
                 "--trigger-every", "none", "--trigger-every-minor", "4")
     assert cfg.bounded and cfg.bootstrap == "127.0.0.1:1234" and cfg.topics.clicks == "x.clicks"
-    assert (cfg.window_ms, cfg.attribution_window_ms, cfg.click_horizon_ms) == (1_800_000, 10_000, 20_000)
+    assert (cfg.window_ms, cfg.attribution_window_ms, cfg.click_horizon_ms) == (1_800_000, 10_000, 86_400_000)
+    assert parse("--attribution-window", "2 days").click_horizon_ms == 2 * 86_400_000  # never below it
+    assert parse("--attribution-window", "10 s", "--click-horizon", "1 min").click_horizon_ms == 60_000
     assert (cfg.dbgd_config().alpha, cfg.dbgd_config().eta, cfg.seed) == (0.2, 0.3, 9)
     assert cfg.trigger_config().every_ms is None and cfg.trigger_config().every_minor == 4
     # max_staleness covers one attribution window of windows unless set
@@ -58,7 +60,7 @@ def test_jvm_settings_carry_topics_durations_and_start_offsets() -> None:
     settings = jvm_settings(cfg, WeightsLog(end_offsets={1: 7, 0: 3}))
     assert settings["topic.impressions"] == "p.impressions" and settings["bounded"] == "true"
     assert (settings["window.ms"], settings["attribution-window.ms"], settings["click-horizon.ms"]) == (
-        "10000", "5000", "10000")
+        "10000", "5000", "86400000")
     assert settings["model-weights.start-offsets"] == "0:3,1:7"
     assert '"name": "Impression"' in settings["schema.impression"]
 

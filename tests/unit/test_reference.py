@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -172,6 +173,29 @@ def test_attribution_boundaries_precedence_and_windows_by_hand() -> None:
     dup = next(d for d in res.dead_letters if d["source_topic"] == "impressions")
     assert serde.decode("Impression", dup["raw_value"])["event_time"] == WIN + 5
     assert dup["raw_key"] == b"r2"
+
+
+def test_click_horizon_turns_far_clicks_into_unknown_request_only() -> None:
+    h = 3 * ATTR
+    impressions = [imp("r1", 1000)]
+    clicks = [
+        click("r1", "b", 1500),  # 0: counts either way
+        click("r1", "a", 1000 + 2 * ATTR),  # 1: outside the window, inside the horizon
+        click("r1", "c", 1000 + h),  # 2: exactly at the horizon: still known
+        click("r1", "d", 1000 + h + 1),  # 3: one ms past it
+        click("r1", "zz", 1000 - h - 1),  # 4: before it by more than the horizon, and not shown
+    ]
+    kept, _ = dedupe_impressions(impressions)
+    forever = fates(attribute_clicks(kept, clicks, ATTR)[1], "clicks")
+    bounded = fates(attribute_clicks(kept, clicks, ATTR, click_horizon_ms=h)[1], "clicks")
+    assert forever == {1: "OUTSIDE_WINDOW", 2: "OUTSIDE_WINDOW", 3: "OUTSIDE_WINDOW", 4: "ITEM_NOT_SHOWN"}
+    assert bounded == {1: "OUTSIDE_WINDOW", 2: "OUTSIDE_WINDOW", 3: "UNKNOWN_REQUEST", 4: "UNKNOWN_REQUEST"}
+    cfg = ReferenceConfig(window_ms=WIN, attribution_window_ms=ATTR, click_horizon_ms=h)
+    res = run_reference(impressions, clicks, [major()], cfg)
+    assert fates(res.dead_letters, "clicks") == bounded
+    assert [r["explore_wins"] for r in res.win_rates] == [1]
+    with pytest.raises(ValueError, match="click_horizon_ms"):
+        ReferenceConfig(attribution_window_ms=ATTR, click_horizon_ms=ATTR - 1)
 
 
 def test_stale_versions_and_models_without_weights() -> None:

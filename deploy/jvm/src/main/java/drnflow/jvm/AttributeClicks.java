@@ -25,10 +25,12 @@ import org.apache.flink.util.Collector;
  *
  * <p>Rules for a click c of request r (checked in this order; the first that fails is the reason):
  * <ol>
- *   <li>UNKNOWN_REQUEST: r has no impression i with |c.t - i.t| <= click horizon (2 x attribution window
- *       by default). The horizon makes "no impression" decidable: a click waits for its impression until
- *       the watermark passes c.t + horizon, and an impression is kept until the watermark passes
- *       i.t + horizon.</li>
+ *   <li>UNKNOWN_REQUEST: r has no impression i with |c.t - i.t| <= click horizon (24 h by default). The
+ *       horizon is state retention: how long a request stays known after its impression. It makes "no
+ *       impression" decidable: a click waits for its impression until the watermark passes c.t + horizon,
+ *       and an impression is kept until the watermark passes i.t + horizon. Once the impression's outcome
+ *       is counted only its event time and shown item ids are kept (enough to tell ITEM_NOT_SHOWN from
+ *       OUTSIDE_WINDOW for any later click), so a long horizon is cheap.</li>
  *   <li>ITEM_NOT_SHOWN: c.item_id is not in i's slots.</li>
  *   <li>OUTSIDE_WINDOW: not i.t <= c.t <= i.t + attribution window.</li>
  *   <li>DUPLICATE: another click on the same (request_id, item_id) passes the rules above and comes
@@ -262,7 +264,10 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
                 partial.computeIfAbsent(Tuple4.of(o.modelId, o.windowStart, o.modelVersion, o.exploreSeed),
                         k -> new WindowCounts()).add(o);
                 s.outcomeEmitted = true;
-                s.counted = new SourceEvent[0];
+                // Compact for the rest of the horizon: judge() needs only the time and the item ids now.
+                s.counted = null;
+                s.explore = null;
+                s.modelId = null;
             }
             if (timestamp >= s.impressionTime + horizonMs) {
                 state.clear();

@@ -2,7 +2,9 @@ package drnflow.jvm;
 
 /**
  * Everything attribution keeps for one request_id, in one value so each event costs one state access:
- * the (first) impression with the click counted per slot, or the clicks that came before it.
+ * the (first) impression with the click counted per slot, or the clicks that came before it. After the
+ * impression's outcome is counted, `counted`, `explore` and `modelId` are null: only the event time, the
+ * item ids and the origin stay until the click horizon ends.
  */
 public class RequestState {
     public boolean hasImpression;
