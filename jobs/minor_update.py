@@ -246,7 +246,8 @@ class DbgdStep(KeyedCoProcessFunction):
     DbgdLearner.on_window and the trigger schedule and emit WinRate, ModelWeights and trigger records.
 
     Flink keyed state holds the learner's snapshot, the trigger schedule's snapshot and the pending
-    rows, so a restart from a checkpoint resumes with the same weights.
+    rows, so a restart from a checkpoint resumes with the same weights. Every emitted WinRate also
+    updates the operator's per-model Flink metrics (drnflow.tools.flink_metrics).
     """
 
     def __init__(self, cfg: MinorUpdateConfig, weights_log: WeightsLog) -> None:
@@ -272,6 +273,10 @@ class DbgdStep(KeyedCoProcessFunction):
         self.topic_impressions = names.impressions
         self.topic_clicks = names.clicks
         self.final_after = self.cfg.window_ms + self.cfg.attribution_window_ms
+        from drnflow.tools.flink_metrics import WinRateMetrics
+
+        # Per model: gauges of the last window row, counters of decisions (a few dict writes per row).
+        self.metrics = WinRateMetrics(runtime_context.get_metrics_group())
 
     # --- inputs --------------------------------------------------------------------------------------
     def process_element1(self, row: Any, ctx: Any) -> Iterator[Any]:
@@ -315,6 +320,7 @@ class DbgdStep(KeyedCoProcessFunction):
             rows = self.pending.get(ws)
             result = learner.on_window(rows)
             for win_rate in result.win_rates:
+                self.metrics.record(win_rate)
                 yield _out(self.topic_win_rates, key, serde.encode("WinRate", win_rate))
             if result.weights is not None:
                 yield _out(self.topic_weights, key, serde.encode("ModelWeights", result.weights))
@@ -350,8 +356,7 @@ class DbgdStep(KeyedCoProcessFunction):
             learner.rebase(record)
             out.append(_out(self.topic_weights, model_id.encode("utf-8"), serde.encode("ModelWeights", record)))
         # Versions already on the topic (e.g. MINORs of an earlier run) are never reused.
-        if learner.next_version <= self.max_version.get(model_id, -1):
-            learner._next_version = self.max_version[model_id] + 1
+        learner.reserve_versions_through(self.max_version.get(model_id, -1))
         return learner, out
 
 

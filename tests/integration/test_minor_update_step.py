@@ -42,11 +42,40 @@ class _Map:
         return list(self.d)
 
 
+class _Counter:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def inc(self) -> None:
+        self.n += 1
+
+
+class _MetricGroup:
+    """PyFlink's MetricGroup as WinRateMetrics uses it; metrics land in one dict by dotted name."""
+
+    def __init__(self, registry: dict[str, Any], prefix: str = "") -> None:
+        self.registry, self.prefix = registry, prefix
+
+    def add_group(self, name: str, value: str | None = None) -> _MetricGroup:
+        return _MetricGroup(self.registry, f"{self.prefix}{name}{'.' + value if value else ''}.")
+
+    def gauge(self, name: str, fn: Any) -> None:
+        self.registry[self.prefix + name] = fn
+
+    def counter(self, name: str) -> _Counter:
+        self.registry[self.prefix + name] = c = _Counter()
+        return c
+
+
 class _Runtime:
     """One key's state, as a keyed Flink operator would hand it to the function."""
 
     def __init__(self) -> None:
         self.states: dict[str, Any] = {}
+        self.metrics: dict[str, Any] = {}
+
+    def get_metrics_group(self) -> _MetricGroup:
+        return _MetricGroup(self.metrics)
 
     def get_state(self, desc: Any) -> _Value:
         return self.states.setdefault(desc.name, _Value())
@@ -118,6 +147,9 @@ def test_rows_wait_for_their_window_then_a_live_major_rebases_the_learner() -> N
     minor2 = next(r for t, r in second if t == "model-weights")
     assert (minor2["parent_version"], minor2["version"]) == (20, 21), "rebased on the live MAJOR v20"
     assert runtime.states["pending"].d == {}, "decided windows leave the buffer"
+    metrics = runtime.metrics
+    assert metrics["model.m.decisions.accept"].n == 2, "every emitted WinRate is recorded"
+    assert (metrics["model.m.win_rate_permille"](), metrics["model.m.model_version"]()) == (800, 20)
 
 
 def test_a_model_without_major_gets_a_published_seed_model() -> None:
