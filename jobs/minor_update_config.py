@@ -64,6 +64,10 @@ class MinorUpdateConfig:
     perturbation: str = Perturbation.MULTIPLICATIVE.value
     #: None = cover one attribution window of windows (operators.dbgd.default_max_staleness).
     max_staleness: int | None = None
+    #: ACCEPT also needs this many decided impressions (explore + current wins); 0 = off (DRN).
+    min_decided: int = 0
+    #: ACCEPT also needs a one-sided binomial test at this confidence; None = off (DRN).
+    confidence: float | None = None
     #: Seed of the initial model used for a model_id that has no MAJOR version yet.
     seed: int = 0
     initial_state_dim: int = 16
@@ -159,7 +163,8 @@ class MinorUpdateConfig:
         return TopicNames(self.topic_prefix)
 
     def dbgd_config(self) -> DbgdConfig:
-        overrides: dict[str, Any] = {"alpha": self.alpha, "eta": self.eta, "perturbation": self.perturbation}
+        overrides: dict[str, Any] = {"alpha": self.alpha, "eta": self.eta, "perturbation": self.perturbation,
+                                     "min_decided": self.min_decided, "confidence": self.confidence}
         if self.max_staleness is not None:
             overrides["max_staleness"] = self.max_staleness
         return DbgdConfig.for_windows(self.window_ms, self.attribution_window_ms, **overrides)
@@ -207,6 +212,9 @@ _FLAGS: tuple[tuple[str, str, Any, str], ...] = (
     ("--eta", "eta", float, "DBGD step size"),
     ("--perturbation", "perturbation", str, "explore direction: " + ", ".join(p.value for p in Perturbation)),
     ("--max-staleness", "max_staleness", int, "versions a row may lag and still move the weights"),
+    ("--min-decided", "min_decided", int, "ACCEPT also needs this many decided impressions (0 = off)"),
+    ("--confidence", "confidence", float,
+     "ACCEPT also needs a one-sided binomial test of explore vs current wins at this confidence (off by default)"),
     ("--seed", "seed", int, "seed of the initial model for a model_id without a MAJOR version"),
     ("--trigger-every", "trigger_every", str, "major-update trigger period in event time ('none' = off)"),
     ("--trigger-every-minor", "trigger_every_minor", int, "trigger after this many minor updates"),

@@ -119,8 +119,9 @@ def run_loop(sim: Any, ranker: Ranker, learner: DbgdLearner | None, impressions:
 
 
 def make_learner(model_id: str, major: dict[str, Any], alpha: float, eta: float, window_ms: int,
-                 attribution_ms: int) -> DbgdLearner:
-    learner = DbgdLearner(model_id, DbgdConfig.for_windows(window_ms, attribution_ms, alpha=alpha, eta=eta))
+                 attribution_ms: int, confidence: float | None = None) -> DbgdLearner:
+    learner = DbgdLearner(model_id, DbgdConfig.for_windows(window_ms, attribution_ms, alpha=alpha, eta=eta,
+                                                           confidence=confidence))
     learner.rebase(major)
     return learner
 

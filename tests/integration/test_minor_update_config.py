@@ -75,3 +75,14 @@ def test_weights_log_keeps_the_latest_major_and_highest_version() -> None:
     for version, kind in ((1, "MAJOR"), (2, "MINOR"), (5, "MAJOR"), (3, "MAJOR"), (7, "MINOR")):
         log.add({"model_id": "m", "version": version, "kind": kind})
     assert log.latest_major["m"]["version"] == 5 and log.max_version["m"] == 7
+
+
+def test_acceptance_tests_reach_the_learner() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    cfg = from_args(parser.parse_args(["--confidence", "0.9", "--min-decided", "20"]))
+    dbgd = cfg.dbgd_config()
+    assert (dbgd.confidence, dbgd.min_decided) == (0.9, 20)
+    assert MinorUpdateConfig().dbgd_config().confidence is None  # off by default, as in DRN
+    with pytest.raises(ValueError, match="confidence"):
+        MinorUpdateConfig(confidence=1.5)
