@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,15 @@ import pytest
 from drnflow.stack import process
 from drnflow.stack.kafka import KafkaBroker, KafkaConfig, create_topics
 from drnflow.topics import TopicNames
+
+
+def _interrupt_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# A SIGTERM (CI timeout, `kill`) would end pytest without teardown and leave the broker running;
+# as a KeyboardInterrupt it unwinds through the fixtures' finalizers, which stop what they started.
+signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
 
 
 @pytest.fixture(scope="session")
