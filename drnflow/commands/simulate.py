@@ -32,6 +32,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--policy", default="random", choices=["random", "popular", "oracle", "drn"],
                    help="stand-alone ranking policy, or drn: the DRN ranker (operators/ranker.py) "
                    "following {prefix}model-weights for --model-id (default %(default)s)")
+    p.add_argument("--reranker", action="store_true",
+                   help="with --policy drn: DRN keeps its top --top-m candidates, the GE pointer generator "
+                   "(following {prefix}model-weights for --reranker-model-id) orders the shown list and "
+                   "explores; impressions are credited to the generator")
+    p.add_argument("--reranker-model-id", default="ge", help="the generator's model_id (default %(default)s)")
+    p.add_argument("--top-m", type=int, default=50,
+                   help="with --reranker: DRN candidates the generator chooses from (default %(default)s)")
+    p.add_argument("--publish-initial", action="store_true",
+                   help="with --reranker: first publish a seeded generator MAJOR (and a seeded DRN MAJOR) "
+                   "for a model that has none on {prefix}model-weights")
     p.add_argument("--weights-timeout", type=float, default=30.0,
                    help="with --policy drn: seconds to wait for a first ModelWeights (default %(default)s)")
     p.add_argument("--k", type=int, default=10, help="slots per impression (default %(default)s)")
@@ -53,23 +63,37 @@ def register(subparsers: Any) -> None:
 
 
 def _follow_drn(args: argparse.Namespace, topic: str, world: Any) -> tuple[Any, Any]:
-    """A DRN Ranker kept on the latest ModelWeights of --model-id by a WeightsFollower thread."""
+    """A DRN Ranker (wrapped in a RerankingRanker with --reranker) kept on the latest ModelWeights of its
+    model id(s) by a WeightsFollower thread."""
     from operators.ranker import Ranker, RankerConfig
     from operators.weights_follower import WeightsFollower
 
-    ranker = Ranker(RankerConfig(model_id=args.model_id, base_seed=args.seed))
-    follower = WeightsFollower.for_kafka(args.bootstrap, ranker.apply_weights, topic=topic,
-                                         model_ids=[args.model_id]).start()
+    drn = Ranker(RankerConfig(model_id=args.model_id, base_seed=args.seed))
+    policy: Any = _reranking(args, drn, world) if args.reranker else drn
+    model_ids = [args.model_id, *([policy.config.model_id] if args.reranker else [])]
+    if args.reranker and args.publish_initial:
+        _publish_initial(args, topic, world, policy)
+    follower = WeightsFollower.for_kafka(args.bootstrap, policy.apply_weights, topic=topic,
+                                         model_ids=model_ids).start()
     deadline = time.monotonic() + args.weights_timeout
-    while ranker.version is None and time.monotonic() < deadline and follower.alive:
+    while (drn.version is None or policy.version is None) and time.monotonic() < deadline and follower.alive:
         time.sleep(0.1)
-    if ranker.version is None:
+    if drn.version is None:
         follower.stop()
         raise CommandError(
             f"no ModelWeights for model {args.model_id!r} on {topic} within {args.weights_timeout:g} s; "
             "publish an initial version first (or use --policy random|popular|oracle)"
         )
-    served = ranker.served
+    if policy.version is None:
+        follower.stop()
+        gen_id = policy.config.model_id
+        refused = [r.reason for r in follower.handler.rejected if r.model_id == gen_id]
+        raise CommandError(
+            f"no usable generator ModelWeights for model {gen_id!r} on {topic} within "
+            f"{args.weights_timeout:g} s{f' (last refused: {refused[-1]})' if refused else ''}; "
+            "add --publish-initial to publish a seeded generator MAJOR first"
+        )
+    served = drn.served
     dims = (served.scorer.state_dim, served.scorer.action_dim) if served else None
     if dims != (world.state_dim, world.action_dim):
         follower.stop()
@@ -77,7 +101,71 @@ def _follow_drn(args: argparse.Namespace, topic: str, world: Any) -> tuple[Any, 
             f"model {args.model_id!r} takes (state, action) dims {dims}, the simulator's features are "
             f"({world.state_dim}, {world.action_dim})"
         )
-    return ranker, follower
+    return policy, follower
+
+
+def _reranking(args: argparse.Namespace, drn: Any, world: Any) -> Any:
+    """DRN top-M then the GE generator, shaped by the MovieLens world's features (decade, first genre)."""
+    from models.ge.catalog_movielens import MovieLensCategories
+    from operators.reranker import GeReranker, RerankerConfig, RerankingRanker
+
+    try:
+        cats = MovieLensCategories()
+        reranker = GeReranker(
+            RerankerConfig(model_id=args.reranker_model_id, top_m=args.top_m, base_seed=args.seed),
+            _generator_config(world, cats), cats)
+        return RerankingRanker(drn, reranker)
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+
+
+def _generator_config(world: Any, cats: Any) -> Any:
+    from models.ge.generator import GeneratorConfig
+
+    return GeneratorConfig(item_dim=world.action_dim, user_dim=world.state_dim, n_shops=cats.n_shops,
+                           n_types=cats.n_types)
+
+
+def _publish_initial(args: argparse.Namespace, topic: str, world: Any, policy: Any) -> None:
+    """Publish a seeded MAJOR for the generator when the topic has no MAJOR of its architecture, and for
+    DRN when the topic has no version of it at all (versions continue the topic's numbering)."""
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+
+    from drnflow.demo.inmemory import initial_major
+    from drnflow.serde import encode
+    from jobs.minor_update import read_weights_log
+    from operators.reranker import generator_config_from_architecture, initial_generator_record
+
+    try:
+        log = read_weights_log(args.bootstrap, topic, timeout_s=args.weights_timeout)
+    except (KafkaError, ValueError, TimeoutError) as e:
+        raise CommandError(f"cannot read {topic} at {args.bootstrap} ({type(e).__name__}: {e})") from None
+    now = int(time.time() * 1000)
+    gen_id, gen_cfg = policy.config.model_id, policy.reranker.generator_config
+    records = []
+    if args.model_id not in log.max_version:
+        records.append(initial_major(args.model_id, world.state_dim, world.action_dim, args.seed, now))
+    major = log.latest_major.get(gen_id)
+    try:
+        has_generator = major is not None and generator_config_from_architecture(major["architecture"]) == gen_cfg
+    except (ValueError, TypeError):
+        has_generator = False
+    if not has_generator:
+        records.append(initial_generator_record(gen_id, gen_cfg, args.seed, now,
+                                                version=log.max_version.get(gen_id, 0) + 1))
+    if not records:
+        return
+    try:
+        producer = KafkaProducer(bootstrap_servers=args.bootstrap, acks="all")
+        for r in records:
+            producer.send(topic, key=str(r["model_id"]).encode(), value=encode("ModelWeights", r))
+        producer.flush(timeout=60)
+        producer.close(timeout=10)
+    except KafkaError as e:
+        raise CommandError(f"could not publish initial weights to {topic} ({type(e).__name__}: {e})") from None
+    for r in records:
+        print(f"simulate: published initial MAJOR {r['model_id']!r} v{r['version']} to {topic}")
 
 
 def _build(args: argparse.Namespace, weights_topic: str = "") -> tuple[Any, Any]:
@@ -87,6 +175,10 @@ def _build(args: argparse.Namespace, weights_topic: str = "") -> tuple[Any, Any]
 
     if args.impressions < 1:
         raise CommandError(f"--impressions must be >= 1, got {args.impressions}")
+    if args.reranker and args.policy != "drn":
+        raise CommandError("--reranker re-ranks the DRN ranker's top candidates; use it with --policy drn")
+    if args.publish_initial and not args.reranker:
+        raise CommandError("--publish-initial publishes the re-ranker's initial weights; use it with --reranker")
     if args.speedup is not None and not args.speedup > 0:
         raise CommandError(f"--speedup must be > 0, got {args.speedup}")
     try:
