@@ -24,9 +24,6 @@ from operators.ranker import Ranker, RankerConfig
 
 def initial_major(model_id: str, state_dim: int, action_dim: int, seed: int, created_at: int) -> dict[str, Any]:
     """The seeded initial DRN network as a MAJOR ModelWeights record (version 1)."""
-    import torch
-
-    torch.manual_seed(seed)  # only for modules without their own generator; DrnQNetwork uses its own
     cfg = DrnConfig(state_dim=state_dim, action_dim=action_dim, seed=seed)
     net = DrnQNetwork(cfg)
     return make_model_weights_record(

@@ -64,7 +64,7 @@ class LoopDemoConfig:
 class OutputWatcher:
     """Follows win-rates and model-weights (read_committed) in a thread; prints one line per final window."""
 
-    def __init__(self, bootstrap: str, names: TopicNames, window_ms: int, sim_windows: dict[int, list[int]]):
+    def __init__(self, bootstrap: str, names: TopicNames, sim_windows: dict[int, list[int]]) -> None:
         from kafka import KafkaConsumer
 
         self.consumer = KafkaConsumer(
@@ -73,7 +73,6 @@ class OutputWatcher:
             group_id=None, consumer_timeout_ms=200,
         )
         self.names = names
-        self.window_ms = window_ms
         self.sim_windows = sim_windows
         self.rows: dict[int, list[dict[str, Any]]] = defaultdict(list)
         self.versions: list[dict[str, Any]] = []
@@ -193,7 +192,7 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
         print(f"[demo] started the minor-update Flink job (pid {job.pid}, log {job_log}); window {cfg.window}, "
               f"attribution window {cfg.attribution_window}, alpha {cfg.alpha}, eta {cfg.eta}", flush=True)
         sim_windows: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-        watcher = OutputWatcher(bootstrap, names, cfg.window_ms, sim_windows).start()
+        watcher = OutputWatcher(bootstrap, names, sim_windows).start()
         ranker = make_ranker(cfg.model_id, major, cfg.alpha, cfg.seed)
         follower = WeightsFollower.for_kafka(bootstrap, ranker.apply_weights, topic=names.model_weights,
                                              model_ids=[cfg.model_id]).start()
