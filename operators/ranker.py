@@ -16,7 +16,6 @@ may run on the WeightsFollower thread; explore scorers are cached per (version, 
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,9 +24,11 @@ import numpy as np
 import numpy.typing as npt
 
 from models.drn import DrnScorer
-from models.perturbation import Perturbation, explore_weights
-from models.weights import FlatWeights, Layout, ParamSpec, parse_model_weights_record
+from models.perturbation import Perturbation
+from models.weights import FlatWeights, Layout, ParamSpec
 from operators.interleave import Method, Pick, interleave
+from operators.served import ServedWeights
+from operators.served import explore_seeds_for as explore_seeds_for  # re-exported: its public home
 
 DEFAULT_ROUND_MS = 30 * 60 * 1000
 
@@ -100,12 +101,6 @@ def round_index(event_time: int, round_ms: int) -> int:
     return int(event_time) // int(round_ms)
 
 
-def explore_seeds_for(base_seed: int, model_version: int, round_idx: int, n: int) -> list[int]:
-    """The n explore seeds of (model_version, round): deterministic, 63-bit non-negative."""
-    ss = np.random.SeedSequence(int(base_seed), spawn_key=(int(model_version), int(round_idx)))
-    return [int(s >> np.uint64(1)) for s in ss.generate_state(n, dtype=np.uint64)]
-
-
 def request_rng(base_seed: int, request_id: str, round_idx: int) -> np.random.Generator:
     """The interleaving generator of one request (stable across processes, unlike hash())."""
     h = int.from_bytes(hashlib.blake2b(request_id.encode("utf-8"), digest_size=8).digest(), "little")
@@ -130,86 +125,43 @@ class Ranker:
     def __init__(self, config: RankerConfig, scorer_factory: ScorerFactory = DrnScorer) -> None:
         self.config = config
         self._scorer_factory = scorer_factory
-        self._served: ServedModel | None = None
-        self._explore: tuple[ServedModel, int, list[tuple[int, Scorer]]] | None = None
-        self._lock = threading.Lock()
+        self._weights: ServedWeights[ServedModel, tuple[int, Scorer]] = ServedWeights(
+            self._build_served, self._build_explorer
+        )
 
     # --- weights -------------------------------------------------------------------------------
     @property
     def served(self) -> ServedModel | None:
-        return self._served
+        return self._weights.served
 
     @property
     def version(self) -> int | None:
-        served = self._served
-        return None if served is None else served.version
+        return self._weights.version
 
     def apply_weights(self, record: Mapping[str, Any]) -> bool:
         """Serve a decoded ModelWeights record (any kind). Validates it first (WeightsError on a bad
         one, and the old version stays); returns False when it is the version already served."""
-        if record.get("model_id") != self.config.model_id:
-            raise ValueError(
-                f"ModelWeights.model_id={record.get('model_id')!r} "
-                f"is not this ranker's {self.config.model_id!r}"
-            )
-        flat, layout = parse_model_weights_record(record)
-        current = self._served
-        if (
-            current is not None
-            and current.version == record["version"]
-            and current.checksum == record["checksum"]
-        ):
-            return False
-        scorer = self._scorer_factory(flat, layout)
-        self._served = ServedModel(
-            self.config.model_id, int(record["version"]), flat, layout, str(record["checksum"]), scorer
-        )
-        return True
+        return self._weights.apply_record(record, self.config.model_id, "ranker")
 
     def set_weights(self, flat: npt.ArrayLike, layout: Sequence[ParamSpec], version: int) -> None:
         """Serve weights without a record (tests, simulator bootstrap)."""
-        from models.weights import check_flat, checksum, to_bytes
+        self._weights.set(flat, layout, version)
 
-        arr = check_flat(flat, layout)
-        self._served = ServedModel(
-            self.config.model_id,
-            int(version),
-            arr,
-            list(layout),
-            checksum(to_bytes(arr)),
-            self._scorer_factory(arr, layout),
-        )
+    def _build_served(self, version: int, flat: FlatWeights, layout: Layout, checksum: str) -> ServedModel:
+        scorer = self._scorer_factory(flat, layout)
+        return ServedModel(self.config.model_id, version, flat, layout, checksum, scorer)
+
+    def _build_explorer(self, served: ServedModel, seed: int, flat: FlatWeights) -> tuple[int, Scorer]:
+        return seed, self._scorer_factory(flat, served.layout)
 
     def explore_scorers(self, event_time: int) -> list[tuple[int, Scorer]]:
         """(seed, scorer of W~ = W + ΔW(seed; W)) for the round of `event_time`; cached per (version, round)
         and the very scorers rank() uses."""
         served = self._require()
-        return self._explore_for(served, round_index(event_time, self.config.round_ms))
-
-    def _explore_for(self, served: ServedModel, rnd: int) -> list[tuple[int, Scorer]]:
-        cached = self._explore
-        if cached is not None and cached[0] is served and cached[1] == rnd:
-            return cached[2]
-        with self._lock:  # one builder at a time; a racing thread may have built it meanwhile
-            cached = self._explore
-            if cached is not None and cached[0] is served and cached[1] == rnd:
-                return cached[2]
-            cfg = self.config
-            seeds = explore_seeds_for(cfg.base_seed, served.version, rnd, cfg.n_explore)
-            built = [
-                (
-                    s,
-                    self._scorer_factory(
-                        explore_weights(served.flat, s, cfg.alpha, cfg.perturbation), served.layout
-                    ),
-                )
-                for s in seeds
-            ]
-            self._explore = (served, rnd, built)
-        return built
+        return self._weights.explorers(served, round_index(event_time, self.config.round_ms), self.config)
 
     def _require(self) -> ServedModel:
-        served = self._served
+        served = self._weights.served
         if served is None:
             raise RankerNotReady(f"ranker for model {self.config.model_id!r} has no weights yet")
         return served
@@ -247,7 +199,7 @@ class Ranker:
                 f"per candidate, got shape {actions.shape}"
             )
         rnd = round_index(event_time, cfg.round_ms)
-        explorers = self._explore_for(served, rnd)
+        explorers = self._weights.explorers(served, rnd, cfg)
         lists = [_ranking(served.scorer.q(state, actions))]
         lists += [_ranking(scorer.q(state, actions)) for _, scorer in explorers]
         picks: list[Pick[int]] = interleave(

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple, Protocol
@@ -30,20 +29,16 @@ import torch
 
 from models.ge.generator import GeneratorConfig, PointerGenerator
 from models.ge.tensors import RequestTensors
-from models.perturbation import Perturbation, explore_weights
+from models.perturbation import Perturbation
 from models.weights import (
     FlatWeights,
     Layout,
     ParamSpec,
     WeightsError,
-    check_flat,
-    checksum,
     flatten,
     layout_of,
     make_model_weights_record,
-    parse_model_weights_record,
     split,
-    to_bytes,
     unflatten_into,
 )
 from operators.interleave import Method, Pick, interleave
@@ -51,10 +46,10 @@ from operators.ranker import (
     DEFAULT_ROUND_MS,
     Ranker,
     RankerNotReady,
-    explore_seeds_for,
     request_rng,
     round_index,
 )
+from operators.served import ServedWeights
 
 GE_FAMILY = "ge-pointer"
 IntArray = npt.NDArray[np.int64]
@@ -318,45 +313,41 @@ class GeReranker:
         self.generator_config = generator_config
         self.categories = categories
         self.reward = reward
-        self._served: ServedGenerator | None = None
-        self._explore: tuple[ServedGenerator, int, list[_Explorer]] | None = None
-        self._lock = threading.Lock()
+        self._weights: ServedWeights[ServedGenerator, _Explorer] = ServedWeights(
+            self._build_served, self._build_explorer)
 
     # --- weights -------------------------------------------------------------------------------
     @property
     def served(self) -> ServedGenerator | None:
-        return self._served
+        return self._weights.served
 
     @property
     def version(self) -> int | None:
-        served = self._served
-        return None if served is None else served.version
+        return self._weights.version
 
     def apply_weights(self, record: Mapping[str, Any]) -> bool:
         """Serve a decoded ModelWeights record of this generator's model_id (any kind); False when it is
         the version already served. A bad record raises (WeightsError/ValueError) and changes nothing."""
-        if record.get("model_id") != self.config.model_id:
-            raise ValueError(f"ModelWeights.model_id={record.get('model_id')!r} is not this re-ranker's "
-                             f"{self.config.model_id!r}")
+        return self._weights.apply_record(record, self.config.model_id, "re-ranker", self._check_architecture)
+
+    def _check_architecture(self, record: Mapping[str, Any]) -> None:
         arch = str(record.get("architecture") or "")
         if arch and generator_config_from_architecture(arch) != self.generator_config:
             raise WeightsError(f"ModelWeights(model_id={record['model_id']!r}, version={record['version']}): "
                                f"architecture {arch} is not the served generator's")
-        flat, layout = parse_model_weights_record(record)
-        current = self._served
-        if current is not None and current.version == record["version"] and current.checksum == record["checksum"]:
-            return False
-        self._served = ServedGenerator(self.config.model_id, int(record["version"]), flat, layout,
-                                       str(record["checksum"]), self._module(flat, layout),
-                                       GreedyPointerDecoder(flat, layout))
-        return True
 
     def set_weights(self, flat: npt.ArrayLike, layout: Sequence[ParamSpec], version: int) -> None:
         """Serve weights without a record (tests, bootstrap)."""
-        arr = check_flat(flat, layout)
-        self._served = ServedGenerator(self.config.model_id, int(version), arr, list(layout),
-                                       checksum(to_bytes(arr)), self._module(arr, layout),
-                                       GreedyPointerDecoder(arr, layout))
+        self._weights.set(flat, layout, version)
+
+    def _build_served(self, version: int, flat: FlatWeights, layout: Layout, checksum: str
+                      ) -> ServedGenerator:
+        return ServedGenerator(self.config.model_id, version, flat, layout, checksum,
+                               self._module(flat, layout), GreedyPointerDecoder(flat, layout))
+
+    def _build_explorer(self, served: ServedGenerator, seed: int, flat: FlatWeights) -> _Explorer:
+        return _Explorer(seed, self._module(flat, served.layout, like=served.module),
+                         GreedyPointerDecoder(flat, served.layout))
 
     def _module(self, flat: FlatWeights, layout: Sequence[ParamSpec], like: PointerGenerator | None = None
                 ) -> PointerGenerator:
@@ -366,29 +357,12 @@ class GeReranker:
 
     def explore_generators(self, event_time: int) -> list[tuple[int, PointerGenerator]]:
         """(seed, generator with W~ = W + ΔW(seed; W)) of the round of `event_time`; what rerank uses."""
-        explorers = self._explore_for(self._require(), round_index(event_time, self.config.round_ms))
+        explorers = self._weights.explorers(self._require(), round_index(event_time, self.config.round_ms),
+                                            self.config)
         return [(e.seed, e.module) for e in explorers]
 
-    def _explore_for(self, served: ServedGenerator, rnd: int) -> list[_Explorer]:
-        cached = self._explore
-        if cached is not None and cached[0] is served and cached[1] == rnd:
-            return cached[2]
-        with self._lock:
-            cached = self._explore
-            if cached is not None and cached[0] is served and cached[1] == rnd:
-                return cached[2]
-            cfg = self.config
-            seeds = explore_seeds_for(cfg.base_seed, served.version, rnd, cfg.n_explore)
-            built = []
-            for s in seeds:
-                flat = explore_weights(served.flat, s, cfg.alpha, cfg.perturbation)
-                built.append(_Explorer(s, self._module(flat, served.layout, like=served.module),
-                                       GreedyPointerDecoder(flat, served.layout)))
-            self._explore = (served, rnd, built)
-        return built
-
     def _require(self) -> ServedGenerator:
-        served = self._served
+        served = self._weights.served
         if served is None:
             raise RankerNotReady(f"re-ranker for model {self.config.model_id!r} has no generator weights yet")
         return served
@@ -453,7 +427,7 @@ class GeReranker:
         served = self._require()
         cfg = self.config
         rnd = round_index(event_time, cfg.round_ms)
-        explorers = self._explore_for(served, rnd)
+        explorers = self._weights.explorers(served, rnd, cfg)
         inputs = self._inputs(state, actions, scores, n, pinned)
         rng = request_rng(cfg.base_seed, request_id, rnd)
         # one sampling seed per request, shared by current and explore: best-of-K compares like with like
