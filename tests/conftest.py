@@ -10,10 +10,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from drnflow.stack import process
 from drnflow.stack.kafka import KafkaBroker, KafkaConfig, create_topics
 from drnflow.topics import TopicNames
+
+# Property tests explore a fixed sequence of examples: CI must not pass or fail by luck. Run with
+# `--hypothesis-profile explore` to search new examples locally.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile("ci")
 
 
 def _interrupt_on_sigterm(signum: int, frame: object) -> None:

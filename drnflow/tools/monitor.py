@@ -27,7 +27,9 @@ def wilson_interval(wins: int, n: int, z: float = Z95) -> tuple[float, float] | 
     denom = 1 + z2 / n
     centre = (p + z2 / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # In exact arithmetic lo = 0 at wins = 0 and hi = 1 at wins = n; rounding can miss by 1e-18, so the
+    # bounds are also clamped to contain the estimate itself.
+    return max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p))
 
 
 @dataclass(frozen=True)
