@@ -37,7 +37,6 @@ JOBS: dict[str, str] = {"minor-update": "jobs.minor_update", "window-count": "jo
 PACKAGES = ("drnflow", "jobs", "operators", "models", "schemas")
 BUILD_FILES = ("deploy/maven", "deploy/jvm/pom.xml", "deploy/jvm/src")
 _SUBMITTED = re.compile(r"Job has been submitted with JobID ([0-9a-f]{32})")
-_JOB_ID = re.compile(r"[0-9a-f]{32}")
 
 
 # ------------------------------------------------------------------------------------------------ REST
@@ -330,6 +329,3 @@ def savepoint_uri(path: str) -> str:
         return path
     return Path(path).resolve().as_uri()
 
-
-def is_job_id(text: str) -> bool:
-    return bool(_JOB_ID.fullmatch(text))
