@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from drnflow import serde
 from models.drn import DrnConfig, DrnQNetwork
 from models.major.ddqn import DdqnConfig, DdqnTrainer
 from operators.transitions import TransitionSet, build_transitions
+from schemas import serde
 
 DS, DA, K = 16, 23, 10
 

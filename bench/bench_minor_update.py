@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from drnflow import serde  # noqa: E402
-from drnflow.topics import TopicNames  # noqa: E402
+from schemas import serde  # noqa: E402
+from schemas.topics import TopicNames  # noqa: E402
 
 
 def start_broker(state: Path) -> Any:

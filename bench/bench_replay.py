@@ -16,12 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from drnflow import serde
 from drnflow.stack import process
 from drnflow.stack.kafka import KafkaBroker, KafkaConfig, create_topics
 from drnflow.tools.kafka_io import RecordRange, RecordWriter, available_clients, read_partition
 from drnflow.tools.replay import ReplayConfig, replay
-from drnflow.topics import TopicNames
+from schemas import serde
+from schemas.topics import TopicNames
 
 T0 = 1_700_000_000_000
 

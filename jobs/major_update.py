@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from drnflow import serde
-from drnflow.topics import TopicNames
 from models.major.update import (
     PUBLISH,
     BaseModel,
@@ -41,6 +39,8 @@ from models.major.update import (
     report_markdown,
     run_update,
 )
+from schemas import serde
+from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
 

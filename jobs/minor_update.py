@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from pyflink.datastream import KeyedCoProcessFunction
 
-from drnflow import serde
 from drnflow.paths import PROJECT_ROOT
 from jobs.minor_update_config import MinorUpdateConfig, add_arguments, from_args
+from schemas import serde
 
 if TYPE_CHECKING:
     from pyflink.datastream import StreamExecutionEnvironment

@@ -14,10 +14,10 @@ from typing import Any
 
 from drnflow.durations import duration_ms, format_duration_ms
 from drnflow.paths import state_dir
-from drnflow.topics import TopicNames
 from models.perturbation import Perturbation
 from operators.dbgd import DbgdConfig
 from operators.triggers import TriggerConfig
+from schemas.topics import TopicNames
 
 _JOB_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 

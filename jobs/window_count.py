@@ -16,7 +16,7 @@ from typing import Any
 
 from drnflow.durations import parse_duration_ms
 from drnflow.flinkenv import FlinkEnvConfig, table_env
-from drnflow.topics import TopicNames
+from schemas.topics import TopicNames
 
 OUTPUT_TOPIC = "window-counts"
 

@@ -147,7 +147,7 @@ def make_model_weights_record(
     window_end: int | None = None,
     architecture: str = "",
 ) -> dict[str, Any]:
-    """A ModelWeights record (schemas/model_weights.avsc) ready for drnflow.serde.encode.
+    """A ModelWeights record (schemas/model_weights.avsc) ready for schemas.serde.encode.
 
     Validates before building, so a bad version never reaches the topic.
     """

@@ -31,8 +31,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from drnflow import serde
 from operators.dbgd import DRN_ATTRIBUTION_WINDOW_MS, DRN_WINDOW_MS, DbgdConfig, DbgdLearner
+from schemas import serde
 
 UNKNOWN_REQUEST = "UNKNOWN_REQUEST"
 ITEM_NOT_SHOWN = "ITEM_NOT_SHOWN"

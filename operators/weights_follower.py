@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from drnflow.serde import SerdeError, decode
+from schemas.serde import SerdeError, decode
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from hypothesis import settings
 
 from drnflow.stack import process
 from drnflow.stack.kafka import KafkaBroker, KafkaConfig, create_topics
-from drnflow.topics import TopicNames
+from schemas.topics import TopicNames
 
 # Property tests explore a fixed sequence of examples: CI must not pass or fail by luck. Run with
 # `--hypothesis-profile explore` to search new examples locally.

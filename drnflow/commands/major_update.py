@@ -103,8 +103,8 @@ def cmd_major_update(args: argparse.Namespace) -> int:
     from kafka.errors import KafkaError
 
     from drnflow.paths import state_dir
-    from drnflow.topics import TopicNames
     from jobs import major_update as job
+    from schemas.topics import TopicNames
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = build_config(args)

@@ -17,7 +17,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from drnflow.tools.kafka_io import require_broker, require_topics
     from drnflow.tools.monitor import build_views, format_table, to_json
     from drnflow.tools.monitor_io import TopicFollower, newest_event_time, plot
-    from drnflow.topics import TopicNames
+    from schemas.topics import TopicNames
 
     if args.windows < 1:
         raise CommandError(f"--windows must be >= 1, got {args.windows}")

@@ -134,7 +134,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
                     help="flags for the minor-update job, after `--`")
     rp.set_defaults(func=cmd_replay)
 
-    from drnflow.topics import TOPIC_SCHEMAS
+    from schemas.topics import TOPIC_SCHEMAS
 
     ex = sub.add_parser("export", help="write a topic range to an Avro container file",
                         description="Write a range of one topic (keys, partitions, timestamps, headers and values) "

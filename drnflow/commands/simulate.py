@@ -133,9 +133,9 @@ def _publish_initial(args: argparse.Namespace, topic: str, world: Any, policy: A
     from kafka.errors import KafkaError
 
     from drnflow.demo.inmemory import initial_major
-    from drnflow.serde import encode
     from jobs.minor_update import read_weights_log
     from operators.reranker import generator_config_from_architecture, initial_generator_record
+    from schemas.serde import encode
 
     try:
         log = read_weights_log(args.bootstrap, topic, timeout_s=args.weights_timeout)
@@ -212,9 +212,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from kafka.errors import KafkaError
     from tqdm import tqdm
 
-    from drnflow.serde import encode
-    from drnflow.topics import TopicNames
     from models.simulator.stream import event_time_order
+    from schemas.serde import encode
+    from schemas.topics import TopicNames
 
     try:
         topics = TopicNames(args.topic_prefix)

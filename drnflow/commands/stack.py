@@ -56,7 +56,7 @@ def _components(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from drnflow.stack.kafka import TopicSettings, create_topics
-    from drnflow.topics import TopicNames
+    from schemas.topics import TopicNames
 
     broker, cluster = _components(args)
     try:

@@ -68,7 +68,7 @@ def check_job_flags(job: str, job_args: list[str], parallelism: int | None) -> l
     except ValueError as e:
         raise CommandError(f"bad job flags: {e}", code=2) from None
     require_broker(cfg_wc.bootstrap)
-    from drnflow.topics import TopicNames
+    from schemas.topics import TopicNames
 
     names = TopicNames(cfg_wc.topic_prefix)
     require_topics(cfg_wc.bootstrap, [names.impressions, names.clicks])

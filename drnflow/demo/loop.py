@@ -21,10 +21,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from drnflow import serde
 from drnflow.demo.stack import demo_broker
 from drnflow.durations import format_duration_ms, parse_duration_ms
-from drnflow.topics import TopicNames
+from schemas import serde
+from schemas.topics import TopicNames
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from drnflow import serde
 from drnflow.demo.stack import demo_broker
-from drnflow.topics import TopicNames
+from schemas import serde
+from schemas.topics import TopicNames
 
 MINUTE = 60_000
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from drnflow.stack import process
 from drnflow.stack.kafka import KafkaBroker, KafkaConfig, create_topics
-from drnflow.topics import TopicNames
+from schemas.topics import TopicNames
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from drnflow.stack import process
 from drnflow.stack.jars import SetupError, kafka_libs, require_tool
-from drnflow.topics import TopicNames
+from schemas.topics import TopicNames
 
 SERVICE = "kafka"
 

@@ -14,10 +14,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from drnflow import serde
 from drnflow.errors import CommandError
 from drnflow.tools.kafka_io import Client, KafkaRecord, RecordRange, RecordWriter, read_topic, require_topics
-from drnflow.topics import TOPIC_SCHEMAS, TopicNames
+from schemas import serde
+from schemas.topics import TOPIC_SCHEMAS, TopicNames
 
 NAMESPACE = "drnflow.log"
 META_TOPIC = "drnflow.topic"

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from drnflow import serde
 from drnflow.errors import CommandError
 from drnflow.tools.kafka_io import (
     Client,
@@ -25,7 +24,8 @@ from drnflow.tools.kafka_io import (
     record_time,
     require_topics,
 )
-from drnflow.topics import TOPIC_SCHEMAS, TopicNames
+from schemas import serde
+from schemas.topics import TOPIC_SCHEMAS, TopicNames
 
 #: The logical topics replay re-publishes (the job's inputs).
 REPLAYED = ("impressions", "clicks")

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from drnflow import serde
-from drnflow.topics import TopicNames
+from schemas import serde
+from schemas.topics import TopicNames
 
 T0 = 1_700_000_000_000  # a multiple of every window size used here
 WINDOW_MS = 10_000

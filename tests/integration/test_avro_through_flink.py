@@ -9,8 +9,8 @@ import sys
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from drnflow import serde
-from drnflow.topics import TopicNames
+from schemas import serde
+from schemas.topics import TopicNames
 
 pytestmark = pytest.mark.integration
 

@@ -10,11 +10,11 @@ from typing import Any
 import fastavro
 import pytest
 
-from drnflow import serde
 from drnflow.cli import main
 from drnflow.stack import process
 from drnflow.stack.kafka import TopicSettings, create_topics
-from drnflow.topics import TopicNames
+from schemas import serde
+from schemas.topics import TopicNames
 from tests.integration.minor_update_data import hand_written_stream, read_committed
 
 pytestmark = pytest.mark.integration

@@ -13,15 +13,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from drnflow import serde
 from drnflow.demo.inmemory import initial_major
 from drnflow.paths import PROJECT_ROOT
-from drnflow.topics import TopicNames
 from models.ge.catalog_movielens import MovieLensCategories
 from models.ge.generator import GeneratorConfig
 from models.simulator.world import ACTION_DIM, STATE_DIM
 from models.weights import parse_model_weights_record
 from operators.reranker import RerankerConfig, generator_architecture, initial_generator_record
+from schemas import serde
+from schemas.topics import TopicNames
 from tests.integration.minor_update_data import publish, read_committed
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,6 @@ import pytest
 import torch
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from drnflow import serde
-from drnflow.topics import TopicNames
 from jobs.major_update import follow_triggers, run_range
 from models.drn import DrnConfig, DrnQNetwork
 from models.major.ddqn import DdqnConfig, DdqnTrainer
@@ -22,6 +20,8 @@ from models.major.update import MajorUpdateConfig
 from models.weights import flatten, layout_of, make_model_weights_record, parse_model_weights_record
 from operators.dbgd import DbgdLearner
 from operators.transitions import build_transitions
+from schemas import serde
+from schemas.topics import TopicNames
 
 pytestmark = pytest.mark.integration
 torch.set_num_threads(1)

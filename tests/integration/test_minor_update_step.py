@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from drnflow import serde
 from jobs.minor_update import DbgdStep, WeightsLog, initial_major
 from jobs.minor_update_config import MinorUpdateConfig
+from schemas import serde
 
 WINDOW, ATTR = 10_000, 5_000
 

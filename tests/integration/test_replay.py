@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from drnflow import serde
 from drnflow.cli import main
 from drnflow.stack import process
 from drnflow.stack.kafka import create_topics
-from drnflow.topics import TopicNames
+from schemas import serde
+from schemas.topics import TopicNames
 from tests.integration.minor_update_data import T0, hand_written_stream, produce_stream, publish, read_committed
 
 pytestmark = pytest.mark.integration

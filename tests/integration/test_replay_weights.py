@@ -9,13 +9,13 @@ import uuid
 
 import pytest
 
-from drnflow import serde
 from drnflow.cli import main
 from drnflow.stack.kafka import create_topics
 from drnflow.tools.replay import base_weights, run_minor_update_bounded
-from drnflow.topics import TopicNames
 from jobs.minor_update import initial_major
 from jobs.minor_update_config import MinorUpdateConfig
+from schemas import serde
+from schemas.topics import TopicNames
 from tests.integration.minor_update_data import (
     ATTRIBUTION_MS,
     OOO_MS,

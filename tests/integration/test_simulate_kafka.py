@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer
 
-from drnflow import serde
-from drnflow.topics import TopicNames
+from schemas import serde
+from schemas.topics import TopicNames
 
 pytestmark = pytest.mark.integration
 

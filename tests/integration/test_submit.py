@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from drnflow import serde
 from drnflow.cli import main
 from drnflow.stack import process
 from drnflow.stack.flink import FlinkCluster, FlinkClusterConfig, flink_cli
 from drnflow.stack.kafka import create_topics
-from drnflow.topics import TopicNames
 from jobs.minor_update import initial_major
 from jobs.minor_update_config import MinorUpdateConfig
 from operators.reference import ReferenceConfig, run_reference
+from schemas import serde
+from schemas.topics import TopicNames
 from tests.integration.minor_update_data import (
     ATTRIBUTION_MS,
     OOO_MS,

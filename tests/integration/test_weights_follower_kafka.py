@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from kafka import KafkaProducer
 
-from drnflow import serde
-from drnflow.topics import TopicNames
 from models.weights import ParamSpec, make_model_weights_record
 from operators.weights_follower import WeightsFollower
+from schemas import serde
+from schemas.topics import TopicNames
 
 pytestmark = pytest.mark.integration
 

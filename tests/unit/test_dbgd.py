@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drnflow import serde
 from models.perturbation import explore_delta
 from models.weights import ParamSpec, WeightsError, from_bytes, make_model_weights_record
 from operators.dbgd import (
@@ -22,6 +21,7 @@ from operators.dbgd import (
     binomial_sf_half,
     default_max_staleness,
 )
+from schemas import serde
 
 MIN = 60_000
 WIN = 30 * MIN

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from drnflow import serde
 from models.drn import DrnConfig, DrnQNetwork, DrnScorer, TorchScorer
 from models.perturbation import explore_delta
 from models.weights import (
@@ -31,6 +30,7 @@ from operators.ranker import (
     round_index,
 )
 from operators.weights_follower import WeightsFollower, WeightsHandler
+from schemas import serde
 
 torch.set_num_threads(1)
 NET = DrnConfig(state_dim=4, action_dim=6, state_hidden=(16, 8), action_hidden=(16, 8), seed=7)

@@ -18,7 +18,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drnflow import serde
 from models.perturbation import explore_weights
 from models.weights import ParamSpec, from_bytes, make_model_weights_record
 from operators.dbgd import DbgdConfig
@@ -30,6 +29,7 @@ from operators.reference import (
     run_reference,
     window_rows,
 )
+from schemas import serde
 
 MIN = 60_000
 WIN = 30 * MIN

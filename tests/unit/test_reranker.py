@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-from drnflow import serde
 from drnflow.demo.inmemory import run_loop
 from models.drn import DrnConfig, DrnQNetwork
 from models.ge.environment import EnvConfig, ListEnvironment
@@ -32,6 +31,7 @@ from operators.reranker import (
     generator_architecture,
     initial_generator_record,
 )
+from schemas import serde
 
 torch.set_num_threads(1)
 T0 = 1_700_000_000_000

@@ -7,8 +7,7 @@ import json
 import fastavro
 import pytest
 
-from drnflow import serde
-from schemas import PREVIOUS_DIR, SCHEMA_FILES
+from schemas import PREVIOUS_DIR, SCHEMA_FILES, serde
 
 EXAMPLES: dict[str, dict[str, object]] = {
     "Impression": {

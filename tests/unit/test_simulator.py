@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drnflow.serde import decode, encode
 from models.simulator import (
     ACTION_DIM,
     STATE_DIM,
@@ -27,6 +26,7 @@ from models.simulator.fetch import RECBOLE, ensure_archive
 from models.simulator.movielens import GENRES, MovieLens, parse
 from models.simulator.policies import OraclePolicy, PopularPolicy, RandomPolicy
 from models.simulator.stream import event_time_order
+from schemas.serde import decode, encode
 
 N_USERS, N_ITEMS = 40, 60
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from drnflow import serde
 from operators.triggers import TriggerConfig, TriggerSchedule
+from schemas import serde
 
 MIN = 60_000
 WIN = 30 * MIN

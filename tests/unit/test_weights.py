@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from drnflow import serde
 from models.drn import DrnConfig, DrnQNetwork
 from models.weights import (
     ParamSpec,
@@ -21,6 +20,7 @@ from models.weights import (
     to_bytes,
     unflatten_into,
 )
+from schemas import serde
 
 torch.set_num_threads(1)
 CONFIG = DrnConfig(state_dim=5, action_dim=7, state_hidden=(8, 6), action_hidden=(9,), seed=3)
