@@ -9,8 +9,8 @@ import time
 
 import numpy as np
 
+from models.dbgd import DbgdConfig, DbgdLearner
 from models.weights import ParamSpec, make_model_weights_record
-from operators.dbgd import DbgdConfig, DbgdLearner
 
 WIN = 30 * 60_000
 

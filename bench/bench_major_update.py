@@ -17,7 +17,7 @@ import torch
 
 from models.drn import DrnConfig, DrnQNetwork
 from models.major.ddqn import DdqnConfig, DdqnTrainer
-from operators.transitions import TransitionSet, build_transitions
+from models.transitions import TransitionSet, build_transitions
 from schemas import serde
 
 DS, DA, K = 16, 23, 10

@@ -21,8 +21,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from models.drn import DrnConfig, DrnQNetwork, DrnScorer, TorchScorer  # noqa: E402
+from models.interleave import Method  # noqa: E402
 from models.weights import flatten, layout_of  # noqa: E402
-from operators.interleave import Method  # noqa: E402
 from operators.ranker import Ranker, RankerConfig  # noqa: E402
 
 T0 = 1_700_000_000_000

@@ -3,7 +3,7 @@ a DBGD update per window and model, major-update triggers; exactly-once into Kaf
 
 Per-event work (decode, attribution, window counts, dead letters) runs in the JVM operators of
 deploy/jvm (drnflow-jvm.jar), built here over py4j; Python sees one row per (model_id, window,
-model_version, explore_seed) and runs the per-window DBGD step (operators/dbgd.py) with the learner
+model_version, explore_seed) and runs the per-window DBGD step (models/dbgd.py) with the learner
 kept in Flink keyed state. Run: `python -m jobs.minor_update --bounded --bootstrap HOST:PORT ...`
 or `drnflow minor-update ...`.
 """
@@ -307,7 +307,7 @@ class DbgdStep(KeyedCoProcessFunction):
         due = sorted(ws for ws in self.pending.keys() if ws + self.final_after <= timestamp)  # noqa: SIM118
         if not due:
             return
-        from operators.triggers import TriggerSchedule
+        from models.triggers import TriggerSchedule
 
         learner, out = self._learner(model_id, created_at=due[0] + self.cfg.window_ms)
         yield from out
@@ -340,7 +340,7 @@ class DbgdStep(KeyedCoProcessFunction):
     def _learner(self, model_id: str, created_at: int, seed_model: bool = True) -> tuple[Any, list[Any]]:
         """The model's learner from state; on first sight, from the latest MAJOR read at start-up, else
         (with `seed_model`) a new MAJOR built from the seed, published so the ranker and replays know it."""
-        from operators.dbgd import DbgdLearner
+        from models.dbgd import DbgdLearner
 
         learner = DbgdLearner(model_id, self.dbgd)
         held = self.learner_state.value()

@@ -14,9 +14,9 @@ from typing import Any
 
 from drnflow.durations import duration_ms, format_duration_ms
 from drnflow.paths import state_dir
+from models.dbgd import DbgdConfig
 from models.perturbation import Perturbation
-from operators.dbgd import DbgdConfig
-from operators.triggers import TriggerConfig
+from models.triggers import TriggerConfig
 from schemas.topics import TopicNames
 
 _JOB_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
@@ -62,7 +62,7 @@ class MinorUpdateConfig:
     alpha: float = 0.1
     eta: float = 0.5
     perturbation: str = Perturbation.MULTIPLICATIVE.value
-    #: None = cover one attribution window of windows (operators.dbgd.default_max_staleness).
+    #: None = cover one attribution window of windows (models.dbgd.default_max_staleness).
     max_staleness: int | None = None
     #: ACCEPT also needs this many decided impressions (explore + current wins); 0 = off (DRN).
     min_decided: int = 0

@@ -13,7 +13,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from operators.transitions import TransitionSet
+from models.transitions import TransitionSet
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ import numpy as np
 import numpy.typing as npt
 
 from models.drn import DrnScorer
+from models.interleave import Method, Pick, interleave
 from models.perturbation import Perturbation
 from models.weights import FlatWeights, Layout, ParamSpec
-from operators.interleave import Method, Pick, interleave
 from operators.served import ServedWeights
 from operators.served import explore_seeds_for as explore_seeds_for  # re-exported: its public home
 

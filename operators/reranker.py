@@ -29,6 +29,7 @@ import torch
 
 from models.ge.generator import GeneratorConfig, PointerGenerator
 from models.ge.tensors import RequestTensors
+from models.interleave import Method, Pick, interleave
 from models.perturbation import Perturbation
 from models.weights import (
     FlatWeights,
@@ -41,7 +42,6 @@ from models.weights import (
     split,
     unflatten_into,
 )
-from operators.interleave import Method, Pick, interleave
 from operators.ranker import (
     DEFAULT_ROUND_MS,
     Ranker,

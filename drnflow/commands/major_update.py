@@ -83,7 +83,7 @@ def build_config(args: argparse.Namespace) -> Any:
     from models.baselines import BaselineConfig
     from models.major.ddqn import DdqnConfig
     from models.major.update import MajorUpdateConfig
-    from operators.transitions import TransitionConfig
+    from models.transitions import TransitionConfig
 
     try:
         return MajorUpdateConfig(

@@ -1,7 +1,7 @@
 """The DRN loop without Kafka or Flink: simulator -> Ranker -> clicks -> per-window DBGD, in one process.
 
 Used by the demo for its frozen-model control (same users, weights never move) and to choose demo
-settings quickly. It credits each impression with operators.interleave.credit and hands the learner the
+settings quickly. It credits each impression with models.interleave.credit and hands the learner the
 same rows the Flink job would, at the end of each window (no attribution delay: the idealised loop).
 """
 
@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from models.dbgd import DbgdConfig, DbgdLearner
 from models.drn import DrnConfig, DrnQNetwork
+from models.interleave import Outcome, credit
 from models.weights import flatten, layout_of, make_model_weights_record
-from operators.dbgd import DbgdConfig, DbgdLearner
-from operators.interleave import Outcome, credit
 from operators.ranker import Ranker, RankerConfig
 
 

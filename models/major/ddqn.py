@@ -1,4 +1,4 @@
-"""Dueling Double DQN training of the DRN network on logged transitions (operators/transitions.py).
+"""Dueling Double DQN training of the DRN network on logged transitions (models/transitions.py).
 
 Experience replay: the logged range is the replay memory; each step samples a minibatch of (impression,
 slot) transitions uniformly with a seeded numpy generator. Double DQN target:
@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from models.drn import DrnQNetwork
-from operators.transitions import TransitionSet
+from models.transitions import TransitionSet
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import numpy.typing as npt
 import torch
 
 from models.drn import DrnQNetwork
-from operators.transitions import TransitionSet
+from models.transitions import TransitionSet
 
 #: states [B, Ds], actions [B, N, Da], mask [B, N] -> scores [B, N] (higher = ranked first).
 Scorer = Callable[[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.bool_]],

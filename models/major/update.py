@@ -36,8 +36,8 @@ from models.major.offline_eval import (
     position_propensity,
     random_scorer,
 )
+from models.transitions import EmptyRange, TransitionConfig, TransitionSet, build_transitions
 from models.weights import Layout, WeightsError
-from operators.transitions import EmptyRange, TransitionConfig, TransitionSet, build_transitions
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Online LTR on LETOR data with simulated clicks: DBGD (Yue & Joachims 2009) with a linear ranker,
-team-draft interleaving from operators/interleave.py and the perturbation of models/perturbation.py.
+team-draft interleaving from models/interleave.py and the perturbation of models/perturbation.py.
 
 The protocol of Schuth et al. 2016 and Oosterhuis & de Rijke 2018: zero init, δ = 1 (a unit-sphere
 direction scaled by δ), η = 0.01, 10 results per query; per impression a training query is drawn
@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from models.interleave import Outcome, credit, team_draft
 from models.oltr.letor import Query
 from models.oltr.metrics import ndcg_at_k
 from models.perturbation import Perturbation, explore_delta
 from models.simulator.click_models import click_model
-from operators.interleave import Outcome, credit, team_draft
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ import torch
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from jobs.major_update import follow_triggers, run_range
+from models.dbgd import DbgdLearner
 from models.drn import DrnConfig, DrnQNetwork
 from models.major.ddqn import DdqnConfig, DdqnTrainer
 from models.major.update import MajorUpdateConfig
+from models.transitions import build_transitions
 from models.weights import flatten, layout_of, make_model_weights_record, parse_model_weights_record
-from operators.dbgd import DbgdLearner
-from operators.transitions import build_transitions
 from schemas import serde
 from schemas.topics import TopicNames
 

@@ -1,7 +1,7 @@
 """The minor-update job end to end on a real broker and a PyFlink mini-cluster (bounded runs).
 
 One hand-written stream (tests/integration/minor_update_data.py) is run three times, each on its own
-topics: a plain run checked row for row against operators/reference.py, the same input again
+topics: a plain run checked row for row against models/reference.py, the same input again
 (determinism: identical model-weights bytes), and a run whose task fails mid-stream and restarts
 from a checkpoint (exactly-once: what read_committed consumers see equals the plain run).
 """
@@ -21,7 +21,7 @@ from drnflow.paths import PROJECT_ROOT
 from drnflow.stack.kafka import create_topics
 from jobs.minor_update import initial_major
 from jobs.minor_update_config import MinorUpdateConfig
-from operators.reference import ReferenceConfig, run_reference
+from models.reference import ReferenceConfig, run_reference
 from schemas import serde
 from schemas.topics import TopicNames
 from tests.integration.minor_update_data import (

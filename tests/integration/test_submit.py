@@ -20,7 +20,7 @@ from drnflow.stack.flink import FlinkCluster, FlinkClusterConfig, flink_cli
 from drnflow.stack.kafka import create_topics
 from jobs.minor_update import initial_major
 from jobs.minor_update_config import MinorUpdateConfig
-from operators.reference import ReferenceConfig, run_reference
+from models.reference import ReferenceConfig, run_reference
 from schemas import serde
 from schemas.topics import TopicNames
 from tests.integration.minor_update_data import (

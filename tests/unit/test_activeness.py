@@ -1,4 +1,4 @@
-"""DRN's survival model of user activeness (operators/activeness.py) against hand-computed values."""
+"""DRN's survival model of user activeness (models/activeness.py) against hand-computed values."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from operators.activeness import DAY_MS, ActivenessConfig, activeness_rewards, survival_after_requests
+from models.activeness import DAY_MS, ActivenessConfig, activeness_rewards, survival_after_requests
 
 H = 3600 * 1000
 CFG = ActivenessConfig()

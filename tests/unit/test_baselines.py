@@ -19,7 +19,7 @@ from models.major.offline_eval import (
     random_scorer,
     ranking_metrics,
 )
-from operators.transitions import build_transitions
+from models.transitions import build_transitions
 
 torch.set_num_threads(1)
 

@@ -1,4 +1,4 @@
-"""DbgdLearner and DbgdConfig (operators/dbgd.py) against design.md §5."""
+"""DbgdLearner and DbgdConfig (models/dbgd.py) against design.md §5."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.perturbation import explore_delta
-from models.weights import ParamSpec, WeightsError, from_bytes, make_model_weights_record
-from operators.dbgd import (
+from models.dbgd import (
     DEFAULT_MAX_STALENESS,
     DbgdConfig,
     DbgdLearner,
     binomial_sf_half,
     default_max_staleness,
 )
+from models.perturbation import explore_delta
+from models.weights import ParamSpec, WeightsError, from_bytes, make_model_weights_record
 from schemas import serde
 
 MIN = 60_000

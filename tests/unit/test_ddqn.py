@@ -13,8 +13,8 @@ import torch
 from models.drn import DrnConfig, DrnQNetwork
 from models.major.ddqn import DdqnConfig, DdqnTrainer
 from models.major.offline_eval import network_scorer, offline_table, random_scorer
+from models.transitions import TransitionSet, build_transitions
 from models.weights import flatten
-from operators.transitions import TransitionSet, build_transitions
 
 torch.set_num_threads(1)
 DS, DA, K = 4, 3, 5

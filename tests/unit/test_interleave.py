@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.interleave import (
+from models.interleave import (
     Method,
     Outcome,
     Pick,

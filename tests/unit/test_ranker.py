@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from models.drn import DrnConfig, DrnQNetwork, DrnScorer, TorchScorer
+from models.interleave import Method
 from models.perturbation import explore_delta
 from models.weights import (
     WeightsError,
@@ -21,7 +22,6 @@ from models.weights import (
     to_bytes,
     unflatten_into,
 )
-from operators.interleave import Method
 from operators.ranker import (
     Ranker,
     RankerConfig,

@@ -1,4 +1,4 @@
-"""The plain-Python reference of design.md §4-§5 (operators/reference.py): hand-written edge cases,
+"""The plain-Python reference of design.md §4-§5 (models/reference.py): hand-written edge cases,
 properties, determinism and a golden DBGD trajectory.
 
 Regenerate the golden file after an intended change with
@@ -18,10 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from models.dbgd import DbgdConfig
 from models.perturbation import explore_weights
-from models.weights import ParamSpec, from_bytes, make_model_weights_record
-from operators.dbgd import DbgdConfig
-from operators.reference import (
+from models.reference import (
     ReferenceConfig,
     attribute_clicks,
     dedupe_impressions,
@@ -29,6 +28,7 @@ from operators.reference import (
     run_reference,
     window_rows,
 )
+from models.weights import ParamSpec, from_bytes, make_model_weights_record
 from schemas import serde
 
 MIN = 60_000

@@ -13,14 +13,14 @@ import pytest
 import torch
 
 from drnflow.demo.inmemory import run_loop
+from models.dbgd import DbgdConfig, DbgdLearner, WindowResult
 from models.drn import DrnConfig, DrnQNetwork
 from models.ge.environment import EnvConfig, ListEnvironment
 from models.ge.generator import GeneratorConfig, PointerGenerator
 from models.ge.tensors import RequestTensors
+from models.interleave import Team
 from models.perturbation import explore_delta, explore_weights
 from models.weights import WeightsError, flatten, layout_of, make_model_weights_record, unflatten_into
-from operators.dbgd import DbgdConfig, DbgdLearner, WindowResult
-from operators.interleave import Team
 from operators.ranker import Ranker, RankerConfig, RankerNotReady, explore_seeds_for, round_index
 from operators.reranker import (
     ColumnCategories,

@@ -1,4 +1,4 @@
-"""Transitions from the log alone (operators/transitions.py): attribution, next state, rewards, skips."""
+"""Transitions from the log alone (models/transitions.py): attribution, next state, rewards, skips."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from operators.activeness import ActivenessConfig, activeness_rewards
-from operators.transitions import (
+from models.activeness import ActivenessConfig, activeness_rewards
+from models.transitions import (
     BAD_DIMS,
     DUPLICATE,
     DUPLICATE_IMPRESSION,

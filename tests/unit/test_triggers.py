@@ -1,4 +1,4 @@
-"""TriggerSchedule (operators/triggers.py): when major updates are asked for, and with which ranges."""
+"""TriggerSchedule (models/triggers.py): when major updates are asked for, and with which ranges."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from operators.triggers import TriggerConfig, TriggerSchedule
+from models.triggers import TriggerConfig, TriggerSchedule
 from schemas import serde
 
 MIN = 60_000

@@ -39,7 +39,7 @@ import org.apache.flink.util.Collector;
  *       than the watermark allows).</li>
  * </ol>
  * The first impression of a request_id in topic order is the impression; a later one within the
- * horizon is DUPLICATE_IMPRESSION (operators/reference.py orders by (event_time, offset) instead: the two
+ * horizon is DUPLICATE_IMPRESSION (models/reference.py orders by (event_time, offset) instead: the two
  * agree unless duplicate impressions arrive out of event-time order). An impression whose window is already final when it arrives is LATE.
  * Each impression's outcome is decided once, when the watermark passes i.t + attribution window; every
  * decision depends only on the records, not on how the two topics interleave, as long as no record is

@@ -1,7 +1,7 @@
 """Training transitions of the major update, from the logged impressions and clicks alone.
 
 One transition per shown slot: (state s, action a = the slot's logged features, reward r, next state s')
-with r = click + β·activeness (operators/activeness.py) and s' the same user's next request (its
+with r = click + β·activeness (models/activeness.py) and s' the same user's next request (its
 logged state and its shown slots as the next candidate set), or terminal when the user did not come
 back within T0 inside the log. Arrays are kept per impression (the slots of one list share a state,
 a next state and an activeness), so a million transitions cost about K·Da floats each plus little more.
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from operators.activeness import ActivenessConfig, activeness_rewards
+from models.activeness import ActivenessConfig, activeness_rewards
 
 ATTRIBUTION_WINDOW_MS = 30 * 60 * 1000
 
@@ -139,7 +139,7 @@ def build_transitions(
 ) -> TransitionSet:
     """Transitions of decoded Impression and Click records (schemas/*.avsc) of one range.
 
-    `log_end_ms` (exclusive) censors the activeness of the last requests (operators/activeness.py).
+    `log_end_ms` (exclusive) censors the activeness of the last requests (models/activeness.py).
     Raises EmptyRange when no impression is usable; the message says why.
     """
     cfg = config or TransitionConfig()
