@@ -12,11 +12,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from drnflow.durations import duration_ms, format_duration_ms
 from drnflow.paths import state_dir
 from models.dbgd import DbgdConfig
 from models.perturbation import Perturbation
 from models.triggers import TriggerConfig
+from schemas.durations import duration_ms, format_duration_ms
 from schemas.topics import TopicNames
 
 _JOB_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")

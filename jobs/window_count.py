@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from drnflow.durations import parse_duration_ms
 from drnflow.flinkenv import FlinkEnvConfig, table_env
+from schemas.durations import parse_duration_ms
 from schemas.topics import TopicNames
 
 OUTPUT_TOPIC = "window-counts"

@@ -128,7 +128,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def _duration_ms(text: str) -> int:
-    from drnflow.durations import parse_duration_ms
+    from schemas.durations import parse_duration_ms
 
     if text.strip() in ("-1", "forever"):
         return -1

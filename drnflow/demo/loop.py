@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from drnflow.demo.stack import demo_broker
-from drnflow.durations import format_duration_ms, parse_duration_ms
 from schemas import serde
+from schemas.durations import format_duration_ms, parse_duration_ms
 from schemas.topics import TopicNames
 
 

@@ -1,4 +1,4 @@
-"""Flink-style durations <-> int millis (drnflow/durations.py)."""
+"""Flink-style durations <-> int millis (schemas/durations.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drnflow.durations import duration_ms, format_duration_ms, parse_duration_ms
+from schemas.durations import duration_ms, format_duration_ms, parse_duration_ms
 
 MIN = 60_000
 HOUR = 60 * MIN
