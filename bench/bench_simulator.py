@@ -19,11 +19,12 @@ def _rate(fn, n: int, repeats: int = 3) -> float:  # type: ignore[no-untyped-def
 
 
 def main() -> None:
-    from models.simulator import Simulator, SimulatorConfig, World
+    from drnflow import datasets
+    from models.simulator import Simulator, SimulatorConfig
     from models.simulator.click_models import click_model
     from models.simulator.policies import OraclePolicy, PopularPolicy, RandomPolicy
 
-    world = World.build()
+    world = datasets.world()
     users = {u: i for i, u in enumerate(world.ml.user_ids)}
     n = 2000
     print(f"MovieLens-100K world: {world.ml.n_users} users, {world.ml.n_items} items, "

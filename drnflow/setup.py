@@ -21,7 +21,7 @@ def fetch_jars() -> None:
 
 def fetch_data() -> None:
     t0 = time.monotonic()
-    from models.simulator.fetch import RANKEVAL, RECBOLE, ensure_archive
+    from drnflow.datasets import RANKEVAL, RECBOLE, ensure_archive
 
     fetched = [ensure_archive(RECBOLE).name, ensure_archive(RANKEVAL).name]
     print(f"data: {', '.join(fetched) or 'nothing to fetch'} ({time.monotonic() - t0:.1f} s)")

@@ -36,8 +36,8 @@ def register(subparsers: Any) -> None:
 def cmd_oltr(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from models.oltr import OltrConfig, load_mslr_sample, offline_ndcg, run_dbgd
-    from models.simulator.fetch import DataUnavailable
+    from drnflow.datasets import DataUnavailable, mslr_sample
+    from models.oltr import OltrConfig, offline_ndcg, run_dbgd
 
     if args.runs < 1:
         raise CommandError(f"--runs must be >= 1, got {args.runs}")
@@ -48,7 +48,7 @@ def cmd_oltr(args: argparse.Namespace) -> int:
                        seed=args.seed + r, eval_every=args.eval_every)
             for m in models for r in range(args.runs)
         ]
-        train, test = load_mslr_sample("train"), load_mslr_sample("test")
+        train, test = mslr_sample("train"), mslr_sample("test")
     except ValueError as e:
         raise CommandError(str(e)) from None
     except DataUnavailable as e:

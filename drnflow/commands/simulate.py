@@ -169,8 +169,9 @@ def _publish_initial(args: argparse.Namespace, topic: str, world: Any, policy: A
 
 
 def _build(args: argparse.Namespace, weights_topic: str = "") -> tuple[Any, Any]:
-    from models.simulator import ArrivalConfig, Simulator, SimulatorConfig, World, WorldConfig
-    from models.simulator.fetch import DataUnavailable
+    from drnflow import datasets
+    from drnflow.datasets import DataUnavailable
+    from models.simulator import ArrivalConfig, Simulator, SimulatorConfig, WorldConfig
     from models.simulator.policies import OraclePolicy, PopularPolicy, RandomPolicy
 
     if args.impressions < 1:
@@ -189,7 +190,7 @@ def _build(args: argparse.Namespace, weights_topic: str = "") -> tuple[Any, Any]
     except ValueError as e:
         raise CommandError(str(e)) from None
     try:
-        world = World.build(world_cfg)
+        world = datasets.world(world_cfg)
     except DataUnavailable as e:
         raise CommandError(str(e)) from None
     except ValueError as e:

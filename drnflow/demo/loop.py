@@ -168,8 +168,9 @@ def _stop_job(proc: subprocess.Popen[bytes]) -> None:
 def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
     from kafka import KafkaProducer
 
+    from drnflow import datasets
     from drnflow.demo.inmemory import GreedyPolicy, initial_major, make_ranker, run_loop
-    from models.simulator import Simulator, SimulatorConfig, World, WorldConfig
+    from models.simulator import Simulator, SimulatorConfig, WorldConfig
     from models.simulator.evaluate import evaluate_policy
     from models.simulator.stream import event_time_order
     from operators.weights_follower import WeightsFollower
@@ -177,7 +178,7 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     names = TopicNames("demo.")
     print("[demo] loading MovieLens-100K users and items (from the recbole wheel) ...", flush=True)
-    world = World.build(WorldConfig(seed=cfg.seed))
+    world = datasets.world(WorldConfig(seed=cfg.seed))
     sim_cfg = SimulatorConfig(seed=cfg.seed, click_model=cfg.click_model)
     major = initial_major(cfg.model_id, world.state_dim, world.action_dim, cfg.seed, created_at=0)
 

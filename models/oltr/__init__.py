@@ -1,7 +1,7 @@
 """Online learning to rank on real LETOR data (MSLR-WEB sample): the DBGD + interleaving check."""
 
 from models.oltr.dbgd_sim import OltrConfig, OltrResult, offline_ndcg, run_dbgd
-from models.oltr.letor import Query, load_mslr_sample, parse_letor
+from models.oltr.letor import Query, mslr_sample_from, parse_letor
 from models.oltr.metrics import dcg_at_k, ndcg_at_k
 
 __all__ = [
@@ -9,7 +9,7 @@ __all__ = [
     "OltrResult",
     "Query",
     "dcg_at_k",
-    "load_mslr_sample",
+    "mslr_sample_from",
     "ndcg_at_k",
     "offline_ndcg",
     "parse_letor",

@@ -7,12 +7,12 @@ Features are min-max normalised per query, as in the online-LTR simulations this
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from models.simulator.fetch import RANKEVAL, ensure_archive, read_member
+from models.simulator.packaged_data import read_member
 
 MSLR_FEATURES = 136
 MSLR_SAMPLE = {
@@ -59,10 +59,9 @@ def parse_letor(text: str, n_features: int, *, normalise: bool = True) -> list[Q
     return out
 
 
-@lru_cache(maxsize=2)
-def load_mslr_sample(split: str) -> tuple[Query, ...]:
-    """The MSLR-WEB fold-1 sample ('train' or 'test') of rankeval 0.8.2 (downloaded on first use)."""
+def mslr_sample_from(archive: Path, split: str) -> tuple[Query, ...]:
+    """The MSLR-WEB fold-1 sample ('train' or 'test') read from rankeval's sdist at `archive`."""
     if split not in MSLR_SAMPLE:
         raise ValueError(f"split must be one of {sorted(MSLR_SAMPLE)}, got {split!r}")
-    text = read_member(ensure_archive(RANKEVAL), MSLR_SAMPLE[split]).decode("utf-8")
+    text = read_member(archive, MSLR_SAMPLE[split]).decode("utf-8")
     return tuple(parse_letor(text, MSLR_FEATURES))

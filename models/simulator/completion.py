@@ -9,11 +9,11 @@ grade; without it almost every movie would be a grade 2–3 match for everyone.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from drnflow.paths import cache_dir
 from models.simulator.movielens import MovieLens
 
 F32 = npt.NDArray[np.float32]
@@ -117,14 +117,14 @@ def grades_from(ml: MovieLens, model: MFModel, unrated_shift: float) -> npt.NDAr
     return grades
 
 
-def load_or_fit(ml: MovieLens, cfg: MFConfig, *, use_cache: bool = True) -> MFModel:
-    """The fitted MF, cached under cache_dir()/simulator keyed by its config (seed included)."""
-    path = cache_dir() / "simulator" / f"mf_{ml.n_users}x{ml.n_items}_{cfg.key()}.npz"
-    if use_cache and path.is_file():
+def load_or_fit(ml: MovieLens, cfg: MFConfig, *, cache: Path | None = None) -> MFModel:
+    """The fitted MF, cached in the folder `cache` (None: no cache) keyed by its config (seed included)."""
+    path = None if cache is None else cache / f"mf_{ml.n_users}x{ml.n_items}_{cfg.key()}.npz"
+    if path is not None and path.is_file():
         with np.load(path) as z:
             return MFModel(float(z["mu"]), z["bu"], z["bi"], z["p"], z["q"])
     model = fit_mf(ml, cfg)
-    if use_cache:
+    if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, mu=model.mu, bu=model.user_bias, bi=model.item_bias, p=model.user_vec, q=model.item_vec)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from models.simulator.fetch import RECBOLE, ensure_archive, read_member
+from models.simulator.packaged_data import read_member
 
 _PREFIX = "recbole/dataset_example/ml-100k/ml-100k"
 
@@ -88,8 +87,3 @@ def parse(archive: Path) -> MovieLens:
         item_year=years,
     )
 
-
-@lru_cache(maxsize=1)
-def load_movielens() -> MovieLens:
-    """MovieLens-100K from the cached recbole wheel (downloaded on first use)."""
-    return parse(ensure_archive(RECBOLE))

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from models.simulator.completion import MFConfig, MFModel, grades_from, load_or_fit
-from models.simulator.movielens import GENRES, MovieLens, load_movielens
+from models.simulator.movielens import GENRES, MovieLens
 
 F32 = npt.NDArray[np.float32]
 FEATURE_RANK = 8
@@ -71,13 +72,12 @@ class World:
             )
 
     @classmethod
-    def build(cls, config: WorldConfig | None = None, ml: MovieLens | None = None,
-              *, use_cache: bool = True) -> World:
+    def build(cls, config: WorldConfig | None, ml: MovieLens, *, mf_cache: Path | None = None) -> World:
+        """The world over `ml`; its fitted MFs are cached in the folder `mf_cache` (None: always fit)."""
         config = config or WorldConfig()
-        ml = ml or load_movielens()
         assert config.truth_mf is not None and config.feature_mf is not None
-        truth = load_or_fit(ml, config.truth_mf, use_cache=use_cache)
-        feats = load_or_fit(ml, config.feature_mf, use_cache=use_cache)
+        truth = load_or_fit(ml, config.truth_mf, cache=mf_cache)
+        feats = load_or_fit(ml, config.feature_mf, cache=mf_cache)
         return cls(ml, grades_from(ml, truth, config.unrated_shift), feats, config)
 
     # --- static per-user / per-item parts ------------------------------------------------------

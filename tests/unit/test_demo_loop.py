@@ -15,7 +15,7 @@ WINDOW_MS = 60_000
 @pytest.fixture(scope="module")
 def world() -> World:
     torch.set_num_threads(1)
-    return World.build(WorldConfig(seed=3, n_candidates=30), ml=synthetic_movielens(3), use_cache=False)
+    return World.build(WorldConfig(seed=3, n_candidates=30), synthetic_movielens(3))
 
 
 def _run(world: World, learn: bool, n: int = 400) -> tuple[list[dict[str, object]], bytes]:

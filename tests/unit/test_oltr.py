@@ -87,11 +87,10 @@ def test_oltr_config_refuses_bad_values() -> None:
 
 
 def test_real_mslr_sample_from_the_rankeval_sdist() -> None:
-    from models.oltr import load_mslr_sample
-    from models.simulator.fetch import DataUnavailable
+    from drnflow.datasets import DataUnavailable, mslr_sample
 
     try:
-        train, test = load_mslr_sample("train"), load_mslr_sample("test")
+        train, test = mslr_sample("train"), mslr_sample("test")
     except DataUnavailable as e:
         pytest.skip(str(e))
     assert len(train) == 43 and len(test) == 43

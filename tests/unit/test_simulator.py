@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from drnflow.datasets import RECBOLE, ensure_archive
 from models.simulator import (
     ACTION_DIM,
     STATE_DIM,
@@ -22,7 +23,6 @@ from models.simulator import (
 )
 from models.simulator.arrivals import Arrivals
 from models.simulator.completion import MFConfig, fit_mf, grades_from
-from models.simulator.fetch import RECBOLE, ensure_archive
 from models.simulator.movielens import GENRES, MovieLens, parse
 from models.simulator.policies import OraclePolicy, PopularPolicy, RandomPolicy
 from models.simulator.stream import event_time_order
@@ -59,7 +59,7 @@ def synthetic_movielens(seed: int = 0) -> MovieLens:
 @pytest.fixture(scope="module")
 def world() -> World:
     cfg = WorldConfig(seed=3, n_candidates=20, truth_mf=MFConfig(rank=2, reg=1.0, iters=8, seed=3))
-    return World.build(cfg, ml=synthetic_movielens(), use_cache=False)
+    return World.build(cfg, synthetic_movielens())
 
 
 def _sim(world: World, seed: int = 5, policy: object = None, **kw: object) -> Simulator:
@@ -223,11 +223,10 @@ def test_configs_refuse_bad_values() -> None:
 
 
 def test_real_movielens_from_the_recbole_wheel() -> None:
-    from models.simulator.fetch import DataUnavailable
-    from models.simulator.movielens import load_movielens
+    from drnflow.datasets import DataUnavailable, movielens
 
     try:
-        ml = load_movielens()
+        ml = movielens()
     except DataUnavailable as e:
         pytest.skip(str(e))
     assert (ml.n_users, ml.n_items, ml.n_ratings) == (943, 1682, 100_000)
