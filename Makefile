@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo   - set up everything and run the main job end to end, then stop what it started"
 	@echo "make test   - set up everything and run the whole test suite (real Kafka + Flink)"
-	@echo "make lint   - ruff + mypy"
+	@echo "make lint   - ruff + mypy + the import layers contract"
 	@echo "make bench  - benchmarks, printing medians and side-by-side ratios"
 	@echo "make up / status / down - the local Kafka broker and Flink cluster (drnflow up --cluster)"
 
@@ -45,6 +45,7 @@ test-integration: setup
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: setup
 	$(PY) -m bench

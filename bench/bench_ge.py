@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from drnflow.paths import state_dir
 from models.ge.environment import EnvConfig, ListEnvironment
 from models.ge.evaluator import ListEvaluator
 from models.ge.generator import PointerGenerator
@@ -29,6 +28,7 @@ from models.ge.pipeline import (
 )
 from models.ge.tensors import RequestTensors
 from models.ge.utilities import ListReward, RuleConfig, UtilityWeights
+from operators.paths import state_dir
 
 
 def _models(env: ListEnvironment, directory: Path) -> tuple[ListEvaluator, PointerGenerator, ListReward, str]:

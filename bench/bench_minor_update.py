@@ -49,8 +49,8 @@ def produce_bench_data(bootstrap: str, names: TopicNames, impressions: int, seed
     from pyflink.java_gateway import get_gateway
     from pyflink.util.java_utils import add_jars_to_context_class_loader
 
-    from drnflow.stack.jars import flink_jars, jar_urls
-    from drnflow.stack.jvm import jvm_jar
+    from operators.jars import flink_jars, jar_urls
+    from operators.jvm_jar import jvm_jar
 
     add_jars_to_context_class_loader(jar_urls([*flink_jars(), jvm_jar()]))
     bench_data = get_gateway().jvm.drnflow.jvm.BenchData

@@ -12,8 +12,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from drnflow.paths import cache_dir
 from models.simulator.packaged_data import RANKEVAL, RECBOLE, DataUnavailable, PackagedData
+from operators.paths import cache_dir
 
 if TYPE_CHECKING:
     from models.oltr.letor import Query

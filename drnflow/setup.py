@@ -7,14 +7,14 @@ import time
 
 
 def fetch_jars() -> None:
-    from drnflow.stack.jars import flink_jars, kafka_libs
+    from operators.jars import flink_jars, kafka_libs
 
     t0 = time.monotonic()
     libs = kafka_libs()
     jars = flink_jars()
-    from drnflow.stack.jvm import jvm_jar
+    from operators.jvm_jar import jvm_jar
 
-    extra = f", {jvm_jar().name} (built from deploy/jvm)"
+    extra = f", {jvm_jar().name} (built from operators/jvm)"
     print(f"jars: kafka broker classpath in {libs}; {len(jars)} Flink connector jars{extra} "
           f"({time.monotonic() - t0:.1f} s)")
 

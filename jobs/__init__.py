@@ -1,3 +1,3 @@
 """Flink jobs: each a pure builder plus a thin __main__."""
 
-import drnflow  # noqa: F401  (sets one BLAS thread per process before numpy loads)
+import schemas.process_defaults  # noqa: F401  (one BLAS thread per process before numpy loads)

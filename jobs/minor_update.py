@@ -2,7 +2,7 @@
 a DBGD update per window and model, major-update triggers; exactly-once into Kafka.
 
 Per-event work (decode, attribution, window counts, dead letters) runs in the JVM operators of
-deploy/jvm (drnflow-jvm.jar), built here over py4j; Python sees one row per (model_id, window,
+operators/jvm (drnflow-jvm.jar), built here over py4j; Python sees one row per (model_id, window,
 model_version, explore_seed) and runs the per-window DBGD step (models/dbgd.py) with the learner
 kept in Flink keyed state. Run: `python -m jobs.minor_update --bounded --bootstrap HOST:PORT ...`
 or `drnflow minor-update ...`.
@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from pyflink.datastream import KeyedCoProcessFunction
 
-from drnflow.paths import PROJECT_ROOT
 from jobs.minor_update_config import MinorUpdateConfig, add_arguments, from_args
+from operators.paths import PROJECT_ROOT
 from schemas import serde
 
 if TYPE_CHECKING:
@@ -149,8 +149,8 @@ def make_env(cfg: MinorUpdateConfig) -> StreamExecutionEnvironment:
     from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
 
-    from drnflow.stack.jars import flink_jars, jar_urls
-    from drnflow.stack.jvm import jvm_jar
+    from operators.jars import flink_jars, jar_urls
+    from operators.jvm_jar import jvm_jar
 
     # The embedded Python of thread mode starts from the base interpreter's prefix: point it at this
     # checkout (drnflow, jobs, operators, models) and this environment's site-packages (pemja, numpy).
@@ -247,7 +247,7 @@ class DbgdStep(KeyedCoProcessFunction):
 
     Flink keyed state holds the learner's snapshot, the trigger schedule's snapshot and the pending
     rows, so a restart from a checkpoint resumes with the same weights. Every emitted WinRate also
-    updates the operator's per-model Flink metrics (drnflow.tools.flink_metrics).
+    updates the operator's per-model Flink metrics (operators.flink_metrics).
     """
 
     def __init__(self, cfg: MinorUpdateConfig, weights_log: WeightsLog) -> None:
@@ -273,7 +273,7 @@ class DbgdStep(KeyedCoProcessFunction):
         self.topic_impressions = names.impressions
         self.topic_clicks = names.clicks
         self.final_after = self.cfg.window_ms + self.cfg.attribution_window_ms
-        from drnflow.tools.flink_metrics import WinRateMetrics
+        from operators.flink_metrics import WinRateMetrics
 
         # Per model: gauges of the last window row, counters of decisions (a few dict writes per row).
         self.metrics = WinRateMetrics(runtime_context.get_metrics_group())

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from drnflow.paths import state_dir
 from models.dbgd import DbgdConfig
 from models.perturbation import Perturbation
 from models.triggers import TriggerConfig
+from operators.paths import state_dir
 from schemas.durations import duration_ms, format_duration_ms
 from schemas.topics import TopicNames
 

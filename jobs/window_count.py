@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from drnflow.flinkenv import FlinkEnvConfig, table_env
+from operators.flinkenv import FlinkEnvConfig, table_env
 from schemas.durations import parse_duration_ms
 from schemas.topics import TopicNames
 

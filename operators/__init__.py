@@ -1,3 +1,3 @@
 """Operators: small classes with explicit state (rankers, interleavers, learners)."""
 
-import drnflow  # noqa: F401  (sets one BLAS thread per process before numpy loads)
+import schemas.process_defaults  # noqa: F401  (one BLAS thread per process before numpy loads)

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from schemas import process_defaults  # noqa: F401  (one BLAS thread per process before numpy loads)
+
 SCHEMA_DIR = Path(__file__).resolve().parent
 PREVIOUS_DIR = SCHEMA_DIR / "previous"
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from drnflow.errors import CommandError
-from drnflow.paths import PROJECT_ROOT, state_dir
+from operators.paths import PROJECT_ROOT, state_dir
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from drnflow.cli import CommandError
 
 
 def _default_dir() -> Path:
-    from drnflow.paths import state_dir
+    from operators.paths import state_dir
 
     return state_dir() / "ge"
 

@@ -102,8 +102,8 @@ def build_config(args: argparse.Namespace) -> Any:
 def cmd_major_update(args: argparse.Namespace) -> int:
     from kafka.errors import KafkaError
 
-    from drnflow.paths import state_dir
     from jobs import major_update as job
+    from operators.paths import state_dir
     from schemas.topics import TopicNames
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

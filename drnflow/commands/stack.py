@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from drnflow.cli import CommandError
-from drnflow.paths import state_dir
-from drnflow.stack.jars import SetupError
+from operators.jars import SetupError
+from operators.paths import state_dir
 
 
 def _env_int(name: str, default: int) -> int:

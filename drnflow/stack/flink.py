@@ -17,9 +17,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from drnflow.paths import PROJECT_ROOT
 from drnflow.stack import process
-from drnflow.stack.jars import SetupError, flink_jars, require_tool
+from operators.jars import SetupError, flink_jars, require_tool
+from operators.paths import PROJECT_ROOT
 
 SERVICE = "flink"
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drnflow.stack import process
-from drnflow.stack.jars import SetupError, kafka_libs, require_tool
+from operators.jars import SetupError, kafka_libs, require_tool
 from schemas.topics import TopicNames
 
 SERVICE = "kafka"

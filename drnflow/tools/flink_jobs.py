@@ -28,14 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from drnflow.errors import CommandError
-from drnflow.paths import PROJECT_ROOT, cache_dir, state_dir
+from operators.paths import PROJECT_ROOT, cache_dir, state_dir
 
 #: `drnflow submit NAME` -> the job's module (run with `flink run -pym`).
 JOBS: dict[str, str] = {"minor-update": "jobs.minor_update", "window-count": "jobs.window_count"}
 #: What the cluster's Python needs of this checkout; the job's client side also finds the pinned poms and
 #: the JVM operators' sources by path (their hashes name the cached jars).
 PACKAGES = ("drnflow", "jobs", "operators", "models", "schemas")
-BUILD_FILES = ("deploy/maven", "deploy/jvm/pom.xml", "deploy/jvm/src")
+BUILD_FILES = ("deploy/maven", "operators/jvm/pom.xml", "operators/jvm/src")
 _SUBMITTED = re.compile(r"Job has been submitted with JobID ([0-9a-f]{32})")
 
 

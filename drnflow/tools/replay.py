@@ -198,7 +198,7 @@ def replay(cfg: ReplayConfig) -> ReplayResult:
 # ------------------------------------------------------------------------------------------ the job rerun
 def run_minor_update_bounded(bootstrap: str, prefix: str, job_args: Sequence[str], timeout_s: float = 900) -> str:
     """`python -m jobs.minor_update --bounded` over the replayed topics (local mini-cluster); returns its log."""
-    from drnflow.paths import PROJECT_ROOT
+    from operators.paths import PROJECT_ROOT
 
     for flag in ("--bootstrap", "--topic-prefix", "--bounded"):
         if flag in job_args:

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from drnflow.demo.inmemory import initial_major
-from drnflow.paths import PROJECT_ROOT
 from models.ge.catalog_movielens import MovieLensCategories
 from models.ge.generator import GeneratorConfig
 from models.simulator.world import ACTION_DIM, STATE_DIM
 from models.weights import parse_model_weights_record
+from operators.paths import PROJECT_ROOT
 from operators.reranker import RerankerConfig, generator_architecture, initial_generator_record
 from schemas import serde
 from schemas.topics import TopicNames

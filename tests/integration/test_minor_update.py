@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from drnflow.paths import PROJECT_ROOT
 from drnflow.stack.kafka import create_topics
 from jobs.minor_update import initial_major
 from jobs.minor_update_config import MinorUpdateConfig
 from models.reference import ReferenceConfig, run_reference
+from operators.paths import PROJECT_ROOT
 from schemas import serde
 from schemas.topics import TopicNames
 from tests.integration.minor_update_data import (

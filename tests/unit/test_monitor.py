@@ -119,7 +119,7 @@ class _FakeGroup:
 
 
 def test_flink_metrics_follow_the_last_row_and_count_decisions() -> None:
-    from drnflow.tools.flink_metrics import WinRateMetrics
+    from operators.flink_metrics import WinRateMetrics
 
     registry: dict = {}
     metrics = WinRateMetrics(_FakeGroup(registry))

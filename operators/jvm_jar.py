@@ -1,4 +1,4 @@
-"""Build drnflow-jvm.jar (deploy/jvm: the minor-update job's JVM operators) into the cache, once.
+"""Build drnflow-jvm.jar (operators/jvm: the minor-update job's JVM operators) into the cache, once.
 
 The jar's name carries a hash of the Maven project (pom + sources), so a second call with unchanged
 sources is a no-op and a changed source builds a new jar. Maven runs offline first (the usual case
@@ -13,10 +13,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from drnflow.paths import PROJECT_ROOT, cache_dir
-from drnflow.stack.jars import SetupError, require_tool
+from operators.jars import SetupError, require_tool
+from operators.paths import PROJECT_ROOT, cache_dir
 
-JVM_PROJECT = PROJECT_ROOT / "deploy" / "jvm"
+JVM_PROJECT = PROJECT_ROOT / "operators" / "jvm"
 
 
 def source_digest(project: Path = JVM_PROJECT) -> str:
@@ -41,7 +41,7 @@ def jvm_jar(project: Path = JVM_PROJECT) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # pytest and a bench may build at once
         if jar.exists():
             return jar
-        mvn = require_tool("mvn", "to build deploy/jvm (drnflow-jvm.jar)")
+        mvn = require_tool("mvn", "to build operators/jvm (drnflow-jvm.jar)")
         base = [mvn, "-q", "-B", "-f", str(project / "pom.xml"), "package"]
         proc = subprocess.run([*base[:3], "-o", *base[3:]], capture_output=True, text=True)
         if proc.returncode != 0:

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from drnflow.paths import PROJECT_ROOT, cache_dir
+from operators.paths import PROJECT_ROOT, cache_dir
 
 KAFKA_VERSION = "4.1.1"
 FLINK_VERSION = "2.2.1"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drnflow.stack.jars import flink_jars, jar_urls
+from operators.jars import flink_jars, jar_urls
 
 
 @dataclass(frozen=True)
