@@ -173,12 +173,15 @@ def credit(shown: Iterable[tuple[Hashable, Team | str | int]], clicked_items: It
     """Outcome of one impression (design.md §4): e = clicked EXPLORE items, c = clicked CURRENT items;
     EXPLORE if e > c, CURRENT if c > e, TIE if e = c > 0, NO_CLICK if none. `shown` holds
     (item, team) pairs (a Pick's int source counts as EXPLORE when > 0); a repeated click counts
-    once and clicks on items not shown count nothing."""
+    once, an item listed twice takes the team of its first slot, and clicks on items not shown count
+    nothing. The one credit rule: the reference, the in-memory loop and the simulators call it."""
     clicked = set(clicked_items)
     e = c = 0
+    seen: set[Hashable] = set()
     for item, team in shown:
-        if item not in clicked:
+        if item not in clicked or item in seen:
             continue
+        seen.add(item)
         if _is_explore(team):
             e += 1
         else:

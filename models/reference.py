@@ -12,8 +12,9 @@ event-time order. Rules where §4 leaves a choice, fixed here so the JVM side ca
   attribution_window, both ends inclusive) > DUPLICATE. A click that breaks a rule never "uses up"
   its (request_id, item_id): DUPLICATE is decided among the clicks that pass the other rules, and the
   first of them by (event_time, input position) counts.
-- Two impressions with one request_id: the first by (event_time, input position) is the
-  impression; the others go to dead letters as DUPLICATE_IMPRESSION and count nowhere.
+- Two impressions with one request_id: the first in input (topic) order is the impression, as in
+  the job; the others go to dead letters as DUPLICATE_IMPRESSION and count nowhere.
+- The rules themselves are models/attribution.py, shared with the major update's transitions.
 - An item listed in two slots takes the team of its first slot (team-draft never does this).
 - Windows are tumbling [start, start + window) on the impression's event time, aligned to epoch 0.
   A row is keyed (model_id, window, model_version, explore_seed) with the impression's explore_seed.
@@ -31,14 +32,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from models import attribution
 from models.dbgd import DRN_ATTRIBUTION_WINDOW_MS, DRN_WINDOW_MS, DbgdConfig, DbgdLearner
+from models.interleave import credit
 from schemas import serde
+from schemas.reasons import DUPLICATE, DUPLICATE_IMPRESSION, ITEM_NOT_SHOWN, OUTSIDE_WINDOW, UNKNOWN_REQUEST
 
-UNKNOWN_REQUEST = "UNKNOWN_REQUEST"
-ITEM_NOT_SHOWN = "ITEM_NOT_SHOWN"
-OUTSIDE_WINDOW = "OUTSIDE_WINDOW"
-DUPLICATE = "DUPLICATE"
-DUPLICATE_IMPRESSION = "DUPLICATE_IMPRESSION"
+__all__ = [
+    "DUPLICATE", "DUPLICATE_IMPRESSION", "ITEM_NOT_SHOWN", "OUTSIDE_WINDOW", "UNKNOWN_REQUEST",
+    "ReferenceConfig", "ReferenceResult", "attribute_clicks", "dedupe_impressions", "impression_outcome",
+    "run_reference", "window_rows", "window_start_of",
+]
 
 EXPLORE, CURRENT, TIE, NO_CLICK = "EXPLORE", "CURRENT", "TIE", "NO_CLICK"
 
@@ -92,17 +96,8 @@ def window_start_of(event_time: int, window_ms: int) -> int:
 
 def impression_outcome(impression: Mapping[str, Any], clicked_items: Iterable[str]) -> str:
     """EXPLORE if more clicked EXPLORE items than CURRENT ones, CURRENT if fewer, TIE if equal and > 0,
-    NO_CLICK if none (§4)."""
-    team_of: dict[str, str] = {}
-    for slot in impression["slots"]:
-        team_of.setdefault(slot["item_id"], slot["team"])
-    teams = [team_of[item] for item in set(clicked_items)]
-    e, c = teams.count("EXPLORE"), teams.count("CURRENT")
-    if e > c:
-        return EXPLORE
-    if c > e:
-        return CURRENT
-    return TIE if e > 0 else NO_CLICK
+    NO_CLICK if none (§4; models/interleave.credit)."""
+    return credit([(slot["item_id"], slot["team"]) for slot in impression["slots"]], clicked_items).value
 
 
 def _dead_letter(
@@ -124,28 +119,21 @@ def _dead_letter(
 def dedupe_impressions(
     impressions: Sequence[Mapping[str, Any]], topic: str = "impressions"
 ) -> tuple[dict[str, tuple[int, Mapping[str, Any]]], list[dict[str, Any]]]:
-    """request_id -> (input position, impression) of the first impression per request_id; the rest
-    as DUPLICATE_IMPRESSION dead letters."""
-    kept: dict[str, tuple[int, Mapping[str, Any]]] = {}
-    dead: list[dict[str, Any]] = []
-    order = sorted(range(len(impressions)), key=lambda i: (int(impressions[i]["event_time"]), i))
-    for i in order:
-        imp = impressions[i]
-        rid = str(imp["request_id"])
-        if rid in kept:
-            first_at = kept[rid][0]
-            dead.append(
-                _dead_letter(
-                    topic,
-                    i,
-                    imp,
-                    "Impression",
-                    DUPLICATE_IMPRESSION,
-                    f"Impression.request_id {rid!r} already seen at offset {first_at}",
-                )
-            )
-        else:
-            kept[rid] = (i, imp)
+    """request_id -> (input position, impression) of the first impression per request_id in input
+    order (models/attribution.py); the rest as DUPLICATE_IMPRESSION dead letters."""
+    index = attribution.index_impressions(str(imp["request_id"]) for imp in impressions)
+    kept = {rid: (i, impressions[i]) for rid, i in index.first.items()}
+    dead = [
+        _dead_letter(
+            topic,
+            i,
+            impressions[i],
+            "Impression",
+            DUPLICATE_IMPRESSION,
+            f"Impression.request_id {str(impressions[i]['request_id'])!r} already seen at offset {first}",
+        )
+        for i, first in index.duplicates
+    ]
     return kept, dead
 
 
@@ -158,54 +146,12 @@ def attribute_clicks(
 ) -> tuple[dict[str, set[str]], list[dict[str, Any]]]:
     """request_id -> credited item_ids, and a dead letter for every click that fails a §4 rule.
     `click_horizon_ms`: a click further than this from its impression is UNKNOWN_REQUEST (None = never)."""
-    credited: dict[str, set[str]] = defaultdict(set)
-    dead: list[dict[str, Any]] = []
-    order = sorted(range(len(clicks)), key=lambda i: (int(clicks[i]["event_time"]), i))
-    for i in order:
-        click = clicks[i]
-        rid, item, t = str(click["request_id"]), str(click["item_id"]), int(click["event_time"])
-        found = impressions_by_request.get(rid)
-        if found is None or (
-            click_horizon_ms is not None and abs(t - int(found[1]["event_time"])) > click_horizon_ms
-        ):
-            why = "matches no impression" if found is None else f"has no impression within {click_horizon_ms} ms"
-            dead.append(_dead_letter(topic, i, click, "Click", UNKNOWN_REQUEST, f"Click.request_id {rid!r} {why}"))
-            continue
-        imp = found[1]
-        shown = {slot["item_id"] for slot in imp["slots"]}
-        start = int(imp["event_time"])
-        end = start + attribution_window_ms
-        if item not in shown:
-            dead.append(
-                _dead_letter(
-                    topic,
-                    i,
-                    click,
-                    "Click",
-                    ITEM_NOT_SHOWN,
-                    f"Click.item_id {item!r} is not in the slots of request {rid!r}",
-                )
-            )
-        elif not (start <= t <= end):
-            dead.append(
-                _dead_letter(
-                    topic,
-                    i,
-                    click,
-                    "Click",
-                    OUTSIDE_WINDOW,
-                    f"Click.event_time {t} is outside [{start}, {end}] of request {rid!r}",
-                )
-            )
-        elif item in credited[rid]:
-            dead.append(
-                _dead_letter(
-                    topic, i, click, "Click", DUPLICATE, f"Click on ({rid!r}, {item!r}) already counted"
-                )
-            )
-        else:
-            credited[rid].add(item)
-    return credited, dead
+    impression_of = {rid: imp for rid, (_, imp) in impressions_by_request.items()}
+    result = attribution.attribute_clicks(impression_of, clicks, attribution_window_ms, click_horizon_ms)
+    dead = [
+        _dead_letter(topic, r.position, clicks[r.position], "Click", r.reason, r.detail) for r in result.refused
+    ]
+    return result.credited, dead
 
 
 def window_rows(

@@ -6,9 +6,9 @@ logged state and its shown slots as the next candidate set), or terminal when th
 back within T0 inside the log. Arrays are kept per impression (the slots of one list share a state,
 a next state and an activeness), so a million transitions cost about K·Da floats each plus little more.
 
-Clicks join impressions by the attribution rules of design.md §4 (request id, item shown, inside the
-attribution window, first click per item). Records that cannot be used are counted by reason, never
-silently dropped.
+Clicks join impressions by the attribution rules of design.md §4 (models/attribution.py: the first
+impression per request in read order, item shown, inside the attribution window, first click per
+item). Records that cannot be used are counted by reason, never silently dropped.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import numpy as np
 import numpy.typing as npt
 
 from models.activeness import ActivenessConfig, activeness_rewards
+from models.attribution import attribute_clicks, index_impressions
+from schemas.reasons import DUPLICATE, DUPLICATE_IMPRESSION, ITEM_NOT_SHOWN, OUTSIDE_WINDOW, UNKNOWN_REQUEST
 
 ATTRIBUTION_WINDOW_MS = 30 * 60 * 1000
 
@@ -30,12 +32,12 @@ ATTRIBUTION_WINDOW_MS = 30 * 60 * 1000
 NO_FEATURES = "NO_FEATURES"  # logged without state or action features: cannot retrain from the log
 BAD_DIMS = "BAD_DIMS"  # feature lengths differ from the rest of the range
 BAD_SLOTS = "BAD_SLOTS"  # positions not 0..k-1, repeated items, or no slot at all
-DUPLICATE_IMPRESSION = "DUPLICATE_IMPRESSION"
 NOT_FINITE = "NOT_FINITE"
-#: Reasons a click is not used (the attribution rules of design.md §4).
-UNKNOWN_REQUEST, ITEM_NOT_SHOWN, OUTSIDE_WINDOW, DUPLICATE = (
-    "UNKNOWN_REQUEST", "ITEM_NOT_SHOWN", "OUTSIDE_WINDOW", "DUPLICATE",
-)
+#: Reasons a click or a second impression is not used: the dead-letter codes of design.md §4.
+__all__ = [
+    "BAD_DIMS", "BAD_SLOTS", "DUPLICATE", "DUPLICATE_IMPRESSION", "ITEM_NOT_SHOWN", "NOT_FINITE", "NO_FEATURES",
+    "OUTSIDE_WINDOW", "UNKNOWN_REQUEST", "EmptyRange", "TransitionConfig", "TransitionSet", "build_transitions",
+]
 
 
 @dataclass(frozen=True)
@@ -144,15 +146,14 @@ def build_transitions(
     """
     cfg = config or TransitionConfig()
     skipped: Counter[str] = Counter()
+    records = list(impressions)
+    index = index_impressions(str(rec["request_id"]) for rec in records)
+    skipped[DUPLICATE_IMPRESSION] += len(index.duplicates)
     kept: dict[str, tuple[Mapping[str, Any], list[float], list[dict[str, Any]]]] = {}
     dims: tuple[int, int] | None = None
-    seen = 0
-    for rec in impressions:
-        seen += 1
-        rid = str(rec["request_id"])
-        if rid in kept:
-            skipped[DUPLICATE_IMPRESSION] += 1
-            continue
+    seen = len(records)
+    for rid, position in index.first.items():
+        rec = records[position]
         parsed = _features(rec)
         if isinstance(parsed, str):
             skipped[parsed] += 1
@@ -169,6 +170,7 @@ def build_transitions(
             skipped[BAD_DIMS] += 1
             continue
         kept[rid] = (rec, state, slots)
+    skipped = +skipped
     if not kept:
         why = ", ".join(f"{n} {r}" for r, n in sorted(skipped.items())) or "none was read"
         raise EmptyRange(f"no usable impression in the range ({seen} read; skipped: {why})")
@@ -193,22 +195,12 @@ def build_transitions(
         slot_of.append({str(s["item_id"]): j for j, s in enumerate(slots)})
     finite = np.isfinite(states).all(axis=1) & np.isfinite(actions).all(axis=(1, 2))
     clicked = np.zeros((n, k), dtype=bool)
-    for c in clicks:
-        row = row_of.get(str(c["request_id"]))
-        if row is None:
-            skipped[UNKNOWN_REQUEST] += 1
-            continue
-        slot = slot_of[row].get(str(c["item_id"]))
-        if slot is None:
-            skipped[ITEM_NOT_SHOWN] += 1
-            continue
-        if not event_time[row] <= int(c["event_time"]) <= event_time[row] + cfg.attribution_window_ms:
-            skipped[OUTSIDE_WINDOW] += 1
-            continue
-        if clicked[row, slot]:
-            skipped[DUPLICATE] += 1
-            continue
-        clicked[row, slot] = True
+    attributed = attribute_clicks({rid: kept[rid][0] for rid in order}, list(clicks), cfg.attribution_window_ms)
+    skipped.update(r.reason for r in attributed.refused)
+    for rid, items in attributed.credited.items():
+        row = row_of[rid]
+        for item in items:
+            clicked[row, slot_of[row][item]] = True
     if not finite.all():
         skipped[NOT_FINITE] += int((~finite).sum())
         rows = np.flatnonzero(finite)

@@ -126,25 +126,32 @@ def reference_of(run: Run, click_horizon_ms: int | None = None) -> Any:
 def test_click_horizon_is_state_retention_and_matches_the_reference_with_it(
         kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     """A click for a shown item past the attribution window is OUTSIDE_WINDOW as long as the request is kept
-    (the horizon), UNKNOWN_REQUEST after; the reference given the same horizon agrees record for record."""
+    (the horizon), UNKNOWN_REQUEST after; the reference given the same horizon agrees record for record.
+    A second impression of a request that is earlier in event time but later in the topic is the
+    DUPLICATE_IMPRESSION (design.md §4: the first in topic order is kept), in the job and the reference."""
     from tests.integration.minor_update_data import click, impression
 
     horizon = 4 * ATTRIBUTION_MS
     stream = Stream(
         impressions=[impression("ra", T0 + 1000, "m1", 1, 100, "ECEC"),
-                     impression("rb", T0 + 1200, "m1", 1, 100, "CE")],
+                     impression("rb", T0 + 1200, "m1", 1, 100, "CE"),
+                     impression("rc", T0 + 2000, "m1", 1, 100, "EC"),  # kept: first in the topic
+                     impression("rc", T0 + 1500, "m1", 1, 100, "CE")],  # earlier event time, DUPLICATE_IMPRESSION
         clicks=[click("ra", "ra/i0", T0 + 1500),  # counts: EXPLORE
                 click("ra", "ra/i1", T0 + 1000 + 3 * ATTRIBUTION_MS),  # past the window, inside the horizon
-                click("rb", "rb/i0", T0 + 1200 + horizon + 1)],  # one ms past the horizon
+                click("rb", "rb/i0", T0 + 1200 + horizon + 1),  # one ms past the horizon
+                click("rc", "rc/i0", T0 + 2100)],  # EXPLORE in the kept impression (CURRENT in the duplicate)
     )
     run = run_job(kafka_bootstrap, tmp_path_factory.mktemp("minor-update-horizon"), stream=stream,
                   click_horizon=horizon)
-    got = sorted((d["source_offset"], d["reason"]) for d in decoded(run, "dead-letters"))
-    assert got == [(1, "OUTSIDE_WINDOW"), (2, "UNKNOWN_REQUEST")]
+    names = run.cfg.topics
+    got = sorted((d["source_topic"], d["source_offset"], d["reason"]) for d in decoded(run, "dead-letters"))
+    assert got == [(names.clicks, 1, "OUTSIDE_WINDOW"), (names.clicks, 2, "UNKNOWN_REQUEST"),
+                   (names.impressions, 3, "DUPLICATE_IMPRESSION")]
     ref = reference_of(run, click_horizon_ms=horizon)
-    assert got == sorted((d["source_offset"], d["reason"]) for d in ref.dead_letters)
+    assert got == sorted((d["source_topic"], d["source_offset"], d["reason"]) for d in ref.dead_letters)
     assert decoded(run, "win-rates") == ref.win_rates
-    assert [r["explore_wins"] for r in ref.win_rates] == [1]
+    assert [(r["explore_wins"], r["current_wins"]) for r in ref.win_rates] == [(2, 0)]
 
 
 def test_win_rates_match_reference_row_for_row(plain_run: Run) -> None:

@@ -39,8 +39,8 @@ import org.apache.flink.util.Collector;
  *       than the watermark allows).</li>
  * </ol>
  * The first impression of a request_id in topic order is the impression; a later one within the
- * horizon is DUPLICATE_IMPRESSION (models/reference.py orders by (event_time, offset) instead: the two
- * agree unless duplicate impressions arrive out of event-time order). An impression whose window is already final when it arrives is LATE.
+ * horizon is DUPLICATE_IMPRESSION, even when it carries an earlier event time (design.md §4; the Python
+ * side is models/attribution.py). An impression whose window is already final when it arrives is LATE.
  * Each impression's outcome is decided once, when the watermark passes i.t + attribution window; every
  * decision depends only on the records, not on how the two topics interleave, as long as no record is
  * later than the watermark's bounded out-of-orderness.
