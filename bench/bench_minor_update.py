@@ -62,8 +62,9 @@ def produce_bench_data(bootstrap: str, names: TopicNames, impressions: int, seed
 
 def child(kind: str, cfg_json: str) -> None:
     """One bounded job in this (sub)process: `decode` (bare read + decode) or `full` (the whole job)."""
-    from jobs.minor_update import WeightsLog, build, build_decode_only, make_env, read_weights_log
+    from jobs.minor_update import build, build_decode_only, make_env
     from jobs.minor_update_config import MinorUpdateConfig
+    from operators.model_weights_log import WeightsLog, read_weights_log
 
     cfg = MinorUpdateConfig(**json.loads(cfg_json))
     env = make_env(cfg)

@@ -18,8 +18,8 @@ from typing import Any
 
 from drnflow.stack import process
 from drnflow.stack.kafka import KafkaBroker, KafkaConfig, create_topics
-from drnflow.tools.kafka_io import RecordRange, RecordWriter, available_clients, read_partition
 from drnflow.tools.replay import ReplayConfig, replay
+from operators.kafka_io import RecordRange, RecordWriter, available_clients, read_partition
 from schemas import serde
 from schemas.topics import TopicNames
 

@@ -25,7 +25,6 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,79 +38,15 @@ from models.major.update import (
     report_markdown,
     run_update,
 )
+from operators import kafka_io
+from operators.kafka_io import PartitionSpan, read_spans, spans_by_time
+from operators.model_weights_log import WeightsView, read_weights
 from schemas import serde
 from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
 FINAL_STATUSES = ("PUBLISHED", "REJECTED", "EMPTY", "CORRUPT", "MISMATCH", "ALREADY_PUBLISHED")
-
-
-@dataclass(frozen=True)
-class PartitionSpan:
-    topic: str
-    partition: int
-    start: int  # inclusive offset
-    end: int  # exclusive offset
-
-
-def _consumer(bootstrap: str, client_id: str) -> Any:
-    from kafka import KafkaConsumer
-
-    return KafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-        isolation_level="read_committed", client_id=client_id,
-        max_partition_fetch_bytes=16 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
-    )
-
-
-def spans_by_time(consumer: Any, topic: str, start_ms: int, end_ms: int) -> list[PartitionSpan]:
-    """Offsets of every partition of `topic` holding Kafka timestamps in [start_ms, end_ms)."""
-    from kafka import TopicPartition
-
-    parts = consumer.partitions_for_topic(topic)
-    if not parts:
-        raise ValueError(f"topic {topic!r} does not exist; create the topics first (drnflow up)")
-    tps = [TopicPartition(topic, p) for p in sorted(parts)]
-    ends = consumer.end_offsets(tps)
-    begins = consumer.beginning_offsets(tps)
-    lo = consumer.offsets_for_times({tp: max(0, int(start_ms)) for tp in tps})
-    hi = consumer.offsets_for_times({tp: max(0, int(end_ms)) for tp in tps})
-    out = []
-    for tp in tps:
-        s = lo[tp].offset if lo.get(tp) is not None else ends[tp]
-        e = hi[tp].offset if hi.get(tp) is not None else ends[tp]
-        out.append(PartitionSpan(topic, tp.partition, max(int(s), int(begins[tp])), int(e)))
-    return out
-
-
-def read_spans(consumer: Any, spans: Sequence[PartitionSpan], timeout_s: float = 120.0
-               ) -> Iterator[tuple[str, int, int, bytes | None]]:
-    """(topic, partition, offset, value) of every record of the spans, committed records only."""
-    from kafka import TopicPartition
-
-    todo = {TopicPartition(s.topic, s.partition): s for s in spans if s.end > s.start}
-    if not todo:
-        return
-    consumer.assign(list(todo))
-    for tp, s in todo.items():
-        consumer.seek(tp, s.start)
-    deadline = time.monotonic() + timeout_s
-    while todo:
-        if time.monotonic() > deadline:
-            left = ", ".join(f"{tp.topic}[{tp.partition}]@{consumer.position(tp)}<{s.end}" for tp, s in todo.items())
-            raise TimeoutError(f"could not read the range within {timeout_s:.0f} s ({left})")
-        for tp, records in consumer.poll(timeout_ms=500, max_records=5000).items():
-            span = todo.get(tp)
-            if span is None:
-                continue
-            for r in records:
-                if r.offset < span.end:
-                    yield r.topic, r.partition, r.offset, r.value
-        for tp in list(todo):
-            if consumer.position(tp) >= todo[tp].end:
-                todo.pop(tp)
-                consumer.pause(tp)
 
 
 def _decode_all(name: str, it: Iterator[tuple[str, int, int, bytes | None]], corrupt: list[CorruptRecord]
@@ -135,7 +70,7 @@ def read_range(
     if end_ms <= start_ms:
         raise ValueError(f"empty range: event_time_end {end_ms} <= event_time_start {start_ms}")
     t0 = time.perf_counter()
-    consumer = _consumer(bootstrap, "drnflow-major-update-read")
+    consumer = kafka_io.consumer(bootstrap, "drnflow-major-update-read")
     corrupt: list[CorruptRecord] = []
     stats: dict[str, Any] = {}
     try:
@@ -171,53 +106,6 @@ def read_range(
     return LogRange(model_id, int(start_ms), int(end_ms), impressions, clicks, corrupt, stats)
 
 
-@dataclass
-class WeightsView:
-    """What model-weights holds for one model: the highest version, the last record (topic order),
-    the record of a wanted version and the checksums of its MAJOR versions."""
-
-    max_version: int = -1
-    latest: dict[str, Any] | None = None
-    wanted: dict[str, Any] | None = None
-    major_checksums: dict[str, int] = field(default_factory=dict)
-    versions_seen: dict[int, int] = field(default_factory=dict)  # version -> records with it
-
-
-def read_weights(bootstrap: str, topic: str, model_id: str, want_version: int | None = None,
-                 timeout_s: float = 60.0) -> WeightsView:
-    """Read model-weights from the beginning to its current end for `model_id`."""
-    from kafka import TopicPartition
-
-    consumer = _consumer(bootstrap, "drnflow-major-update-weights")
-    view = WeightsView()
-    try:
-        parts = consumer.partitions_for_topic(topic)
-        if not parts:
-            raise ValueError(f"topic {topic!r} does not exist; create the topics first (drnflow up)")
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        begins, ends = consumer.beginning_offsets(tps), consumer.end_offsets(tps)
-        spans = [PartitionSpan(topic, tp.partition, int(begins[tp]), int(ends[tp])) for tp in tps]
-        for _, part, off, value in read_spans(consumer, spans, timeout_s):
-            try:
-                rec = serde.decode("ModelWeights", value or b"")
-            except serde.SerdeError as e:
-                log.warning("%s[%d]@%d: skipping undecodable ModelWeights: %s", topic, part, off, e)
-                continue
-            if rec["model_id"] != model_id:
-                continue
-            v = int(rec["version"])
-            view.max_version = max(view.max_version, v)
-            view.versions_seen[v] = view.versions_seen.get(v, 0) + 1
-            view.latest = rec
-            if want_version is not None and v == want_version:
-                view.wanted = rec
-            if rec["kind"] == "MAJOR":
-                view.major_checksums[str(rec["checksum"])] = v
-    finally:
-        consumer.close()
-    return view
-
-
 def choose_base(view: WeightsView, want_version: int | None) -> tuple[BaseModel | None, str]:
     """The trigger's base version when it is on the topic, else the latest record of the model."""
     from models.weights import parse_model_weights_record
@@ -238,8 +126,6 @@ def publish_major(bootstrap: str, topic: str, model_id: str, outcome: UpdateOutc
                   window: tuple[int, int], max_tries: int = 3) -> tuple[int | None, str]:
     """Publish the candidate as a MAJOR with a version above every version of the model; returns
     (version, note). Skips a candidate already published (same checksum)."""
-    from kafka import KafkaProducer
-
     from models.weights import checksum, flatten, layout_of, make_model_weights_record, to_bytes
 
     assert outcome.network is not None
@@ -248,7 +134,7 @@ def publish_major(bootstrap: str, topic: str, model_id: str, outcome: UpdateOutc
     view = read_weights(bootstrap, topic, model_id)
     if digest in view.major_checksums:
         return view.major_checksums[digest], f"already published as v{view.major_checksums[digest]} (same checksum)"
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = kafka_io.producer(bootstrap, "drnflow-major-update-publish", linger_ms=0)
     try:
         for attempt in range(max_tries):
             version = view.max_version + 1
@@ -323,12 +209,9 @@ def follow_triggers(
 ) -> int:
     """Consume major-update-triggers and run one update per trigger (committing its offset after the run,
     so a restart resumes at the first unfinished trigger, and that run from its checkpoint)."""
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(
-        topics.major_update_triggers, bootstrap_servers=bootstrap, group_id=group_id,
-        enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed",
-        client_id="drnflow-major-update-follow", max_poll_records=1, max_poll_interval_ms=3_600_000,
+    consumer = kafka_io.consumer(
+        bootstrap, "drnflow-major-update-follow", topics.major_update_triggers, group_id=group_id,
+        auto_offset_reset="earliest", max_poll_records=1, max_poll_interval_ms=3_600_000,
     )
     done = 0
     idle_since = time.monotonic()

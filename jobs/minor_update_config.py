@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from models.dbgd import DbgdConfig
-from models.perturbation import Perturbation
+from models.perturbation import DEFAULT_EXPLORE, ExploreParams, Perturbation
 from models.triggers import TriggerConfig
+from operators.dbgd_step import DbgdStepConfig, InitialModel
+from operators.model_weights_log import WeightsLog
 from operators.paths import state_dir
 from schemas.durations import duration_ms, format_duration_ms
 from schemas.topics import TopicNames
@@ -59,9 +61,11 @@ class MinorUpdateConfig:
     out_of_orderness: int | str = "5 s"
     #: A partition with no records for this long stops holding the watermark back (0 = off).
     idleness: int | str = "30 s"
-    alpha: float = 0.1
+    #: Explore parameters: None = those of the served version's record (DEFAULT_EXPLORE for a record
+    #: without them). Given, they pin the job: a served version that explores otherwise is refused.
+    alpha: float | None = None
     eta: float = 0.5
-    perturbation: str = Perturbation.MULTIPLICATIVE.value
+    perturbation: str | None = None
     #: None = cover one attribution window of windows (models.dbgd.default_max_staleness).
     max_staleness: int | None = None
     #: ACCEPT also needs this many decided impressions (explore + current wins); 0 = off (DRN).
@@ -122,7 +126,7 @@ class MinorUpdateConfig:
             raise ValueError(f"MinorUpdateConfig.seed must be >= 0, got {self.seed}")
         if self.initial_state_dim < 1 or self.initial_action_dim < 1:
             raise ValueError("MinorUpdateConfig.initial_state_dim/initial_action_dim must be >= 1")
-        if not (math.isfinite(self.alpha) and math.isfinite(self.eta)):
+        if not ((self.alpha is None or math.isfinite(self.alpha)) and math.isfinite(self.eta)):
             raise ValueError("MinorUpdateConfig.alpha and eta must be finite")
         self.dbgd_config()  # alpha, eta, perturbation, max_staleness: DbgdConfig's own checks
         self.trigger_config()
@@ -162,8 +166,45 @@ class MinorUpdateConfig:
     def topics(self) -> TopicNames:
         return TopicNames(self.topic_prefix)
 
+    @property
+    def explore_pinned(self) -> bool:
+        """True when --alpha or --perturbation was given: the job then refuses other explore parameters."""
+        return self.alpha is not None or self.perturbation is not None
+
+    def explore(self) -> ExploreParams:
+        """The explore parameters given, completed with DEFAULT_EXPLORE."""
+        return ExploreParams(
+            DEFAULT_EXPLORE.alpha if self.alpha is None else self.alpha,
+            DEFAULT_EXPLORE.perturbation if self.perturbation is None else Perturbation(self.perturbation),
+        )
+
+    def refuse_explore_mismatch(self, weights_log: WeightsLog) -> None:
+        """ValueError (one sentence) when --alpha/--perturbation disagree with a served version's record:
+        the learner would rebuild another ΔW than the ranker served, and DBGD would move the wrong way."""
+        if not self.explore_pinned:
+            return
+        mine = self.explore()
+        for model_id, record in sorted(weights_log.latest.items()):
+            theirs = ExploreParams.read_from(str(record.get("architecture") or ""))
+            if theirs is not None and theirs != mine:
+                raise ValueError(
+                    f"model {model_id} v{record['version']} on {self.topics.model_weights} explores with "
+                    f"{theirs.describe()}, but this job was started with {mine.describe()}; drop --alpha/"
+                    "--perturbation to follow the served version, or publish a version with these"
+                )
+
+    def step_config(self) -> DbgdStepConfig:
+        """What the per-window DBGD step (operators/dbgd_step.py) needs."""
+        return DbgdStepConfig(
+            dbgd=self.dbgd_config(), triggers=self.trigger_config(), topics=self.topics,
+            window_ms=self.window_ms, attribution_window_ms=self.attribution_window_ms,
+            initial_model=InitialModel(self.seed, self.initial_state_dim, self.initial_action_dim, self.explore()),
+        )
+
     def dbgd_config(self) -> DbgdConfig:
-        overrides: dict[str, Any] = {"alpha": self.alpha, "eta": self.eta, "perturbation": self.perturbation,
+        explore = self.explore()
+        overrides: dict[str, Any] = {"alpha": explore.alpha, "eta": self.eta,
+                                     "perturbation": explore.perturbation.value, "explore_pinned": self.explore_pinned,
                                      "min_decided": self.min_decided, "confidence": self.confidence}
         if self.max_staleness is not None:
             overrides["max_staleness"] = self.max_staleness
@@ -192,7 +233,8 @@ class MinorUpdateConfig:
         f = format_duration_ms
         return (
             f"window {f(self.window_ms)}, attribution window {f(self.attribution_window_ms)}, "
-            f"out-of-orderness {f(self.out_of_orderness_ms)}, alpha {self.alpha}, eta {self.eta}, "
+            f"out-of-orderness {f(self.out_of_orderness_ms)}, explore {self.explore().describe()}"
+            f"{' (pinned)' if self.explore_pinned else ' (unless the served version says otherwise)'}, eta {self.eta}, "
             f"seed {self.seed}, {'bounded' if self.bounded else 'unbounded'}, topics '{self.topic_prefix}*'"
         )
 
@@ -208,9 +250,12 @@ _FLAGS: tuple[tuple[str, str, Any, str], ...] = (
      "UNKNOWN_REQUEST (default 24 h)"),
     ("--out-of-orderness", "out_of_orderness", str, "bounded out-of-orderness of the watermarks"),
     ("--idleness", "idleness", str, "idle-partition timeout ('0 ms' = off)"),
-    ("--alpha", "alpha", float, "exploration scale of the explore direction (must equal the ranker's)"),
+    ("--alpha", "alpha", float,
+     "exploration scale of ΔW; pins the job: a served version that explores otherwise is refused "
+     "(default: the served version's, 0.1 for a version that does not say)"),
     ("--eta", "eta", float, "DBGD step size"),
-    ("--perturbation", "perturbation", str, "explore direction: " + ", ".join(p.value for p in Perturbation)),
+    ("--perturbation", "perturbation", str, "explore direction: " + ", ".join(p.value for p in Perturbation)
+     + "; pins the job like --alpha (default: the served version's)"),
     ("--max-staleness", "max_staleness", int, "versions a row may lag and still move the weights"),
     ("--min-decided", "min_decided", int, "ACCEPT also needs this many decided impressions (0 = off)"),
     ("--confidence", "confidence", float,

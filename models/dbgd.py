@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from models.perturbation import Perturbation, explore_delta
+from models.perturbation import ExploreParams, Perturbation, explore_delta
 from models.weights import (
     FlatWeights,
     Layout,
@@ -77,14 +77,18 @@ DEFAULT_MAX_STALENESS = default_max_staleness(DRN_WINDOW_MS, DRN_ATTRIBUTION_WIN
 
 @dataclass(frozen=True)
 class DbgdConfig:
-    """DBGD settings of one minor-update job. `alpha` and `perturbation` must equal the ranker's,
-    since both sides rebuild the explore network from (seed, W_base, alpha, perturbation)."""
+    """DBGD settings of one minor-update job. Ranker and learner rebuild the explore network from (seed,
+    W_base, alpha, perturbation): a version whose record carries its explore parameters (architecture,
+    models.perturbation.ExploreParams) is learned with those; `alpha` and `perturbation` here are for
+    records without them. With `explore_pinned`, a version carrying other parameters is refused."""
 
     #: Step: W moves by eta times the mean accepted explore direction (1.0 = all the way to W~).
     eta: float = 0.5
     #: Exploration scale of ΔW(seed; W) (DRN's α).
     alpha: float = 0.1
     perturbation: str = Perturbation.MULTIPLICATIVE.value
+    #: Refuse to rebase on a version whose explore parameters differ from alpha/perturbation above.
+    explore_pinned: bool = False
     #: A row may move W when learner.version - row.model_version <= max_staleness.
     max_staleness: int = DEFAULT_MAX_STALENESS
     #: Minimum explore_wins + current_wins for an ACCEPT; 0 = off (DRN).
@@ -260,6 +264,7 @@ class DbgdLearner:
         self._history: dict[int, FlatWeights] = {}
         self._layout: Layout = []
         self._architecture = ""
+        self._explore = self._configured_explore()
         self._next_version = 0
         self._minor_count = 0
 
@@ -267,6 +272,18 @@ class DbgdLearner:
     @property
     def version(self) -> int | None:
         return self._version
+
+    @property
+    def explore(self) -> ExploreParams:
+        """α and ΔW kind the current version is learned with (its record's, else the config's)."""
+        return self._explore
+
+    def _configured_explore(self) -> ExploreParams:
+        return ExploreParams(self.config.alpha, Perturbation(self.config.perturbation))
+
+    def _explore_of(self, architecture: str) -> ExploreParams:
+        held = ExploreParams.read_from(architecture)
+        return held if held is not None else self._configured_explore()
 
     @property
     def next_version(self) -> int:
@@ -320,6 +337,13 @@ class DbgdLearner:
                 f"ModelWeights(model_id={self.model_id!r}, version={version}): unknown kind {kind!r}"
             )
         flat, layout = parse_model_weights_record(record)
+        architecture = str(record.get("architecture", ""))
+        explore = self._explore_of(architecture)
+        if self.config.explore_pinned and explore != self._configured_explore():
+            raise ValueError(
+                f"model {self.model_id}: {kind} v{version} explores with {explore.describe()}, this learner "
+                f"is pinned to {self._configured_explore().describe()}; not rebasing on it"
+            )
         if self._version is not None and version <= self._version:
             log.warning(
                 "model %s: ignoring %s v%d, not newer than the learner's v%d",
@@ -330,10 +354,11 @@ class DbgdLearner:
             )
             self._next_version = max(self._next_version, version + 1)
             return False
-        if layout != self._layout:
-            self._history.clear()  # older versions cannot be W_base of a different architecture
+        if layout != self._layout or explore != self._explore:
+            self._history.clear()  # older versions cannot be W_base of another architecture or ΔW
         self._layout = layout
-        self._architecture = str(record.get("architecture", ""))
+        self._architecture = architecture
+        self._explore = explore
         self._history[version] = flat
         self._version = version
         self._next_version = max(self._next_version, version + 1)
@@ -425,7 +450,7 @@ class DbgdLearner:
         total = np.zeros(current.size, dtype=np.float64)
         for row in accepted:
             base = self._history[row.model_version]
-            total += explore_delta(base, row.explore_seed, self.config.alpha, self.config.perturbation)
+            total += explore_delta(base, row.explore_seed, self._explore.alpha, self._explore.perturbation)
         step = self.config.eta * total / len(accepted)
         with np.errstate(over="ignore", invalid="ignore"):  # the guard below reports non-finite values
             new = (current.astype(np.float64) + step).astype(np.float32)
@@ -536,6 +561,7 @@ class DbgdLearner:
         self._next_version = int(header["next_version"])
         self._minor_count = int(header["minor_count"])
         self._architecture = str(header["architecture"])
+        self._explore = self._explore_of(self._architecture)
         self._layout = [ParamSpec.from_record(p) for p in header["layout"]]
         self._history = history
         self._prune()

@@ -25,6 +25,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from models.perturbation import without_explore
 from models.weights import FlatWeights, Layout, ParamSpec, WeightsError, check_flat, split
 
 STATE_LAYER = "state_layers.{i}"
@@ -68,7 +69,7 @@ class DrnConfig:
 
     @classmethod
     def from_json(cls, text: str) -> DrnConfig:
-        d = json.loads(text)
+        d = without_explore(json.loads(text))
         if d.pop("family", "drn") != "drn":
             raise ValueError(f"architecture is not a DRN network: {text}")
         return cls(**d)

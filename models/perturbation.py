@@ -14,6 +14,9 @@ fixed and documented here:
 from __future__ import annotations
 
 import enum
+import json
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -57,3 +60,61 @@ def explore_weights(
     """W~ = W + ΔW(seed; W): the explore network's weights."""
     flat = np.asarray(weights, dtype=np.float32).reshape(-1)
     return (flat + explore_delta(flat, seed, alpha, kind)).astype(np.float32)
+
+
+#: Key of the explore parameters inside a ModelWeights record's `architecture` JSON.
+EXPLORE_KEY = "explore"
+
+
+@dataclass(frozen=True)
+class ExploreParams:
+    """α and the ΔW kind: what a ranker and a learner must share to rebuild one explore network from a
+    seed. They travel inside each ModelWeights record's `architecture` (design.md §3), so both sides
+    read them from the version they serve or rebase on."""
+
+    alpha: float
+    perturbation: Perturbation = Perturbation.MULTIPLICATIVE
+
+    def __post_init__(self) -> None:
+        if isinstance(self.alpha, bool) or not (np.isfinite(self.alpha) and self.alpha >= 0):
+            raise ValueError(f"explore alpha must be a finite number >= 0, got {self.alpha!r}")
+        try:
+            object.__setattr__(self, "perturbation", Perturbation(self.perturbation))
+        except ValueError:
+            allowed = ", ".join(p.value for p in Perturbation)
+            raise ValueError(f"explore perturbation must be one of {allowed}, got {self.perturbation!r}") from None
+        object.__setattr__(self, "alpha", float(self.alpha))
+
+    def describe(self) -> str:
+        return f"alpha {self.alpha:g}, {self.perturbation.value}"
+
+    def written_into(self, architecture: str) -> str:
+        """`architecture` (a JSON object, or "") with these parameters under EXPLORE_KEY."""
+        d = json.loads(architecture) if architecture else {}
+        if not isinstance(d, dict):
+            raise ValueError(f"architecture must be a JSON object to carry explore parameters, got {architecture!r}")
+        d[EXPLORE_KEY] = {"alpha": self.alpha, "perturbation": self.perturbation.value}
+        return json.dumps(d, sort_keys=True)
+
+    @classmethod
+    def read_from(cls, architecture: str) -> ExploreParams | None:
+        """The parameters a record carries, or None for a record written without them (older versions)."""
+        if not architecture:
+            return None
+        try:
+            d = json.loads(architecture)
+        except json.JSONDecodeError:
+            return None
+        held = d.get(EXPLORE_KEY) if isinstance(d, dict) else None
+        if held is None:
+            return None
+        return cls(alpha=held["alpha"], perturbation=held["perturbation"])
+
+
+#: What a learner and a ranker use for a record written without explore parameters (DRN's α = 0.1).
+DEFAULT_EXPLORE = ExploreParams(0.1, Perturbation.MULTIPLICATIVE)
+
+
+def without_explore(architecture: dict[str, Any]) -> dict[str, Any]:
+    """A parsed architecture without its explore parameters (what builds the network)."""
+    return {k: v for k, v in architecture.items() if k != EXPLORE_KEY}

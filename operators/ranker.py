@@ -25,10 +25,11 @@ import numpy.typing as npt
 
 from models.drn import DrnScorer
 from models.interleave import Method, Pick, interleave
-from models.perturbation import Perturbation
+from models.perturbation import ExploreParams, Perturbation
 from models.weights import FlatWeights, Layout, ParamSpec
 from operators.served import ServedWeights
 from operators.served import explore_seeds_for as explore_seeds_for  # re-exported: its public home
+from schemas.records import impression_record
 
 DEFAULT_ROUND_MS = 30 * 60 * 1000
 
@@ -138,6 +139,10 @@ class Ranker:
     def version(self) -> int | None:
         return self._weights.version
 
+    def explore_params(self, served: ServedModel) -> ExploreParams:
+        """α and ΔW kind `served` is explored with: its record's, else this config's."""
+        return self._weights.explore_params(served, self.config)
+
     def apply_weights(self, record: Mapping[str, Any]) -> bool:
         """Serve a decoded ModelWeights record (any kind). Validates it first (WeightsError on a bad
         one, and the old version stays); returns False when it is the version already served."""
@@ -206,28 +211,21 @@ class Ranker:
             cfg.method, lists, k, request_rng(cfg.base_seed, request_id, rnd), cfg.tau
         )
         seeds = [s for s, _ in explorers]
-        return {
-            "request_id": request_id,
-            "user_id": user_id,
-            "event_time": int(event_time),
-            "model_id": cfg.model_id,
-            "model_version": served.version,
-            "explore_seed": seeds[0],
-            "slots": [
-                {
-                    "item_id": item_ids[p.item],
-                    "position": pos,
-                    "team": p.team.value,
-                    "features": actions[p.item].tolist(),
-                    "explore_seed": None if p.source == 0 else seeds[p.source - 1],
-                }
-                for pos, p in enumerate(picks)
-            ],
-            "state_features": state.tolist(),
-            "explore_seeds": seeds,
-            "interleaving": cfg.method.value,
-            "generator": None,
-        }
+        return impression_record(
+            request_id=request_id,
+            user_id=user_id,
+            event_time=event_time,
+            model_id=cfg.model_id,
+            model_version=served.version,
+            explore_seeds=seeds,
+            slots=(
+                (item_ids[p.item], p.team.value, actions[p.item].tolist(),
+                 None if p.source == 0 else seeds[p.source - 1])
+                for p in picks
+            ),
+            state_features=state.tolist(),
+            interleaving=cfg.method.value,
+        )
 
 
 def _ranking(q: npt.NDArray[np.float32]) -> list[int]:

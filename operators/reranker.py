@@ -30,7 +30,7 @@ import torch
 from models.ge.generator import GeneratorConfig, PointerGenerator
 from models.ge.tensors import RequestTensors
 from models.interleave import Method, Pick, interleave
-from models.perturbation import Perturbation
+from models.perturbation import Perturbation, without_explore
 from models.weights import (
     FlatWeights,
     Layout,
@@ -50,6 +50,7 @@ from operators.ranker import (
     round_index,
 )
 from operators.served import ServedWeights
+from schemas.records import impression_record
 
 GE_FAMILY = "ge-pointer"
 IntArray = npt.NDArray[np.int64]
@@ -64,7 +65,7 @@ def generator_architecture(config: GeneratorConfig) -> str:
 
 
 def generator_config_from_architecture(text: str) -> GeneratorConfig:
-    d = json.loads(text)
+    d = without_explore(json.loads(text))
     if d.pop("family", None) != GE_FAMILY:
         raise ValueError(f"architecture is not a {GE_FAMILY} generator: {text}")
     return GeneratorConfig(**d)
@@ -505,25 +506,19 @@ class RerankingRanker:
         served, seeds, picks = self.reranker.interleaved(
             request_id, event_time, state, actions[top], q, n, top_pin)
         cfg = self.reranker.config
-        return {
-            "request_id": request_id,
-            "user_id": user_id,
-            "event_time": int(event_time),
-            "model_id": served.model_id,
-            "model_version": served.version,
-            "explore_seed": seeds[0],
-            "slots": [
-                {
-                    "item_id": item_ids[top[p.item]],
-                    "position": pos,
-                    "team": p.team.value,
-                    "features": actions[top[p.item]].tolist(),
-                    "explore_seed": None if p.source == 0 else seeds[p.source - 1],
-                }
-                for pos, p in enumerate(picks)
-            ],
-            "state_features": state.tolist(),
-            "explore_seeds": seeds,
-            "interleaving": cfg.method.value,
-            "generator": cfg.generator_name,
-        }
+        return impression_record(
+            request_id=request_id,
+            user_id=user_id,
+            event_time=event_time,
+            model_id=served.model_id,
+            model_version=served.version,
+            explore_seeds=seeds,
+            slots=(
+                (item_ids[top[p.item]], p.team.value, actions[top[p.item]].tolist(),
+                 None if p.source == 0 else seeds[p.source - 1])
+                for p in picks
+            ),
+            state_features=state.tolist(),
+            interleaving=cfg.method.value,
+            generator=cfg.generator_name,
+        )

@@ -16,7 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from models.perturbation import Perturbation, explore_weights
+from models.perturbation import ExploreParams, Perturbation, explore_weights
 from models.weights import (
     FlatWeights,
     Layout,
@@ -82,6 +82,8 @@ class ServedWeights(Generic[S, E]):
         self._build_served = build_served
         self._build_explorer = build_explorer
         self._served: S | None = None
+        #: The explore parameters the served version's record carries (None: the owner's config decides).
+        self._served_explore: tuple[S, ExploreParams | None] | None = None
         self._explore: tuple[S, int, list[E]] | None = None
         self._lock = threading.Lock()
 
@@ -118,13 +120,23 @@ class ServedWeights(Generic[S, E]):
             and current.checksum == record["checksum"]
         ):
             return False
-        self._served = self._build_served(int(record["version"]), flat, layout, str(record["checksum"]))
+        explore = ExploreParams.read_from(str(record.get("architecture") or ""))
+        served = self._build_served(int(record["version"]), flat, layout, str(record["checksum"]))
+        self._served_explore = (served, explore)
+        self._served = served
         return True
 
     def set(self, flat: npt.ArrayLike, layout: Sequence[ParamSpec], version: int) -> None:
         """Serve weights without a record (tests, bootstrap)."""
         arr = check_flat(flat, layout)
         self._served = self._build_served(int(version), arr, list(layout), checksum(to_bytes(arr)))
+
+    def explore_params(self, served: S, config: ExploreConfig) -> ExploreParams:
+        """α and ΔW kind for `served`: those its record carries, else the owner's config (older records)."""
+        held = self._served_explore
+        if held is not None and held[0] is served and held[1] is not None:
+            return held[1]
+        return ExploreParams(config.alpha, config.perturbation)
 
     def explorers(self, served: S, rnd: int, config: ExploreConfig) -> list[E]:
         """The explorers of `served` for round `rnd`, one per explore seed; built once, then cached."""
@@ -136,10 +148,9 @@ class ServedWeights(Generic[S, E]):
             if cached is not None and cached[0] is served and cached[1] == rnd:
                 return cached[2]
             seeds = explore_seeds_for(config.base_seed, served.version, rnd, config.n_explore)
+            params = self.explore_params(served, config)
             built = [
-                self._build_explorer(
-                    served, s, explore_weights(served.flat, s, config.alpha, config.perturbation)
-                )
+                self._build_explorer(served, s, explore_weights(served.flat, s, params.alpha, params.perturbation))
                 for s in seeds
             ]
             self._explore = (served, rnd, built)

@@ -14,7 +14,8 @@ def cmd_minor_update(args: argparse.Namespace) -> int:
         cfg = from_args(args)
     except ValueError as e:
         raise CommandError(str(e), code=2) from None
-    from jobs.minor_update import read_weights_log, run_with
+    from jobs.minor_update import run_with
+    from operators.model_weights_log import read_weights_log
 
     try:
         weights_log = read_weights_log(cfg.bootstrap, cfg.topics.model_weights)
@@ -23,6 +24,10 @@ def cmd_minor_update(args: argparse.Namespace) -> int:
     except Exception as e:  # kafka-python: NoBrokersAvailable and friends
         raise CommandError(f"cannot read {cfg.topics.model_weights} from {cfg.bootstrap}: {e!r}; "
                            "is the broker up (`drnflow up`)?") from None
+    try:
+        cfg.refuse_explore_mismatch(weights_log)
+    except ValueError as e:
+        raise CommandError(str(e), code=2) from None
     run_with(cfg, weights_log)
     return 0
 

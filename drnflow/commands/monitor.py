@@ -14,9 +14,9 @@ from drnflow.errors import CommandError
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from drnflow.tools.kafka_io import require_broker, require_topics
     from drnflow.tools.monitor import build_views, format_table, to_json
     from drnflow.tools.monitor_io import TopicFollower, newest_event_time, plot
+    from operators.kafka_io import require_broker, require_topics
     from schemas.topics import TopicNames
 
     if args.windows < 1:

@@ -32,8 +32,8 @@ def add_range_options(p: argparse.ArgumentParser) -> None:
 
 
 def record_range(args: argparse.Namespace) -> Any:
-    from drnflow.tools.kafka_io import RecordRange
     from drnflow.tools.timespec import parse_time_ms
+    from operators.kafka_io import RecordRange
 
     try:
         return RecordRange(
@@ -46,8 +46,8 @@ def record_range(args: argparse.Namespace) -> Any:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from drnflow.tools.kafka_io import pick_client, require_broker
     from drnflow.tools.replay import ReplayConfig, compare_weights, replay, run_minor_update_bounded
+    from operators.kafka_io import pick_client, require_broker
 
     job_args = list(args.job_args)
     if job_args and not args.run_minor_update:
@@ -83,7 +83,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from drnflow.tools.avro_log import export_topic
-    from drnflow.tools.kafka_io import pick_client, require_broker
+    from operators.kafka_io import pick_client, require_broker
 
     require_broker(args.bootstrap)
     try:
@@ -97,7 +97,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from drnflow.tools.avro_log import import_file, open_export
-    from drnflow.tools.kafka_io import pick_client, require_broker
+    from operators.kafka_io import pick_client, require_broker
 
     open_export(args.file)  # a wrong file is named before the broker is asked anything
     require_broker(args.bootstrap)

@@ -40,8 +40,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("--top-m", type=int, default=50,
                    help="with --reranker: DRN candidates the generator chooses from (default %(default)s)")
     p.add_argument("--publish-initial", action="store_true",
-                   help="with --reranker: first publish a seeded generator MAJOR (and a seeded DRN MAJOR) "
-                   "for a model that has none on {prefix}model-weights")
+                   help="with --policy drn: first publish a seeded DRN MAJOR (and with --reranker a seeded "
+                   "generator MAJOR) for a model that has none on {prefix}model-weights, carrying the explore "
+                   "parameters below")
+    p.add_argument("--alpha", type=float, default=None,
+                   help="with --policy drn: exploration scale of ΔW. Written into a --publish-initial version; "
+                   "given, it must equal the served version's (default: the served version's, 0.1 if it "
+                   "does not say)")
+    p.add_argument("--perturbation", default=None, choices=["multiplicative", "unit_sphere"],
+                   help="with --policy drn: explore direction, like --alpha (default: the served version's)")
     p.add_argument("--weights-timeout", type=float, default=30.0,
                    help="with --policy drn: seconds to wait for a first ModelWeights (default %(default)s)")
     p.add_argument("--k", type=int, default=10, help="slots per impression (default %(default)s)")
@@ -68,10 +75,12 @@ def _follow_drn(args: argparse.Namespace, topic: str, world: Any) -> tuple[Any, 
     from operators.ranker import Ranker, RankerConfig
     from operators.weights_follower import WeightsFollower
 
-    drn = Ranker(RankerConfig(model_id=args.model_id, base_seed=args.seed))
+    explore = _explore_of(args)
+    drn = Ranker(RankerConfig(model_id=args.model_id, base_seed=args.seed, alpha=explore.alpha,
+                              perturbation=explore.perturbation))
     policy: Any = _reranking(args, drn, world) if args.reranker else drn
     model_ids = [args.model_id, *([policy.config.model_id] if args.reranker else [])]
-    if args.reranker and args.publish_initial:
+    if args.publish_initial:
         _publish_initial(args, topic, world, policy)
     follower = WeightsFollower.for_kafka(args.bootstrap, policy.apply_weights, topic=topic,
                                          model_ids=model_ids).start()
@@ -82,7 +91,7 @@ def _follow_drn(args: argparse.Namespace, topic: str, world: Any) -> tuple[Any, 
         follower.stop()
         raise CommandError(
             f"no ModelWeights for model {args.model_id!r} on {topic} within {args.weights_timeout:g} s; "
-            "publish an initial version first (or use --policy random|popular|oracle)"
+            "add --publish-initial to publish a seeded one first (or use --policy random|popular|oracle)"
         )
     if policy.version is None:
         follower.stop()
@@ -94,6 +103,14 @@ def _follow_drn(args: argparse.Namespace, topic: str, world: Any) -> tuple[Any, 
             "add --publish-initial to publish a seeded generator MAJOR first"
         )
     served = drn.served
+    if served is not None and (args.alpha is not None or args.perturbation is not None):
+        theirs = drn.explore_params(served)
+        if theirs != explore:
+            follower.stop()
+            raise CommandError(
+                f"model {args.model_id!r} v{served.version} explores with {theirs.describe()}, but --alpha/"
+                f"--perturbation say {explore.describe()}; drop them to serve the version as it is"
+            )
     dims = (served.scorer.state_dim, served.scorer.action_dim) if served else None
     if dims != (world.state_dim, world.action_dim):
         follower.stop()
@@ -102,6 +119,17 @@ def _follow_drn(args: argparse.Namespace, topic: str, world: Any) -> tuple[Any, 
             f"({world.state_dim}, {world.action_dim})"
         )
     return policy, follower
+
+
+def _explore_of(args: argparse.Namespace) -> Any:
+    """The explore parameters given on the command line, completed with DEFAULT_EXPLORE."""
+    from models.perturbation import DEFAULT_EXPLORE, ExploreParams
+
+    try:
+        return ExploreParams(DEFAULT_EXPLORE.alpha if args.alpha is None else args.alpha,
+                             args.perturbation or DEFAULT_EXPLORE.perturbation)
+    except ValueError as e:
+        raise CommandError(str(e), code=2) from None
 
 
 def _reranking(args: argparse.Namespace, drn: Any, world: Any) -> Any:
@@ -129,35 +157,50 @@ def _generator_config(world: Any, cats: Any) -> Any:
 def _publish_initial(args: argparse.Namespace, topic: str, world: Any, policy: Any) -> None:
     """Publish a seeded MAJOR for the generator when the topic has no MAJOR of its architecture, and for
     DRN when the topic has no version of it at all (versions continue the topic's numbering)."""
-    from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
-    from drnflow.demo.inmemory import initial_major
-    from jobs.minor_update import read_weights_log
-    from operators.reranker import generator_config_from_architecture, initial_generator_record
-    from schemas.serde import encode
+    from models.initial_model import initial_drn_record
+    from operators.model_weights_log import read_weights_log
 
     try:
         log = read_weights_log(args.bootstrap, topic, timeout_s=args.weights_timeout)
     except (KafkaError, ValueError, TimeoutError) as e:
         raise CommandError(f"cannot read {topic} at {args.bootstrap} ({type(e).__name__}: {e})") from None
     now = int(time.time() * 1000)
-    gen_id, gen_cfg = policy.config.model_id, policy.reranker.generator_config
     records = []
     if args.model_id not in log.max_version:
-        records.append(initial_major(args.model_id, world.state_dim, world.action_dim, args.seed, now))
+        records.append(initial_drn_record(args.model_id, world.state_dim, world.action_dim, args.seed, created_at=now,
+                                          explore=_explore_of(args)))
+    if args.reranker:
+        records += _initial_generator(args, log, policy, now)
+    if not records:
+        return
+    _publish(args, topic, records)
+
+
+def _initial_generator(args: argparse.Namespace, log: Any, policy: Any, now: int) -> list[dict[str, Any]]:
+    """A seeded generator MAJOR unless the topic has a MAJOR of this generator architecture."""
+    from operators.reranker import generator_config_from_architecture, initial_generator_record
+
+    gen_id, gen_cfg = policy.config.model_id, policy.reranker.generator_config
     major = log.latest_major.get(gen_id)
     try:
         has_generator = major is not None and generator_config_from_architecture(major["architecture"]) == gen_cfg
     except (ValueError, TypeError):
         has_generator = False
-    if not has_generator:
-        records.append(initial_generator_record(gen_id, gen_cfg, args.seed, now,
-                                                version=log.max_version.get(gen_id, 0) + 1))
-    if not records:
-        return
+    if has_generator:
+        return []
+    return [initial_generator_record(gen_id, gen_cfg, args.seed, now, version=log.max_version.get(gen_id, 0) + 1)]
+
+
+def _publish(args: argparse.Namespace, topic: str, records: list[dict[str, Any]]) -> None:
+    from kafka.errors import KafkaError
+
+    from operators import kafka_io
+    from schemas.serde import encode
+
     try:
-        producer = KafkaProducer(bootstrap_servers=args.bootstrap, acks="all")
+        producer = kafka_io.producer(args.bootstrap, "drnflow-simulate-publish", linger_ms=0)
         for r in records:
             producer.send(topic, key=str(r["model_id"]).encode(), value=encode("ModelWeights", r))
         producer.flush(timeout=60)
@@ -178,8 +221,8 @@ def _build(args: argparse.Namespace, weights_topic: str = "") -> tuple[Any, Any]
         raise CommandError(f"--impressions must be >= 1, got {args.impressions}")
     if args.reranker and args.policy != "drn":
         raise CommandError("--reranker re-ranks the DRN ranker's top candidates; use it with --policy drn")
-    if args.publish_initial and not args.reranker:
-        raise CommandError("--publish-initial publishes the re-ranker's initial weights; use it with --reranker")
+    if args.publish_initial and args.policy != "drn":
+        raise CommandError("--publish-initial publishes the served model's first version; use it with --policy drn")
     if args.speedup is not None and not args.speedup > 0:
         raise CommandError(f"--speedup must be > 0, got {args.speedup}")
     try:
@@ -209,11 +252,11 @@ def _build(args: argparse.Namespace, weights_topic: str = "") -> tuple[Any, Any]
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from kafka import KafkaProducer
     from kafka.errors import KafkaError
     from tqdm import tqdm
 
     from models.simulator.stream import event_time_order
+    from operators import kafka_io
     from schemas.serde import encode
     from schemas.topics import TopicNames
 
@@ -223,7 +266,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise CommandError(str(e)) from None
     sim, follower = _build(args, topics.model_weights)
     try:
-        producer = KafkaProducer(bootstrap_servers=args.bootstrap, linger_ms=20, acks="all")
+        producer = kafka_io.producer(args.bootstrap, "drnflow-simulate")
     except KafkaError as e:
         if follower:
             follower.stop()

@@ -37,7 +37,7 @@ def _submit_options() -> argparse.ArgumentParser:
 def check_job_flags(job: str, job_args: list[str], parallelism: int | None) -> list[str]:
     """Parse the job's flags with the job's own parser (one clear sentence when wrong) and check the broker
     and topics it names; returns the flags to pass on."""
-    from drnflow.tools.kafka_io import require_broker, require_topics
+    from operators.kafka_io import require_broker, require_topics
 
     if job == "minor-update":
         from jobs.minor_update_config import add_arguments, from_args

@@ -16,20 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from models.dbgd import DbgdConfig, DbgdLearner
-from models.drn import DrnConfig, DrnQNetwork
 from models.interleave import Outcome, credit
-from models.weights import flatten, layout_of, make_model_weights_record
 from operators.ranker import Ranker, RankerConfig
-
-
-def initial_major(model_id: str, state_dim: int, action_dim: int, seed: int, created_at: int) -> dict[str, Any]:
-    """The seeded initial DRN network as a MAJOR ModelWeights record (version 1)."""
-    cfg = DrnConfig(state_dim=state_dim, action_dim=action_dim, seed=seed)
-    net = DrnQNetwork(cfg)
-    return make_model_weights_record(
-        model_id=model_id, version=1, parent_version=None, kind="MAJOR", flat=flatten(net),
-        layout=layout_of(net), created_at=created_at, explore_seeds=[], architecture=cfg.to_json(),
-    )
 
 
 class GreedyPolicy:

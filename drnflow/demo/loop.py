@@ -169,7 +169,9 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
     from kafka import KafkaProducer
 
     from drnflow import datasets
-    from drnflow.demo.inmemory import GreedyPolicy, initial_major, make_ranker, run_loop
+    from drnflow.demo.inmemory import GreedyPolicy, make_ranker, run_loop
+    from models.initial_model import initial_drn_record
+    from models.perturbation import ExploreParams
     from models.simulator import Simulator, SimulatorConfig, WorldConfig
     from models.simulator.evaluate import evaluate_policy
     from models.simulator.stream import event_time_order
@@ -180,7 +182,8 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
     print("[demo] loading MovieLens-100K users and items (from the recbole wheel) ...", flush=True)
     world = datasets.world(WorldConfig(seed=cfg.seed))
     sim_cfg = SimulatorConfig(seed=cfg.seed, click_model=cfg.click_model)
-    major = initial_major(cfg.model_id, world.state_dim, world.action_dim, cfg.seed, created_at=0)
+    major = initial_drn_record(cfg.model_id, world.state_dim, world.action_dim, cfg.seed, created_at=0,
+                               explore=ExploreParams(cfg.alpha))
 
     with demo_broker(state, names) as bootstrap:
         producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")

@@ -194,7 +194,7 @@ class KafkaBroker:
         return path
 
     def _format(self, jvm: list[str], props: Path) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = new_cluster_id()
         proc = subprocess.run(
             [*jvm, "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(props)],
             capture_output=True, text=True,
@@ -261,6 +261,15 @@ class TopicSettings:
             raise ValueError(f"partitions must be in 1..1000, got {self.partitions}")
         if self.retention_ms < -1 or self.retention_ms == 0:
             raise ValueError(f"retention_ms must be -1 (forever) or > 0, got {self.retention_ms}")
+
+
+def new_cluster_id() -> str:
+    """A random KRaft cluster id (22 url-safe base64 characters) that does not start with '-': the
+    storage tool's argument parser would take such an id for an option (1 start in 64 failed so)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def create_topics(bootstrap: str, names: TopicNames, settings: TopicSettings | None = None) -> list[str]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drnflow.errors import CommandError
-from drnflow.tools.kafka_io import Client, KafkaRecord, RecordRange, RecordWriter, read_topic, require_topics
+from operators.kafka_io import Client, KafkaRecord, RecordRange, RecordWriter, read_topic, require_topics
 from schemas import serde
 from schemas.topics import TOPIC_SCHEMAS, TopicNames
 

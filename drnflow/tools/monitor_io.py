@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from drnflow.errors import CommandError
-from drnflow.tools.event_time import event_time_of
 from drnflow.tools.monitor import weights_metadata
 from schemas import serde
+from schemas.event_time import event_time_of
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drnflow.errors import CommandError
-from drnflow.tools.kafka_io import (
+from operators.kafka_io import (
     Client,
     KafkaRecord,
     RecordRange,

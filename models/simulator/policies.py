@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.simulator.world import POPULARITY_COLUMN
+from schemas.records import impression_record as build_impression
 
 
 class RankingPolicy(Protocol):
@@ -30,28 +31,20 @@ def impression_record(
     candidates: Sequence[tuple[str, npt.ArrayLike]], state_features: npt.ArrayLike, k: int,
 ) -> dict[str, Any]:
     """An Impression (schemas/impression.avsc) of the first k candidates of `order`, all CURRENT."""
-    return {
-        "request_id": request_id,
-        "user_id": user_id,
-        "event_time": int(event_time),
-        "model_id": model_id,
-        "model_version": 0,
-        "explore_seed": 0,
-        "slots": [
-            {
-                "item_id": candidates[j][0],
-                "position": pos,
-                "team": "CURRENT",
-                "features": np.asarray(candidates[j][1], dtype=np.float32).tolist(),
-                "explore_seed": None,
-            }
-            for pos, j in enumerate(order[:k])
-        ],
-        "state_features": np.asarray(state_features, dtype=np.float32).reshape(-1).tolist(),
-        "explore_seeds": [],
-        "interleaving": "none",
-        "generator": None,
-    }
+    return build_impression(
+        request_id=request_id,
+        user_id=user_id,
+        event_time=event_time,
+        model_id=model_id,
+        model_version=0,
+        explore_seeds=[],
+        slots=(
+            (candidates[j][0], "CURRENT", np.asarray(candidates[j][1], dtype=np.float32).tolist(), None)
+            for j in order[:k]
+        ),
+        state_features=np.asarray(state_features, dtype=np.float32).reshape(-1).tolist(),
+        interleaving="none",
+    )
 
 
 class RandomPolicy:

@@ -150,3 +150,12 @@ def read_committed(bootstrap: str, topic: str, timeout_s: float = 20.0) -> list[
         return sorted(out, key=lambda r: (r.partition, r.offset))
     finally:
         consumer.close()
+
+
+def initial_major(cfg: Any, model_id: str, version: int, created_at: int) -> dict[str, Any]:
+    """The job's seed MAJOR for `cfg` (MinorUpdateConfig), written without explore parameters, as records
+    of older versions are: the learner and ranker then use their configured ones."""
+    from models.initial_model import initial_drn_record
+
+    return initial_drn_record(model_id, cfg.initial_state_dim, cfg.initial_action_dim, cfg.seed,
+                              version=version, created_at=created_at)

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from drnflow.demo.inmemory import initial_major
 from models.ge.catalog_movielens import MovieLensCategories
 from models.ge.generator import GeneratorConfig
+from models.initial_model import initial_drn_record as initial_major
 from models.simulator.world import ACTION_DIM, STATE_DIM
 from models.weights import parse_model_weights_record
 from operators.paths import PROJECT_ROOT
@@ -54,7 +54,7 @@ def decoded(bootstrap: str, topic: str, schema: str) -> list[dict[str, Any]]:
 def test_reranked_traffic_tunes_the_generator(kafka_bootstrap: str, topic_names: TopicNames,
                                               tmp_path: Path) -> None:
     t0 = int(time.time() * 1000)
-    drn_major = initial_major(DRN_ID, STATE_DIM, ACTION_DIM, seed=1, created_at=t0)
+    drn_major = initial_major(DRN_ID, STATE_DIM, ACTION_DIM, 1, created_at=t0)
     gen_major = initial_generator_record(GEN_ID, generator_config(), seed=2, created_at=t0, version=GEN_VERSION)
     publish(kafka_bootstrap, topic_names.model_weights,
             [(r["model_id"].encode(), serde.encode("ModelWeights", r)) for r in (drn_major, gen_major)])
@@ -102,7 +102,7 @@ def test_reranked_traffic_tunes_the_generator(kafka_bootstrap: str, topic_names:
 
 def test_missing_generator_is_one_sentence_and_publish_initial_fixes_it(kafka_bootstrap: str,
                                                                         topic_names: TopicNames) -> None:
-    drn_major = initial_major(DRN_ID, STATE_DIM, ACTION_DIM, seed=1, created_at=int(time.time() * 1000))
+    drn_major = initial_major(DRN_ID, STATE_DIM, ACTION_DIM, 1, created_at=int(time.time() * 1000))
     publish(kafka_bootstrap, topic_names.model_weights, [(b"drn", serde.encode("ModelWeights", drn_major))])
 
     missing = simulate(kafka_bootstrap, topic_names, "--weights-timeout", "2", impressions=5)

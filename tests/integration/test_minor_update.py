@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from drnflow.stack.kafka import create_topics
-from jobs.minor_update import initial_major
 from jobs.minor_update_config import MinorUpdateConfig
 from models.reference import ReferenceConfig, run_reference
 from operators.paths import PROJECT_ROOT
@@ -31,6 +30,7 @@ from tests.integration.minor_update_data import (
     WINDOW_MS,
     Stream,
     hand_written_stream,
+    initial_major,
     produce_stream,
     publish,
     read_committed,

@@ -6,8 +6,10 @@ import argparse
 
 import pytest
 
-from jobs.minor_update import WeightsLog, jvm_settings, parse_ranges
+from jobs.minor_update import jvm_settings
 from jobs.minor_update_config import FaultInjection, MinorUpdateConfig, add_arguments, from_args
+from operators.dbgd_step import parse_ranges
+from operators.model_weights_log import WeightsLog
 
 
 def parse(*argv: str) -> MinorUpdateConfig:

@@ -7,9 +7,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from jobs.minor_update import DbgdStep, WeightsLog, initial_major
 from jobs.minor_update_config import MinorUpdateConfig
+from operators.dbgd_step import DbgdStep
+from operators.model_weights_log import WeightsLog
 from schemas import serde
+from tests.integration.minor_update_data import initial_major
 
 WINDOW, ATTR = 10_000, 5_000
 

@@ -12,7 +12,6 @@ import pytest
 from drnflow.cli import main
 from drnflow.stack.kafka import create_topics
 from drnflow.tools.replay import base_weights, run_minor_update_bounded
-from jobs.minor_update import initial_major
 from jobs.minor_update_config import MinorUpdateConfig
 from schemas import serde
 from schemas.topics import TopicNames
@@ -22,6 +21,7 @@ from tests.integration.minor_update_data import (
     T0,
     WINDOW_MS,
     hand_written_stream,
+    initial_major,
     produce_stream,
     publish,
     read_committed,
@@ -51,8 +51,8 @@ def test_replay_seeds_only_the_versions_the_run_started_from() -> None:
     (copying it shifted every later version number of the rerun, and with it the staleness decisions)."""
     import numpy as np
 
-    from drnflow.tools.kafka_io import KafkaRecord
     from models.weights import ParamSpec, make_model_weights_record
+    from operators.kafka_io import KafkaRecord
 
     flat = np.ones(2, dtype=np.float32)
 

@@ -18,7 +18,6 @@ from drnflow.cli import main
 from drnflow.stack import process
 from drnflow.stack.flink import FlinkCluster, FlinkClusterConfig, flink_cli
 from drnflow.stack.kafka import create_topics
-from jobs.minor_update import initial_major
 from jobs.minor_update_config import MinorUpdateConfig
 from models.reference import ReferenceConfig, run_reference
 from schemas import serde
@@ -31,6 +30,7 @@ from tests.integration.minor_update_data import (
     click,
     hand_written_stream,
     impression,
+    initial_major,
     publish,
     read_committed,
 )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from drnflow.demo.inmemory import GreedyPolicy, initial_major, make_learner, make_ranker, run_loop
+from drnflow.demo.inmemory import GreedyPolicy, make_learner, make_ranker, run_loop
+from models.initial_model import initial_drn_record as initial_major
 from models.simulator import Simulator, SimulatorConfig, World, WorldConfig
 from tests.unit.test_simulator import synthetic_movielens
 
@@ -19,7 +20,7 @@ def world() -> World:
 
 
 def _run(world: World, learn: bool, n: int = 400) -> tuple[list[dict[str, object]], bytes]:
-    major = initial_major("drn", world.state_dim, world.action_dim, seed=3, created_at=0)
+    major = initial_major("drn", world.state_dim, world.action_dim, 3, created_at=0)
     ranker = make_ranker("drn", major, alpha=0.3, seed=3)
     learner = make_learner("drn", major, 0.3, 1.0, WINDOW_MS, 10 * WINDOW_MS) if learn else None
     sim = Simulator(world, ranker, SimulatorConfig(seed=3, click_model="pbm"))
@@ -30,9 +31,9 @@ def _run(world: World, learn: bool, n: int = 400) -> tuple[list[dict[str, object
 
 
 def test_initial_major_is_seeded() -> None:
-    a = initial_major("drn", 16, 32, seed=3, created_at=0)
-    assert a == initial_major("drn", 16, 32, seed=3, created_at=0)
-    assert a["weights"] != initial_major("drn", 16, 32, seed=4, created_at=0)["weights"]
+    a = initial_major("drn", 16, 32, 3, created_at=0)
+    assert a == initial_major("drn", 16, 32, 3, created_at=0)
+    assert a["weights"] != initial_major("drn", 16, 32, 4, created_at=0)["weights"]
     assert (a["version"], a["kind"]) == (1, "MAJOR")
 
 
@@ -50,7 +51,7 @@ def test_loop_is_repeatable_and_versions_move_only_on_accept(world: World) -> No
 
 def test_frozen_control_never_moves(world: World) -> None:
     windows, weights = _run(world, learn=False)
-    major = initial_major("drn", world.state_dim, world.action_dim, seed=3, created_at=0)
+    major = initial_major("drn", world.state_dim, world.action_dim, 3, created_at=0)
     assert all(w["version"] == 1 and not w["accepted"] for w in windows)
     import numpy as np
 
@@ -60,7 +61,7 @@ def test_frozen_control_never_moves(world: World) -> None:
 
 
 def test_greedy_policy_ranks_by_q_without_exploration(world: World) -> None:
-    major = initial_major("drn", world.state_dim, world.action_dim, seed=3, created_at=0)
+    major = initial_major("drn", world.state_dim, world.action_dim, 3, created_at=0)
     ranker = make_ranker("drn", major, alpha=0.3, seed=3)
     sim = Simulator(world, GreedyPolicy(ranker), SimulatorConfig(seed=3))
     imp = sim.step().impression

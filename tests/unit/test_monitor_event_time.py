@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drnflow.tools.event_time import event_time_of
 from drnflow.tools.timespec import format_time_ms, parse_time_ms
 from schemas import serde
+from schemas.event_time import event_time_of
 
 texts = st.text(max_size=40)
 times = st.integers(-(2**62), 2**62)

@@ -2,7 +2,7 @@
 
 Both clients yield the same `KafkaRecord`s in offset order per partition (committed records only), so
 replay, export and the benchmark can swap them. Bad input (no broker, no topic, empty range) raises
-CommandError with one sentence.
+KafkaIOError with one sentence.
 """
 
 from __future__ import annotations
@@ -13,8 +13,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from drnflow.errors import CommandError
-from drnflow.tools.event_time import event_time_of
+from operators.kafka_io.clients import (
+    KafkaIOError,
+    confluent_consumer,
+    confluent_producer,
+    consumer,
+    port_answers,
+    producer,
+)
+from schemas.event_time import event_time_of
 
 Client = Literal["kafka-python", "confluent"]
 CLIENTS: tuple[str, ...] = ("confluent", "kafka-python")
@@ -84,42 +91,38 @@ def _hosts(bootstrap: str) -> list[tuple[str, int]]:
     for part in bootstrap.split(","):
         host, sep, port = part.strip().rpartition(":")
         if not sep or not host or not port.isdigit():
-            raise CommandError(f"bootstrap {bootstrap!r} is not host:port[,host:port]")
+            raise KafkaIOError(f"bootstrap {bootstrap!r} is not host:port[,host:port]")
         out.append((host, int(port)))
     return out
 
 
 def require_broker(bootstrap: str) -> None:
     """Fail with one sentence when no bootstrap address answers (kafka-python would retry for a minute)."""
-    from drnflow.stack.process import port_answers
-
     if not any(port_answers(h, p, timeout_s=2.0) for h, p in _hosts(bootstrap)):
-        raise CommandError(f"cannot reach the Kafka broker at {bootstrap}; is it running (`drnflow up`)?")
+        raise KafkaIOError(f"cannot reach the Kafka broker at {bootstrap}; is it running (`drnflow up`)?")
 
 
 def list_topics(bootstrap: str) -> dict[str, int]:
     """Topic name -> partition count."""
-    from kafka import KafkaConsumer
     from kafka.errors import KafkaError
 
     require_broker(bootstrap)
     try:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="drnflow-tools",
-                                 request_timeout_ms=10_000)
+        reader = consumer(bootstrap, "drnflow-tools", request_timeout_ms=10_000)
     except (KafkaError, OSError) as e:
-        raise CommandError(f"cannot talk to the Kafka broker at {bootstrap}: {e}") from None
+        raise KafkaIOError(f"cannot talk to the Kafka broker at {bootstrap}: {e}") from None
     try:
-        return {t: len(consumer.partitions_for_topic(t) or ()) for t in consumer.topics()}
+        return {t: len(reader.partitions_for_topic(t) or ()) for t in reader.topics()}
     finally:
-        consumer.close()
+        reader.close()
 
 
 def require_topics(bootstrap: str, topics: Sequence[str]) -> dict[str, int]:
-    """Partition count of each topic; CommandError naming the first missing one."""
+    """Partition count of each topic; KafkaIOError naming the first missing one."""
     known = list_topics(bootstrap)
     for topic in topics:
         if topic not in known:
-            raise CommandError(f"topic {topic!r} does not exist on {bootstrap} (create it with `drnflow up "
+            raise KafkaIOError(f"topic {topic!r} does not exist on {bootstrap} (create it with `drnflow up "
                                f"--topic-prefix ...`, or check the prefix)")
     return {t: known[t] for t in topics}
 
@@ -136,28 +139,24 @@ def read_partition(bootstrap: str, topic: str, partition: int, rng: RecordRange,
 
 
 def _read_kafka_python(bootstrap: str, topic: str, partition: int, rng: RecordRange) -> Iterator[KafkaRecord]:
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
 
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, isolation_level="read_committed",
-        client_id="drnflow-tools-read", max_partition_fetch_bytes=16 * 1024 * 1024,
-        fetch_max_bytes=64 * 1024 * 1024, max_poll_records=5000,
-    )
+    reader = consumer(bootstrap, "drnflow-tools-read", max_poll_records=5000)
     try:
         tp = TopicPartition(topic, partition)
-        consumer.assign([tp])
-        low = int(consumer.beginning_offsets([tp])[tp])
-        high = int(consumer.end_offsets([tp])[tp])
+        reader.assign([tp])
+        low = int(reader.beginning_offsets([tp])[tp])
+        high = int(reader.end_offsets([tp])[tp])
         start, end = rng.offsets(low, high)
         if start >= end:
             return
-        consumer.seek(tp, start)
+        reader.seek(tp, start)
         idle_since = time.monotonic()
-        while consumer.position(tp) < end:
-            batch = consumer.poll(timeout_ms=500).get(tp, [])
+        while reader.position(tp) < end:
+            batch = reader.poll(timeout_ms=500).get(tp, [])
             if not batch:
                 if time.monotonic() - idle_since > 30:
-                    raise CommandError(f"{topic}[{partition}]: no records arrived for 30 s before offset {end}")
+                    raise KafkaIOError(f"{topic}[{partition}]: no records arrived for 30 s before offset {end}")
                 continue
             idle_since = time.monotonic()
             for r in batch:
@@ -166,30 +165,26 @@ def _read_kafka_python(bootstrap: str, topic: str, partition: int, rng: RecordRa
                 yield KafkaRecord(r.topic, r.partition, r.offset, int(r.timestamp), r.key, r.value,
                                   tuple((k, bytes(v)) for k, v in (r.headers or ())))
     finally:
-        consumer.close()
+        reader.close()
 
 
 def _read_confluent(bootstrap: str, topic: str, partition: int, rng: RecordRange) -> Iterator[KafkaRecord]:
-    from confluent_kafka import Consumer, KafkaError, TopicPartition
+    from confluent_kafka import KafkaError, TopicPartition
 
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap, "group.id": f"drnflow-tools-{uuid.uuid4().hex[:8]}",
-        "enable.auto.commit": False, "isolation.level": "read_committed", "enable.partition.eof": True,
-        "fetch.max.bytes": 64 * 1024 * 1024, "queued.max.messages.kbytes": 256 * 1024,
-        "client.id": "drnflow-tools-read",
-    })
+    reader = confluent_consumer(bootstrap, "drnflow-tools-read", f"drnflow-tools-{uuid.uuid4().hex[:8]}",
+                                  **{"enable.partition.eof": True, "queued.max.messages.kbytes": 256 * 1024})
     try:
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        low, high = reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
         start, end = rng.offsets(int(low), int(high))
         if start >= end:
             return
-        consumer.assign([TopicPartition(topic, partition, start)])
+        reader.assign([TopicPartition(topic, partition, start)])
         idle_since = time.monotonic()
         while True:
-            batch = consumer.consume(num_messages=5000, timeout=0.5)
+            batch = reader.consume(num_messages=5000, timeout=0.5)
             if not batch:
                 if time.monotonic() - idle_since > 30:
-                    raise CommandError(f"{topic}[{partition}]: no records arrived for 30 s before offset {end}")
+                    raise KafkaIOError(f"{topic}[{partition}]: no records arrived for 30 s before offset {end}")
                 continue
             idle_since = time.monotonic()
             for m in batch:
@@ -197,7 +192,7 @@ def _read_confluent(bootstrap: str, topic: str, partition: int, rng: RecordRange
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
                         return  # read_committed: transaction markers may sit below `high`
-                    raise CommandError(f"reading {topic}[{partition}] failed: {err.str()}")
+                    raise KafkaIOError(f"reading {topic}[{partition}] failed: {err.str()}")
                 offset = int(m.offset() or 0)
                 if offset >= end:
                     return
@@ -210,7 +205,7 @@ def _read_confluent(bootstrap: str, topic: str, partition: int, rng: RecordRange
                 if offset + 1 >= end:
                     return
     finally:
-        consumer.close()
+        reader.close()
 
 
 def read_topic(bootstrap: str, topic: str, rng: RecordRange, schema_name: str | None,
@@ -230,19 +225,11 @@ class RecordWriter:
         self.sent = 0
         self._errors: list[str] = []
         if client == "confluent":
-            from confluent_kafka import Producer
-
-            self._producer: Any = Producer({
-                "bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 20,
-                "batch.size": 1024 * 1024, "queue.buffering.max.messages": 500_000,
-                "client.id": "drnflow-tools-write",
-            })
+            self._producer: Any = confluent_producer(
+                bootstrap, "drnflow-tools-write", **{"batch.size": 1024 * 1024, "queue.buffering.max.messages": 500_000}
+            )
         else:
-            from kafka import KafkaProducer
-
-            self._producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
-                                           batch_size=512 * 1024, client_id="drnflow-tools-write",
-                                           max_request_size=64 * 1024 * 1024)
+            self._producer = producer(bootstrap, "drnflow-tools-write", batch_size=512 * 1024)
 
     def _delivered(self, err: Any, msg: Any) -> None:
         if err is not None:
@@ -274,12 +261,12 @@ class RecordWriter:
         if self.client == "confluent":
             left = self._producer.flush(60)
             if left:
-                raise CommandError(f"{left} records were not delivered within 60 s")
+                raise KafkaIOError(f"{left} records were not delivered within 60 s")
         else:
             self._producer.flush(timeout=60)
             self._producer.close()
         if self._errors:
-            raise CommandError(f"{len(self._errors)} records failed to be written, first: {self._errors[0]}")
+            raise KafkaIOError(f"{len(self._errors)} records failed to be written, first: {self._errors[0]}")
 
 
 def available_clients() -> list[str]:
@@ -298,6 +285,6 @@ def pick_client(wanted: str | None) -> Client:
     if wanted is None:
         return "confluent" if "confluent" in have else "kafka-python"
     if wanted not in have:
-        raise CommandError(f"client {wanted!r} is not installed (available: {', '.join(have)}); "
+        raise KafkaIOError(f"client {wanted!r} is not installed (available: {', '.join(have)}); "
                            "pip install confluent-kafka to use it")
     return "confluent" if wanted == "confluent" else "kafka-python"

@@ -1,0 +1,104 @@
+"""Offset spans of a topic and reading them: "from here to there" and "from the beginning to the end".
+
+The major update reads the log of a time range; the jobs read model-weights to its end before they
+start. Both read committed records only, in offset order per partition, and stop at the end offsets
+they saw first, so a writer that keeps writing cannot keep them reading.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from operators.kafka_io.clients import KafkaIOError, consumer
+
+
+@dataclass(frozen=True)
+class PartitionSpan:
+    topic: str
+    partition: int
+    start: int  # inclusive offset
+    end: int  # exclusive offset
+
+
+def _partitions(reader: Any, topic: str) -> list[Any]:
+    from kafka import TopicPartition
+
+    parts = reader.partitions_for_topic(topic)
+    if not parts:
+        raise KafkaIOError(f"topic {topic!r} does not exist; create the topics first (drnflow up)")
+    return [TopicPartition(topic, p) for p in sorted(parts)]
+
+
+def whole_topic(reader: Any, topic: str) -> list[PartitionSpan]:
+    """Every partition of `topic` from its first offset to its current end."""
+    tps = _partitions(reader, topic)
+    begins, ends = reader.beginning_offsets(tps), reader.end_offsets(tps)
+    return [PartitionSpan(topic, tp.partition, int(begins[tp]), int(ends[tp])) for tp in tps]
+
+
+def spans_by_time(reader: Any, topic: str, start_ms: int, end_ms: int) -> list[PartitionSpan]:
+    """Offsets of every partition of `topic` holding Kafka timestamps in [start_ms, end_ms)."""
+    tps = _partitions(reader, topic)
+    ends = reader.end_offsets(tps)
+    begins = reader.beginning_offsets(tps)
+    lo = reader.offsets_for_times({tp: max(0, int(start_ms)) for tp in tps})
+    hi = reader.offsets_for_times({tp: max(0, int(end_ms)) for tp in tps})
+    out = []
+    for tp in tps:
+        s = lo[tp].offset if lo.get(tp) is not None else ends[tp]
+        e = hi[tp].offset if hi.get(tp) is not None else ends[tp]
+        out.append(PartitionSpan(topic, tp.partition, max(int(s), int(begins[tp])), int(e)))
+    return out
+
+
+def read_spans(reader: Any, spans: Sequence[PartitionSpan], timeout_s: float = 120.0
+               ) -> Iterator[tuple[str, int, int, bytes | None]]:
+    """(topic, partition, offset, value) of every committed record of the spans; TimeoutError when they
+    cannot be read within `timeout_s`."""
+    from kafka import TopicPartition
+
+    todo = {TopicPartition(s.topic, s.partition): s for s in spans if s.end > s.start}
+    if not todo:
+        return
+    reader.assign(list(todo))
+    for tp, s in todo.items():
+        reader.seek(tp, s.start)
+    deadline = time.monotonic() + timeout_s
+    while todo:
+        if time.monotonic() > deadline:
+            left = ", ".join(f"{tp.topic}[{tp.partition}]@{reader.position(tp)}<{s.end}" for tp, s in todo.items())
+            raise TimeoutError(f"could not read the range within {timeout_s:.0f} s ({left})")
+        for tp, records in reader.poll(timeout_ms=500, max_records=5000).items():
+            span = todo.get(tp)
+            if span is None:
+                continue
+            for r in records:
+                if r.offset < span.end:
+                    yield r.topic, r.partition, r.offset, r.value
+        for tp in list(todo):
+            if reader.position(tp) >= todo[tp].end:
+                todo.pop(tp)
+                reader.pause(tp)
+
+
+@dataclass
+class TopicLog:
+    """A topic read from its beginning to the end it had: the records and the end offset per partition."""
+
+    records: list[tuple[int, int, bytes | None]]  # (partition, offset, value)
+    end_offsets: dict[int, int]
+
+
+def read_to_end(bootstrap: str, topic: str, client_id: str, timeout_s: float = 60.0) -> TopicLog:
+    """Every committed record of `topic` up to its end offsets at the call (a live writer cannot keep it
+    reading); KafkaIOError when the topic does not exist, TimeoutError when it cannot be read in time."""
+    reader = consumer(bootstrap, client_id)
+    try:
+        spans = whole_topic(reader, topic)
+        records = [(p, o, v) for _, p, o, v in read_spans(reader, spans, timeout_s)]
+    finally:
+        reader.close()
+    return TopicLog(records, {s.partition: s.end for s in spans})
