@@ -68,7 +68,8 @@ def test_a_record_without_params_uses_the_config_and_a_snapshot_keeps_the_params
 
 def test_a_pinned_learner_refuses_a_version_that_explores_otherwise() -> None:
     lrn = DbgdLearner("m", DbgdConfig(alpha=0.1, explore_pinned=True))
-    with pytest.raises(ValueError, match=r"explores with alpha 0.3, multiplicative, this learner is pinned to alpha 0.1"):
+    pinned = r"explores with alpha 0.3, multiplicative, this learner is pinned to alpha 0.1"
+    with pytest.raises(ValueError, match=pinned):
         lrn.rebase(major(ExploreParams(0.3)))
     assert lrn.version is None
     assert lrn.rebase(major(ExploreParams(0.1)))
