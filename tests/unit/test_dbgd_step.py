@@ -11,7 +11,6 @@ from jobs.minor_update_config import MinorUpdateConfig
 from operators.dbgd_step import DbgdStep
 from operators.model_weights_log import WeightsLog
 from schemas import serde
-from tests.integration.minor_update_data import initial_major
 
 WINDOW, ATTR = 10_000, 5_000
 
@@ -115,7 +114,7 @@ def row(ws: int, version: int, explore: int, current: int) -> _Row:
 def make_step(weights_log: WeightsLog) -> tuple[DbgdStep, _Runtime]:
     cfg = MinorUpdateConfig(window=WINDOW, attribution_window=ATTR, initial_state_dim=3, initial_action_dim=2,
                             trigger_every=None, trigger_every_minor=1)
-    step, runtime = DbgdStep(cfg, weights_log), _Runtime()
+    step, runtime = DbgdStep(cfg.step_config(), weights_log), _Runtime()
     step.open(runtime)
     return step, runtime
 
@@ -161,3 +160,11 @@ def test_a_model_without_major_gets_a_published_seed_model() -> None:
     out = decode_outputs(list(step.on_timer(WINDOW + ATTR, ctx)))
     assert [(t, r.get("kind"), r.get("version")) for t, r in out][:1] == [("model-weights", "MAJOR", 0)]
     assert [r["decision"] for t, r in out if t == "win-rates"] == ["REJECT"]
+
+
+def initial_major(cfg: Any, model_id: str, version: int, created_at: int) -> dict[str, Any]:
+    """The seeded MAJOR of `cfg`'s initial network, written without explore parameters."""
+    from models.initial_model import initial_drn_record
+
+    return initial_drn_record(model_id, cfg.initial_state_dim, cfg.initial_action_dim, cfg.seed,
+                              version=version, created_at=created_at)
