@@ -26,10 +26,10 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 jars: $(STAMP)
-	@$(PY) -m drnflow.setup jars
+	@$(PY) -m drnflow.provision jars
 
 data: $(STAMP)
-	@$(PY) -m drnflow.setup data
+	@$(PY) -m drnflow.provision data
 
 setup: venv jars data
 

@@ -15,7 +15,6 @@ import torch
 
 from models.ge.environment import EnvConfig, ListEnvironment
 from models.ge.evaluator import ListEvaluator
-from models.ge.generator import PointerGenerator
 from models.ge.pipeline import (
     EVALUATOR_FILE,
     GENERATOR_FILE,
@@ -26,6 +25,7 @@ from models.ge.pipeline import (
     load_generator,
     standard_generators,
 )
+from models.ge.pointer_generator import PointerGenerator
 from models.ge.tensors import RequestTensors
 from models.ge.utilities import ListReward, RuleConfig, UtilityWeights
 from operators.paths import state_dir

@@ -33,7 +33,7 @@ from drnflow.demo.inmemory import run_loop  # noqa: E402
 from models.dbgd import DbgdConfig, DbgdLearner  # noqa: E402
 from models.drn import DrnConfig, DrnQNetwork  # noqa: E402
 from models.ge.environment import EnvConfig, ListEnvironment, RequestBatch  # noqa: E402
-from models.ge.generator import GeneratorConfig  # noqa: E402
+from models.ge.pointer_generator import GeneratorConfig  # noqa: E402
 from models.weights import FlatWeights, ParamSpec, flatten, layout_of  # noqa: E402
 from operators.ranker import Ranker, RankerConfig  # noqa: E402
 from operators.reranker import (  # noqa: E402

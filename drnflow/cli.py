@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from drnflow import __version__, commands
 from drnflow.errors import CommandError
+from operators.kafka_io.clients import KafkaIOError
 
 __all__ = ["CommandError", "main", "make_parser"]
 
@@ -39,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         result = func(args)
-    except CommandError as e:
+    except (CommandError, KafkaIOError) as e:  # user-facing: one sentence, no traceback
         print(f"drnflow {args.command}: {e}", file=sys.stderr)
         return e.code
     except KeyboardInterrupt:

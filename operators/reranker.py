@@ -1,5 +1,5 @@
 """GE re-ranking in the serving path: the DRN ranker's current network picks the top M candidates, the
-pointer-network generator (models/ge/generator.py) orders N of them, and the shown list interleaves the
+pointer-network generator (models/ge/pointer_generator.py) orders N of them, and the shown list interleaves the
 current generator's list with the list of a perturbed generator W~ = W + ΔW(seed), so the generator is
 tuned online by the same minor-update job (DBGD on its own `model_id`) as the DRN network.
 
@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from models.ge.generator import GeneratorConfig, PointerGenerator
+from models.ge.pointer_generator import GeneratorConfig, PointerGenerator
 from models.ge.tensors import RequestTensors
 from models.interleave import Method, Pick, interleave
 from models.perturbation import Perturbation, without_explore
@@ -139,7 +139,7 @@ def _ids(actions: npt.NDArray[np.float32], column: int | None, n: int, what: str
 class GreedyPointerDecoder:
     """PointerGenerator.decode(sample=False) for one request in numpy, from the flat weights: the serving
     path's greedy list at a fraction of torch's per-op cost (B = 1, ~30 small ops per step). It mirrors
-    models/ge/generator.py op for op; tests/unit/test_reranker.py pins that both give the same lists."""
+    models/ge/pointer_generator.py op for op; tests/unit/test_reranker.py pins that both give the same lists."""
 
     def __init__(self, flat: FlatWeights, layout: Sequence[ParamSpec]) -> None:
         w = {name: np.ascontiguousarray(v, dtype=np.float32) for name, v in split(flat, layout).items()}

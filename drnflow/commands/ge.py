@@ -157,7 +157,6 @@ def cmd_train_generator(args: argparse.Namespace) -> int:
     _setup_torch(args.threads)
     import torch
 
-    from models.ge.generator import PointerGenerator
     from models.ge.pipeline import (
         EVALUATOR_FILE,
         GENERATOR_FILE,
@@ -166,6 +165,7 @@ def cmd_train_generator(args: argparse.Namespace) -> int:
         load_evaluator,
         save_generator,
     )
+    from models.ge.pointer_generator import PointerGenerator
     from models.ge.reinforce import ReinforceConfig, train_generator
     from models.ge.tensors import RequestTensors
     from models.ge.utilities import ListReward, RuleConfig, UtilityWeights

@@ -148,7 +148,7 @@ def _reranking(args: argparse.Namespace, drn: Any, world: Any) -> Any:
 
 
 def _generator_config(world: Any, cats: Any) -> Any:
-    from models.ge.generator import GeneratorConfig
+    from models.ge.pointer_generator import GeneratorConfig
 
     return GeneratorConfig(item_dim=world.action_dim, user_dim=world.state_dim, n_shops=cats.n_shops,
                            n_types=cats.n_types)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from drnflow.demo.stack import demo_broker
+from drnflow.demo.private_broker import demo_broker
 from schemas import serde
 from schemas.durations import format_duration_ms, parse_duration_ms
 from schemas.topics import TopicNames

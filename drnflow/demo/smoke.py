@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from drnflow.demo.stack import demo_broker
+from drnflow.demo.private_broker import demo_broker
 from schemas import serde
 from schemas.topics import TopicNames
 

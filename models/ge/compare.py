@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from models.ge.environment import ListEnvironment, LoggedLists
-from models.ge.generators import ListGenerator
+from models.ge.list_generators import ListGenerator
 from models.ge.tensors import RequestTensors
 from models.ge.utilities import ListReward, rule_compliance
 

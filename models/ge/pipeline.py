@@ -13,8 +13,7 @@ import torch
 
 from models.ge.environment import EnvConfig, ListEnvironment, LoggedLists, log_exposures, split_by_time
 from models.ge.evaluator import EvaluatorConfig, ListEvaluator
-from models.ge.generator import GeneratorConfig, PointerGenerator
-from models.ge.generators import (
+from models.ge.list_generators import (
     DPP,
     MMR,
     BeamSearch,
@@ -25,6 +24,7 @@ from models.ge.generators import (
     PointerGreedy,
     ScoreGreedy,
 )
+from models.ge.pointer_generator import GeneratorConfig, PointerGenerator
 from models.ge.utilities import ListReward, RuleConfig, UtilityWeights
 from models.ge.weights import flatten_parameters
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import torch
 
 from models.ge.environment import LoggedLists
-from models.ge.generator import PointerGenerator
+from models.ge.pointer_generator import PointerGenerator
 from models.ge.tensors import RequestTensors
 from models.ge.utilities import ListReward, RuleConfig, UtilityWeights
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from models.ge.catalog_movielens import MovieLensCategories
-from models.ge.generator import GeneratorConfig
+from models.ge.pointer_generator import GeneratorConfig
 from models.initial_model import initial_drn_record as initial_major
 from models.simulator.world import ACTION_DIM, STATE_DIM
 from models.weights import parse_model_weights_record

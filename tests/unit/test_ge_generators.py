@@ -11,8 +11,7 @@ import torch
 
 from models.ge.environment import EnvConfig, ListEnvironment
 from models.ge.evaluator import EvaluatorConfig, ListEvaluator
-from models.ge.generator import GeneratorConfig, PointerGenerator
-from models.ge.generators import (
+from models.ge.list_generators import (
     DPP,
     MMR,
     BeamSearch,
@@ -23,6 +22,7 @@ from models.ge.generators import (
     PointerGreedy,
     ScoreGreedy,
 )
+from models.ge.pointer_generator import GeneratorConfig, PointerGenerator
 from models.ge.tensors import RequestTensors
 from models.ge.utilities import ListReward, RuleConfig, UtilityWeights, rule_compliance, rule_utilities
 

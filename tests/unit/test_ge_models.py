@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from models.ge.environment import EnvConfig, ListEnvironment
 from models.ge.evaluator import EvaluatorConfig, ListEvaluator
-from models.ge.generator import GeneratorConfig, PointerGenerator, candidate_rank
+from models.ge.pointer_generator import GeneratorConfig, PointerGenerator, candidate_rank
 from models.ge.tensors import RequestTensors
 from models.ge.weights import flatten_parameters, load_flat_parameters
 from models.perturbation import explore_weights

@@ -15,7 +15,7 @@ from models.ge.evaluator import (
     predict_logged,
     train_evaluator,
 )
-from models.ge.generator import GeneratorConfig, PointerGenerator
+from models.ge.pointer_generator import GeneratorConfig, PointerGenerator
 from models.ge.reinforce import ReinforceConfig, train_generator
 from models.ge.tensors import RequestTensors
 from models.ge.utilities import ListReward, RuleConfig, UtilityWeights

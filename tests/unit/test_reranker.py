@@ -16,7 +16,7 @@ from drnflow.demo.inmemory import run_loop
 from models.dbgd import DbgdConfig, DbgdLearner, WindowResult
 from models.drn import DrnConfig, DrnQNetwork
 from models.ge.environment import EnvConfig, ListEnvironment
-from models.ge.generator import GeneratorConfig, PointerGenerator
+from models.ge.pointer_generator import GeneratorConfig, PointerGenerator
 from models.ge.tensors import RequestTensors
 from models.interleave import Team
 from models.perturbation import explore_delta, explore_weights

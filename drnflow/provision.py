@@ -1,4 +1,4 @@
-"""`python -m drnflow.setup jars|data`: fetch what the project needs besides PyPI packages, idempotently."""
+"""`python -m drnflow.provision jars|data`: fetch what the project needs besides PyPI packages, idempotently."""
 
 from __future__ import annotations
 
@@ -32,12 +32,12 @@ def main(argv: list[str]) -> int:
     wanted = argv or list(steps)
     for name in wanted:
         if name not in steps:
-            print(f"drnflow.setup: unknown step {name!r}; known: {', '.join(steps)}", file=sys.stderr)
+            print(f"drnflow.provision: unknown step {name!r}; known: {', '.join(steps)}", file=sys.stderr)
             return 2
         try:
             steps[name]()
         except Exception as e:  # a fetch failure is one sentence for make, not a traceback
-            print(f"drnflow.setup {name}: {e}", file=sys.stderr)
+            print(f"drnflow.provision {name}: {e}", file=sys.stderr)
             return 1
     return 0
 

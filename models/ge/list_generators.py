@@ -12,7 +12,7 @@ import numpy.typing as npt
 import torch
 
 from models.ge.evaluator import ListEvaluator
-from models.ge.generator import PointerGenerator
+from models.ge.pointer_generator import PointerGenerator
 from models.ge.tensors import RequestTensors
 from models.ge.utilities import ListReward
 
