@@ -27,7 +27,7 @@ from models.drn import DrnScorer
 from models.interleave import Method, Pick, interleave
 from models.perturbation import ExploreParams, Perturbation
 from models.weights import FlatWeights, Layout, ParamSpec
-from operators.served import ServedWeights
+from operators.served import ServedWeights, check_explore_settings, serving_method
 from operators.served import explore_seeds_for as explore_seeds_for  # re-exported: its public home
 from schemas.records import impression_record
 
@@ -67,32 +67,12 @@ class RankerConfig:
     tau: float = 3.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "perturbation", Perturbation(self.perturbation))
-        object.__setattr__(self, "interleaving", Method(self.interleaving))
-        if not self.model_id:
-            raise ValueError("RankerConfig.model_id must be a non-empty string")
-        if not np.isfinite(self.alpha) or self.alpha < 0:
-            raise ValueError(f"RankerConfig.alpha must be a finite number >= 0, got {self.alpha}")
-        if self.n_explore < 1:
-            raise ValueError(f"RankerConfig.n_explore must be >= 1, got {self.n_explore}")
-        if self.n_explore > 1 and self.interleaving not in (Method.TEAM_DRAFT, Method.MULTILEAVE):
-            raise ValueError(
-                f"RankerConfig.interleaving={self.interleaving.value} cannot take n_explore={self.n_explore} "
-                "lists; several explore seeds use team-draft multileaving (interleaving='team_draft')"
-            )
-        if self.n_explore == 1 and self.interleaving is Method.MULTILEAVE:
-            object.__setattr__(self, "interleaving", Method.TEAM_DRAFT)
-        if self.base_seed < 0:
-            raise ValueError(f"RankerConfig.base_seed must be >= 0, got {self.base_seed}")
-        if self.round_ms < 1:
-            raise ValueError(f"RankerConfig.round_ms must be >= 1, got {self.round_ms}")
-        if not np.isfinite(self.tau) or self.tau < 0:
-            raise ValueError(f"RankerConfig.tau must be a finite number >= 0, got {self.tau}")
+        check_explore_settings(self, "RankerConfig")
 
     @property
     def method(self) -> Method:
         """The interleaving actually run: multileave when several explore seeds, else `interleaving`."""
-        return Method.MULTILEAVE if self.n_explore > 1 else self.interleaving
+        return serving_method(self)
 
 
 def round_index(event_time: int, round_ms: int) -> int:

@@ -49,7 +49,7 @@ from operators.ranker import (
     request_rng,
     round_index,
 )
-from operators.served import ServedWeights
+from operators.served import ServedWeights, check_explore_settings, serving_method
 from schemas.records import impression_record
 
 GE_FAMILY = "ge-pointer"
@@ -216,33 +216,15 @@ class RerankerConfig:
     best_of_k: int = 1
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "perturbation", Perturbation(self.perturbation))
-        object.__setattr__(self, "interleaving", Method(self.interleaving))
-        if not self.model_id:
-            raise ValueError("RerankerConfig.model_id must be a non-empty string")
+        check_explore_settings(self, "RerankerConfig")
         if self.top_m < 1:
             raise ValueError(f"RerankerConfig.top_m must be >= 1, got {self.top_m}")
-        if not np.isfinite(self.alpha) or self.alpha < 0:
-            raise ValueError(f"RerankerConfig.alpha must be a finite number >= 0, got {self.alpha}")
-        if self.n_explore < 1:
-            raise ValueError(f"RerankerConfig.n_explore must be >= 1, got {self.n_explore}")
-        if self.n_explore > 1 and self.interleaving not in (Method.TEAM_DRAFT, Method.MULTILEAVE):
-            raise ValueError(f"RerankerConfig.interleaving={self.interleaving.value} cannot take "
-                             f"n_explore={self.n_explore} lists; use team_draft (multileaving)")
-        if self.n_explore == 1 and self.interleaving is Method.MULTILEAVE:
-            object.__setattr__(self, "interleaving", Method.TEAM_DRAFT)
-        if self.base_seed < 0:
-            raise ValueError(f"RerankerConfig.base_seed must be >= 0, got {self.base_seed}")
-        if self.round_ms < 1:
-            raise ValueError(f"RerankerConfig.round_ms must be >= 1, got {self.round_ms}")
-        if not np.isfinite(self.tau) or self.tau < 0:
-            raise ValueError(f"RerankerConfig.tau must be a finite number >= 0, got {self.tau}")
         if self.best_of_k < 1:
             raise ValueError(f"RerankerConfig.best_of_k must be >= 1, got {self.best_of_k}")
 
     @property
     def method(self) -> Method:
-        return Method.MULTILEAVE if self.n_explore > 1 else self.interleaving
+        return serving_method(self)
 
     @property
     def generator_name(self) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from models.interleave import Method
 from models.perturbation import ExploreParams, Perturbation, explore_weights
 from models.weights import (
     FlatWeights,
@@ -64,6 +65,37 @@ class ExploreConfig(Protocol):
 
     @property
     def perturbation(self) -> Perturbation: ...
+
+
+def check_explore_settings(config: Any, name: str) -> None:
+    """Normalise and validate the serving settings the DRN ranker and the GE re-ranker share (their
+    frozen configs call this from __post_init__); `name` is the config's class name in errors."""
+    object.__setattr__(config, "perturbation", Perturbation(config.perturbation))
+    object.__setattr__(config, "interleaving", Method(config.interleaving))
+    if not config.model_id:
+        raise ValueError(f"{name}.model_id must be a non-empty string")
+    if not np.isfinite(config.alpha) or config.alpha < 0:
+        raise ValueError(f"{name}.alpha must be a finite number >= 0, got {config.alpha}")
+    if config.n_explore < 1:
+        raise ValueError(f"{name}.n_explore must be >= 1, got {config.n_explore}")
+    if config.n_explore > 1 and config.interleaving not in (Method.TEAM_DRAFT, Method.MULTILEAVE):
+        raise ValueError(
+            f"{name}.interleaving={config.interleaving.value} cannot take n_explore={config.n_explore} "
+            "lists; several explore seeds use team-draft multileaving (interleaving='team_draft')"
+        )
+    if config.n_explore == 1 and config.interleaving is Method.MULTILEAVE:
+        object.__setattr__(config, "interleaving", Method.TEAM_DRAFT)
+    if config.base_seed < 0:
+        raise ValueError(f"{name}.base_seed must be >= 0, got {config.base_seed}")
+    if config.round_ms < 1:
+        raise ValueError(f"{name}.round_ms must be >= 1, got {config.round_ms}")
+    if not np.isfinite(config.tau) or config.tau < 0:
+        raise ValueError(f"{name}.tau must be a finite number >= 0, got {config.tau}")
+
+
+def serving_method(config: Any) -> Method:
+    """The interleaving actually run: multileave when several explore seeds, else `interleaving`."""
+    return Method.MULTILEAVE if config.n_explore > 1 else Method(config.interleaving)
 
 
 S = TypeVar("S", bound=ServedVersion)

@@ -14,6 +14,8 @@ import socket
 import time
 from pathlib import Path
 
+from operators.kafka_io.clients import port_answers as port_answers  # re-exported: its callers import it here
+
 
 def marker(service: str, state: Path) -> str:
     return f"-Ddrnflow.service={service}@{state}"
@@ -84,14 +86,6 @@ def port_in_use(host: str, port: int) -> bool:
         except OSError:
             return True
     return False
-
-
-def port_answers(host: str, port: int, timeout_s: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
 
 
 _handed_out: set[int] = set()
