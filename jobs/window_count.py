@@ -104,11 +104,12 @@ def build(t_env: Any, cfg: WindowCountConfig) -> Any:
 
 def ensure_output_topic(cfg: WindowCountConfig) -> None:
     """The broker does not auto-create topics; this job's output topic is not one of design.md §2."""
-    from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(bootstrap_servers=cfg.bootstrap, client_id="drnflow-window-count")
+    from operators import kafka_io
+
+    admin = kafka_io.admin(cfg.bootstrap, "drnflow-window-count")
     try:
         if cfg.output_topic not in admin.list_topics():
             admin.create_topics([NewTopic(cfg.output_topic, 1, 1)])

@@ -84,18 +84,11 @@ class _Consumer(Protocol):
 def make_consumer(bootstrap_servers: str, topic: str) -> _Consumer:
     """A KafkaConsumer reading the whole topic from the beginning, committed records only, no group
     (every follower reads everything and commits nothing)."""
-    from kafka import KafkaConsumer
+    from operators import kafka_io
 
-    consumer: _Consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        fetch_max_wait_ms=100,
+    consumer: _Consumer = kafka_io.consumer(
+        bootstrap_servers, "drnflow-weights-follower", topic, auto_offset_reset="earliest", fetch_max_wait_ms=100,
         max_partition_fetch_bytes=64 * 1024 * 1024,
-        fetch_max_bytes=64 * 1024 * 1024,
     )
     return consumer
 

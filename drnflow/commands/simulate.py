@@ -255,9 +255,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from kafka.errors import KafkaError
     from tqdm import tqdm
 
-    from models.simulator.stream import event_time_order
-    from operators import kafka_io
-    from schemas.serde import encode
+    from operators.sim_producer import EventWriter, produce_steps
     from schemas.topics import TopicNames
 
     try:
@@ -266,7 +264,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise CommandError(str(e)) from None
     sim, follower = _build(args, topics.model_weights)
     try:
-        producer = kafka_io.producer(args.bootstrap, "drnflow-simulate")
+        writer = EventWriter(args.bootstrap, topics)
     except KafkaError as e:
         if follower:
             follower.stop()
@@ -278,7 +276,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if truth:
         truth.writerow(["request_id", "item_id", "position", "grade"])
     bar = tqdm(total=args.impressions, unit="imp", disable=args.no_progress)
-    counts = {"impression": 0, "click": 0}
+    counts = writer.counts
     wall0 = time.monotonic()
     event0: int | None = None
 
@@ -288,30 +286,27 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 truth.writerows(step.truth)
             yield step
 
+    def pace(kind: str, record: dict[str, Any]) -> None:
+        nonlocal event0
+        t = int(record["event_time"])
+        if event0 is None:
+            event0 = t
+        if args.speedup:
+            ahead = (t - event0) / 1000.0 / args.speedup - (time.monotonic() - wall0)
+            if ahead > 0:
+                time.sleep(ahead)
+        if kind == "impression":
+            bar.update(1)
+
     try:
-        for kind, record in event_time_order(steps()):
-            t = int(record["event_time"])
-            if event0 is None:
-                event0 = t
-            if args.speedup:
-                ahead = (t - event0) / 1000.0 / args.speedup - (time.monotonic() - wall0)
-                if ahead > 0:
-                    time.sleep(ahead)
-            is_imp = kind == "impression"
-            topic, schema = (topics.impressions, "Impression") if is_imp else (topics.clicks, "Click")
-            producer.send(topic, key=str(record["request_id"]).encode(),
-                          value=encode(schema, record, check=False), timestamp_ms=t)
-            counts[kind] += 1
-            if kind == "impression":
-                bar.update(1)
-        producer.flush(timeout=60)
+        produce_steps(steps(), writer, pace)
     except KafkaError as e:
         raise CommandError(f"Kafka refused a record ({type(e).__name__}: {e})") from None
     finally:
         if follower:
             follower.stop()
         bar.close()
-        producer.close(timeout=10)
+        writer.close()
         if truth_file:
             truth_file.close()
     took = time.monotonic() - wall0

@@ -65,12 +65,11 @@ class OutputWatcher:
     """Follows win-rates and model-weights (read_committed) in a thread; prints one line per final window."""
 
     def __init__(self, bootstrap: str, names: TopicNames, sim_windows: dict[int, list[int]]) -> None:
-        from kafka import KafkaConsumer
+        from operators import kafka_io
 
-        self.consumer = KafkaConsumer(
-            names.win_rates, names.model_weights, names.dead_letters, bootstrap_servers=bootstrap,
-            auto_offset_reset="earliest", isolation_level="read_committed", enable_auto_commit=False,
-            group_id=None, consumer_timeout_ms=200,
+        self.consumer = kafka_io.consumer(
+            bootstrap, "drnflow-demo-watcher", names.win_rates, names.model_weights, names.dead_letters,
+            auto_offset_reset="earliest", consumer_timeout_ms=200,
         )
         self.names = names
         self.sim_windows = sim_windows
@@ -166,15 +165,14 @@ def _stop_job(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
-    from kafka import KafkaProducer
-
     from drnflow import datasets
     from drnflow.demo.inmemory import GreedyPolicy, make_ranker, run_loop
     from models.initial_model import initial_drn_record
     from models.perturbation import ExploreParams
     from models.simulator import Simulator, SimulatorConfig, WorldConfig
     from models.simulator.evaluate import evaluate_policy
-    from models.simulator.stream import event_time_order
+    from operators import kafka_io
+    from operators.sim_producer import EventWriter, produce_steps
     from operators.weights_follower import WeightsFollower
 
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
@@ -186,9 +184,11 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
                                explore=ExploreParams(cfg.alpha))
 
     with demo_broker(state, names) as bootstrap:
-        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")
-        producer.send(names.model_weights, serde.encode("ModelWeights", major), key=cfg.model_id.encode())
-        producer.flush()
+        writer = EventWriter(bootstrap, names, "drnflow-demo")
+        publisher = kafka_io.producer(bootstrap, "drnflow-demo-publish", linger_ms=0)
+        publisher.send(names.model_weights, serde.encode("ModelWeights", major), key=cfg.model_id.encode())
+        publisher.flush()
+        publisher.close()
         print(f"[demo] published the initial model {cfg.model_id!r} v1 (MAJOR, seed {cfg.seed}) to "
               f"{names.model_weights}", flush=True)
         job_log = cfg.out_dir / "minor-update.log"
@@ -201,7 +201,7 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
         follower = WeightsFollower.for_kafka(bootstrap, ranker.apply_weights, topic=names.model_weights,
                                              model_ids=[cfg.model_id]).start()
         sim = Simulator(world, ranker, sim_cfg)
-        counts = {"impression": 0, "click": 0}
+        counts = writer.counts
         try:
             t_end = time.monotonic() + cfg.duration_s
             print(f"[demo] simulating users for {cfg.duration_s:.0f} s of wall time "
@@ -213,7 +213,9 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
 
             start_event: int | None = None
             request_window: dict[str, int] = {}
-            for kind, record in event_time_order(steps()):
+
+            def book(kind: str, record: dict[str, Any]) -> None:
+                nonlocal start_event
                 t = int(record["event_time"])
                 if kind == "impression":
                     start_event = t if start_event is None else start_event
@@ -221,15 +223,11 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
                     window = t - t % cfg.window_ms
                     request_window[str(record["request_id"])] = window
                     sim_windows[window][0] += 1
-                    schema, topic = "Impression", names.impressions
                 else:
                     # CTR is booked on the window of the impression the click belongs to.
                     sim_windows[request_window[str(record["request_id"])]][1] += 1
-                    schema, topic = "Click", names.clicks
-                producer.send(topic, serde.encode(schema, record, check=False),
-                              key=str(record["request_id"]).encode(), timestamp_ms=t)
-                counts[kind] += 1
-            producer.flush()
+
+            produce_steps(steps(), writer, book)
             if job.poll() is not None:
                 print(f"[demo] the Flink job exited early (code {job.returncode}); see {job_log}", file=sys.stderr)
                 return 1
@@ -240,7 +238,7 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
             follower.stop()
             _stop_job(job)
             watcher.stop()
-            producer.close(timeout=10)
+            writer.close()
             print("[demo] stopped the Flink job", flush=True)
 
     final = watcher.latest_weights or major

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from drnflow.demo.private_broker import demo_broker
+from operators import kafka_io
 from schemas import serde
 from schemas.topics import TopicNames
 
@@ -17,13 +18,12 @@ MINUTE = 60_000
 
 def run_smoke_demo(state: Path, impressions: int = 600, seed: int = 7) -> int:
     import numpy as np
-    from kafka import KafkaConsumer, KafkaProducer
 
     names = TopicNames("demo.")
     rng = np.random.default_rng(seed)
     start = 1_700_000_040_000
     with demo_broker(state, names) as bootstrap:
-        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+        producer = kafka_io.producer(bootstrap, "drnflow-smoke-demo", linger_ms=5)
         n_clicks = 0
         for i in range(impressions):
             t = start + int(i * 5 * MINUTE / impressions)  # five minutes of event time
@@ -52,8 +52,8 @@ def run_smoke_demo(state: Path, impressions: int = 600, seed: int = 7) -> int:
             print("[demo] the Flink job failed", file=sys.stderr)
             return 1
         print(f"[demo] job finished in {time.monotonic() - t0:.1f} s; reading its output topic", flush=True)
-        consumer = KafkaConsumer(f"{names.prefix}window-counts", bootstrap_servers=bootstrap,
-                                 auto_offset_reset="earliest", consumer_timeout_ms=5000)
+        consumer = kafka_io.consumer(bootstrap, "drnflow-smoke-demo", f"{names.prefix}window-counts",
+                                     auto_offset_reset="earliest", consumer_timeout_ms=5000)
         rows = sorted((r["window_start"], r["topic"], r["records"]) for r in (json.loads(m.value) for m in consumer))
         consumer.close()
         print(f"\n{'window start (UTC)':<22}{'topic':<20}{'records':>8}")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drnflow.stack import process
+from operators import kafka_io
 from operators.jars import SetupError, kafka_libs, require_tool
 from schemas.topics import TopicNames
 
@@ -230,12 +231,10 @@ class KafkaBroker:
 
 
 def _metadata_ok(bootstrap: str) -> bool:
-    from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000,
-                                 client_id="drnflow-ready-check")
+        admin = kafka_io.admin(bootstrap, "drnflow-ready-check", request_timeout_ms=3000)
     except (KafkaError, OSError, ValueError):
         return False
     try:
@@ -274,12 +273,11 @@ def new_cluster_id() -> str:
 
 def create_topics(bootstrap: str, names: TopicNames, settings: TopicSettings | None = None) -> list[str]:
     """Create the six topics of design.md §2 (existing ones are kept); returns the names created."""
-    from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
     settings = settings or TopicSettings()
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="drnflow-admin", request_timeout_ms=15000)
+    admin = kafka_io.admin(bootstrap, "drnflow-admin", request_timeout_ms=15000)
     try:
         existing = set(admin.list_topics())
         wanted = [t for t in names.all() if t not in existing]

@@ -11,6 +11,7 @@ from typing import Any
 
 from drnflow.errors import CommandError
 from drnflow.tools.monitor import weights_metadata
+from operators import kafka_io
 from schemas import serde
 from schemas.event_time import event_time_of
 
@@ -22,15 +23,12 @@ class TopicFollower:
     call, up to the end offsets at the time of the call."""
 
     def __init__(self, bootstrap: str, topic: str, schema_name: str) -> None:
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import TopicPartition
 
         self.topic = topic
         self.schema_name = schema_name
         self.undecodable = 0
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, isolation_level="read_committed",
-            client_id="drnflow-monitor", max_partition_fetch_bytes=64 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
-        )
+        self._consumer = kafka_io.consumer(bootstrap, "drnflow-monitor", max_partition_fetch_bytes=64 * 1024 * 1024)
         partitions = self._consumer.partitions_for_topic(topic)
         if not partitions:
             self._consumer.close()
@@ -65,10 +63,9 @@ class TopicFollower:
 
 def newest_event_time(bootstrap: str, topic: str, tail: int = 50) -> int | None:
     """The largest impression event time among the last `tail` records of each partition."""
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             isolation_level="read_committed", client_id="drnflow-monitor-tail")
+    consumer = kafka_io.consumer(bootstrap, "drnflow-monitor-tail")
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]

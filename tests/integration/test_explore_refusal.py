@@ -50,3 +50,21 @@ def test_minor_update_and_simulate_refuse_an_alpha_the_served_version_does_not_h
     assert read_committed(kafka_bootstrap, names.impressions) == [], "a refused start writes nothing"
     assert [serde.decode("ModelWeights", r.value)["version"]
             for r in read_committed(kafka_bootstrap, names.model_weights)] == [1]
+
+
+def test_simulate_publishes_a_first_drn_version_carrying_its_explore_parameters(kafka_bootstrap: str) -> None:
+    names = TopicNames(f"ex{uuid.uuid4().hex[:8]}.")
+    create_topics(kafka_bootstrap, names)
+    sim = subprocess.run(
+        [sys.executable, "-m", "drnflow", "simulate", "--bootstrap", kafka_bootstrap, "--topic-prefix",
+         names.prefix, "--policy", "drn", "--model-id", "drn", "--publish-initial", "--alpha", "0.2",
+         "--impressions", "5", "--no-progress"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert sim.returncode == 0, sim.stderr
+    assert "published initial MAJOR 'drn' v1" in sim.stdout
+    weights = [serde.decode("ModelWeights", r.value) for r in read_committed(kafka_bootstrap, names.model_weights)]
+    assert [(w["model_id"], w["kind"], w["version"]) for w in weights] == [("drn", "MAJOR", 1)]
+    assert ExploreParams.read_from(weights[0]["architecture"]) == ExploreParams(0.2)
+    impressions = [serde.decode("Impression", r.value) for r in read_committed(kafka_bootstrap, names.impressions)]
+    assert len(impressions) == 5 and {i["model_version"] for i in impressions} == {1}

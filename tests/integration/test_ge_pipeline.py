@@ -120,7 +120,7 @@ def test_missing_generator_is_one_sentence_and_publish_initial_fixes_it(kafka_bo
     assert len(impressions) == 5 and {i["model_id"] for i in impressions} == {GEN_ID}
 
 
-@pytest.mark.parametrize("flags", [["--policy", "random", "--reranker"], ["--policy", "drn", "--publish-initial"]])
+@pytest.mark.parametrize("flags", [["--policy", "random", "--reranker"], ["--policy", "random", "--publish-initial"]])
 def test_reranker_flags_need_their_partners(flags: list[str]) -> None:
     result = subprocess.run([sys.executable, "-m", "drnflow", "simulate", "--bootstrap", "127.0.0.1:1",
                              "--impressions", "5", "--no-progress", *flags],
