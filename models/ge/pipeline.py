@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from models.ge.environment import EnvConfig, ListEnvironment, LoggedLists, log_exposures, split_by_time
@@ -26,7 +25,6 @@ from models.ge.list_generators import (
 )
 from models.ge.pointer_generator import GeneratorConfig, PointerGenerator
 from models.ge.utilities import ListReward, RuleConfig, UtilityWeights
-from models.ge.weights import flatten_parameters
 
 EVALUATOR_FILE = "evaluator.pt"
 GENERATOR_FILE = "generator.pt"
@@ -97,13 +95,11 @@ def load_evaluator(path: Path) -> tuple[GeSetup, ListEvaluator]:
 def save_generator(
     path: Path, generator: PointerGenerator, weights: UtilityWeights, rules: RuleConfig
 ) -> None:
-    """State dict plus the flat float32 weights and layout a model-weights record would carry."""
-    flat, layout = flatten_parameters(generator)
+    """State dict, utility weights and rules; `ge publish` turns the module into a ModelWeights record
+    (operators/reranker.generator_record, flat weights by models/weights.py)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"config": asdict(generator.config), "state_dict": generator.state_dict(),
-                "utility_weights": asdict(weights), "rules": asdict(rules),
-                "flat_weights": torch.from_numpy(np.ascontiguousarray(flat)),
-                "layout": [[name, list(shape)] for name, shape in layout]}, path)
+                "utility_weights": asdict(weights), "rules": asdict(rules)}, path)
 
 
 def load_generator(path: Path) -> tuple[PointerGenerator, UtilityWeights, RuleConfig]:

@@ -44,7 +44,7 @@ def candidate_rank(ranker_score: torch.Tensor) -> torch.Tensor:
 
 class PointerGenerator(nn.Module):
     """DeepSet encoder + pointer decoder. Its parameters, in named_parameters() order, are the flat
-    float32 weights a model-weights record carries (see models.ge.weights)."""
+    float32 weights a model-weights record carries (see models/weights.py)."""
 
     def __init__(self, config: GeneratorConfig, seed: int = 0) -> None:
         super().__init__()

@@ -12,8 +12,8 @@ from models.ge.environment import EnvConfig, ListEnvironment
 from models.ge.evaluator import EvaluatorConfig, ListEvaluator
 from models.ge.pointer_generator import GeneratorConfig, PointerGenerator, candidate_rank
 from models.ge.tensors import RequestTensors
-from models.ge.weights import flatten_parameters, load_flat_parameters
 from models.perturbation import explore_weights
+from models.weights import WeightsError, flatten, layout_of, unflatten_into
 
 torch.set_num_threads(1)
 
@@ -105,21 +105,21 @@ def test_evaluator_is_unidirectional() -> None:
 
 def test_flat_weights_round_trip_and_perturbation_moves_the_policy() -> None:
     gen = PointerGenerator(_gen_config(), seed=3)
-    flat, layout = flatten_parameters(gen)
+    flat, layout = flatten(gen), layout_of(gen)
     assert flat.dtype == np.float32
-    assert [name for name, _ in layout] == [name for name, _ in gen.named_parameters()]
+    assert [spec.name for spec in layout] == [name for name, _ in gen.named_parameters()]
     assert flat.size == sum(p.numel() for p in gen.parameters())
     twin = PointerGenerator(_gen_config(), seed=99)
-    load_flat_parameters(twin, flat, layout)
+    unflatten_into(twin, flat, layout)
     req = RequestTensors.from_batch(ENV.make_requests(32, np.random.default_rng(3)))
     with torch.no_grad():
         assert torch.equal(gen.decode(req, 5, sample=False)[0], twin.decode(req, 5, sample=False)[0])
-        load_flat_parameters(twin, explore_weights(flat, seed=7, alpha=0.5), layout)
+        unflatten_into(twin, explore_weights(flat, seed=7, alpha=0.5), layout)
         assert not torch.equal(gen.decode(req, 5, sample=False)[0], twin.decode(req, 5, sample=False)[0])
-    with pytest.raises(ValueError, match="layout does not match"):
-        load_flat_parameters(twin, flat, layout[::-1])
-    with pytest.raises(ValueError, match="values"):
-        load_flat_parameters(twin, flat[:-1], layout)
+    with pytest.raises(WeightsError, match="layout does not match"):
+        unflatten_into(twin, flat, layout[::-1])
+    with pytest.raises(WeightsError, match="values"):
+        unflatten_into(twin, flat[:-1], layout)
 
 
 def test_model_configs_reject_bad_values() -> None:
