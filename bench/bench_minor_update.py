@@ -140,9 +140,10 @@ def latency(bootstrap: str, seconds: float, work: Path) -> None:
     """Live stream (event time = now) into an unbounded job; delay from the moment the watermark can pass
     window_end + attribution window (wall clock window_end + attribution window + out-of-orderness) to the
     window's WinRate / MINOR ModelWeights record being visible to a read_committed consumer."""
-    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka import TopicPartition
 
     from drnflow.stack.kafka import create_topics
+    from operators import kafka_io
 
     window_ms, attribution_ms, ooo_ms = 2_000, 1_000, 200
     names = TopicNames(f"lat{uuid.uuid4().hex[:6]}.")
@@ -161,7 +162,7 @@ def latency(bootstrap: str, seconds: float, work: Path) -> None:
     stop = threading.Event()
 
     def consume() -> None:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, isolation_level="read_committed")
+        consumer = kafka_io.consumer(bootstrap, "drnflow-bench-latency")
         tps = [TopicPartition(t, p) for t in (names.win_rates, names.model_weights)
                for p in sorted(consumer.partitions_for_topic(t) or [])]
         consumer.assign(tps)
@@ -182,7 +183,7 @@ def latency(bootstrap: str, seconds: float, work: Path) -> None:
 
     reader = threading.Thread(target=consume, daemon=True)
     reader.start()
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    producer = kafka_io.producer(bootstrap, "drnflow-bench-latency", acks=1, linger_ms=5)
     start = time.time()
     n = 0
     try:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import site
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -21,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from jobs.minor_update_config import MinorUpdateConfig, add_arguments, from_args
 from operators.dbgd_step import DbgdStep, rebase_candidates
 from operators.model_weights_log import WeightsLog, read_weights_log
-from operators.paths import PROJECT_ROOT
 from schemas import serde
 
 if TYPE_CHECKING:
@@ -68,39 +65,14 @@ def _schema_text(name: str) -> str:
 
 
 def make_env(cfg: MinorUpdateConfig) -> StreamExecutionEnvironment:
-    """A stream environment with checkpointing, the Python thread mode and drnflow's jars."""
-    from pyflink.common import Configuration
-    from pyflink.datastream import StreamExecutionEnvironment
-
-    from operators.jars import flink_jars, jar_urls
+    """The job's environment (operators/flinkenv.py) with the JVM operators' jar."""
+    from operators.flinkenv import PythonJobEnv, python_job_env
     from operators.jvm_jar import jvm_jar
 
-    # The embedded Python of thread mode starts from the base interpreter's prefix: point it at this
-    # checkout (drnflow, jobs, operators, models) and this environment's site-packages (pemja, numpy).
-    wanted = [str(PROJECT_ROOT), *site.getsitepackages()]
-    path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    os.environ["PYTHONPATH"] = os.pathsep.join([*wanted, *(p for p in path if p not in wanted)])
-    checkpoints = cfg.checkpoint_path()
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    conf = Configuration()
-    for key, value in {
-        "python.execution-mode": "thread",
-        "python.executable": sys.executable,
-        "python.client.executable": sys.executable,
-        "python.fn-execution.bundle.time": "100",
-        "execution.checkpointing.interval": f"{cfg.checkpoint_interval_ms} ms",
-        "execution.checkpointing.mode": "EXACTLY_ONCE",
-        "execution.checkpointing.dir": checkpoints.as_uri(),
-        "state.backend.type": "hashmap",
-        "restart-strategy.type": "fixed-delay",
-        "restart-strategy.fixed-delay.attempts": "3",
-        "restart-strategy.fixed-delay.delay": "1 s",
-        "pipeline.name": cfg.job_name,
-    }.items():
-        conf.set_string(key, value)
-    env = StreamExecutionEnvironment.get_execution_environment(conf)
-    env.set_parallelism(cfg.parallelism)
-    env.add_jars(*jar_urls([*flink_jars(), jvm_jar()]))
+    env: StreamExecutionEnvironment = python_job_env(PythonJobEnv(
+        job_name=cfg.job_name, parallelism=cfg.parallelism, checkpoint_interval_ms=cfg.checkpoint_interval_ms,
+        checkpoint_dir=cfg.checkpoint_path(), extra_jars=(jvm_jar(),),
+    ))
     return env
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import site
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from operators.jars import flink_jars, jar_urls
+from operators.paths import PROJECT_ROOT
 
 
 @dataclass(frozen=True)
@@ -47,3 +51,53 @@ def table_env(cfg: FlinkEnvConfig) -> Any:
     from pyflink.table import StreamTableEnvironment
 
     return StreamTableEnvironment.create(stream_env(cfg))
+
+
+@dataclass(frozen=True)
+class PythonJobEnv:
+    """A job with Python operators in thread mode, exactly-once checkpoints and drnflow's jars."""
+
+    job_name: str
+    parallelism: int
+    checkpoint_interval_ms: int
+    checkpoint_dir: Path
+    extra_jars: tuple[Path, ...] = ()
+
+
+def point_thread_mode_at_checkout() -> None:
+    """The embedded Python of thread mode starts from the base interpreter's prefix: point it at this
+    checkout (schemas, models, operators, jobs, drnflow) and this environment's site-packages (pemja,
+    numpy), ahead of anything already on PYTHONPATH."""
+    wanted = [str(PROJECT_ROOT), *site.getsitepackages()]
+    path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join([*wanted, *(p for p in path if p not in wanted)])
+
+
+def python_job_env(cfg: PythonJobEnv) -> Any:
+    """A StreamExecutionEnvironment for `cfg`: thread mode, EXACTLY_ONCE checkpoints into
+    `checkpoint_dir`, heap state, the restart strategy, the connector jars plus `extra_jars`."""
+    from pyflink.common import Configuration
+    from pyflink.datastream import StreamExecutionEnvironment
+
+    point_thread_mode_at_checkout()
+    cfg.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    conf = Configuration()
+    for key, value in {
+        "python.execution-mode": "thread",
+        "python.executable": sys.executable,
+        "python.client.executable": sys.executable,
+        "python.fn-execution.bundle.time": "100",
+        "execution.checkpointing.interval": f"{cfg.checkpoint_interval_ms} ms",
+        "execution.checkpointing.mode": "EXACTLY_ONCE",
+        "execution.checkpointing.dir": cfg.checkpoint_dir.as_uri(),
+        "state.backend.type": "hashmap",
+        "restart-strategy.type": "fixed-delay",
+        "restart-strategy.fixed-delay.attempts": "3",
+        "restart-strategy.fixed-delay.delay": "1 s",
+        "pipeline.name": cfg.job_name,
+    }.items():
+        conf.set_string(key, value)
+    env = StreamExecutionEnvironment.get_execution_environment(conf)
+    env.set_parallelism(cfg.parallelism)
+    env.add_jars(*jar_urls([*flink_jars(), *cfg.extra_jars]))
+    return env
