@@ -52,6 +52,7 @@ def jvm_settings(cfg: MinorUpdateConfig, weights_log: WeightsLog) -> dict[str, s
         "model-weights.start-offsets": ",".join(f"{p}:{o}" for p, o in sorted(weights_log.end_offsets.items())),
         "fault.fail-after-impressions": str(cfg.fault.fail_after_impressions),
         "fault.marker": cfg.fault.marker,
+        "fault.failures": str(cfg.fault.failures),
         "fault.throttle-us": str(cfg.fault.throttle_us),
         "probe.dir": cfg.probe_dir or "",
     }

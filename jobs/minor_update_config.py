@@ -26,16 +26,20 @@ _JOB_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 @dataclass(frozen=True)
 class FaultInjection:
-    """Test-only knobs (not on the command line): fail the attribution input once, after a completed
-    checkpoint and `fail_after_impressions` impressions, and/or slow impressions down."""
+    """Test-only knobs (not on the command line): fail the attribution input `failures` times, each after
+    a completed checkpoint and `fail_after_impressions` impressions since the (re)start, and/or slow
+    impressions down until the last failure."""
 
     fail_after_impressions: int = -1
     marker: str = ""
     throttle_us: int = 0
+    failures: int = 1
 
     def __post_init__(self) -> None:
         if self.fail_after_impressions >= 0 and not self.marker:
             raise ValueError("FaultInjection.fail_after_impressions needs a marker file path (fails once)")
+        if self.failures < 1:
+            raise ValueError(f"FaultInjection.failures must be >= 1, got {self.failures}")
         if self.throttle_us < 0:
             raise ValueError(f"FaultInjection.throttle_us must be >= 0, got {self.throttle_us}")
 

@@ -53,6 +53,20 @@ def table_env(cfg: FlinkEnvConfig) -> Any:
     return StreamTableEnvironment.create(stream_env(cfg))
 
 
+#: Restart forever, backing off 1 s, 2 s, ... up to 1 min, and forget past failures after 10 min of running.
+#: A fixed-delay strategy of 3 attempts never resets: the fourth failure of a long-running job (a
+#: TaskManager lost, a broker restart) used to leave it FAILED for good (issue 11).
+RESTART_STRATEGY: dict[str, str] = {
+    "restart-strategy.type": "exponential-delay",
+    "restart-strategy.exponential-delay.initial-backoff": "1 s",
+    "restart-strategy.exponential-delay.max-backoff": "1 min",
+    "restart-strategy.exponential-delay.backoff-multiplier": "2.0",
+    "restart-strategy.exponential-delay.reset-backoff-threshold": "10 min",
+    "restart-strategy.exponential-delay.jitter-factor": "0.1",
+    "restart-strategy.exponential-delay.attempts-before-reset-backoff": str(2**31 - 1),
+}
+
+
 @dataclass(frozen=True)
 class PythonJobEnv:
     """A job with Python operators in thread mode, exactly-once checkpoints and drnflow's jars."""
@@ -75,7 +89,7 @@ def point_thread_mode_at_checkout() -> None:
 
 def python_job_env(cfg: PythonJobEnv) -> Any:
     """A StreamExecutionEnvironment for `cfg`: thread mode, EXACTLY_ONCE checkpoints into
-    `checkpoint_dir`, heap state, the restart strategy, the connector jars plus `extra_jars`."""
+    `checkpoint_dir`, heap state, RESTART_STRATEGY, the connector jars plus `extra_jars`."""
     from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
 
@@ -91,9 +105,7 @@ def python_job_env(cfg: PythonJobEnv) -> Any:
         "execution.checkpointing.mode": "EXACTLY_ONCE",
         "execution.checkpointing.dir": cfg.checkpoint_dir.as_uri(),
         "state.backend.type": "hashmap",
-        "restart-strategy.type": "fixed-delay",
-        "restart-strategy.fixed-delay.attempts": "3",
-        "restart-strategy.fixed-delay.delay": "1 s",
+        **RESTART_STRATEGY,
         "pipeline.name": cfg.job_name,
     }.items():
         conf.set_string(key, value)

@@ -35,6 +35,7 @@ public final class JobSettings implements Serializable {
     public final String modelWeightsStartOffsets;
     /** Fault injection for the exactly-once test: fail once after this many impressions (-1: off). */
     public final long failAfterImpressions;
+    public final int failures;
     public final String failMarkerPath;
     /** Slows the impressions source down (test only), so checkpoints happen mid-stream. */
     public final long throttleMicrosPerImpression;
@@ -63,6 +64,7 @@ public final class JobSettings implements Serializable {
         modelWeightsStartOffsets = p.getProperty("model-weights.start-offsets", "");
         failAfterImpressions = Long.parseLong(p.getProperty("fault.fail-after-impressions", "-1"));
         failMarkerPath = p.getProperty("fault.marker", "");
+        failures = Integer.parseInt(p.getProperty("fault.failures", "1"));
         throttleMicrosPerImpression = Long.parseLong(p.getProperty("fault.throttle-us", "0"));
         probeDir = p.getProperty("probe.dir", "");
         if (windowMs <= 0 || attributionWindowMs < 0 || clickHorizonMs < attributionWindowMs) {

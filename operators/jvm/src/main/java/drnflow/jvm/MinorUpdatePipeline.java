@@ -51,7 +51,8 @@ public final class MinorUpdatePipeline {
         DataStream<SourceEvent> impressionsIn = impressions;
         if (s.failAfterImpressions >= 0 || s.throttleMicrosPerImpression > 0) {
             impressionsIn = impressions
-                    .map(new FaultInjector(s.failAfterImpressions, s.failMarkerPath, s.throttleMicrosPerImpression))
+                    .map(new FaultInjector(s.failAfterImpressions, s.failMarkerPath, s.throttleMicrosPerImpression,
+                            s.failures))
                     .name("fault-injector").uid("fault-injector");
         }
         SingleOutputStreamOperator<PartialCounts> outcomes = impressionsIn.union(clicks)
@@ -103,7 +104,7 @@ public final class MinorUpdatePipeline {
         if (s.bounded) {
             b.setBounded(OffsetsInitializer.latest());
         }
-        WatermarkStrategy<Row> wm = WatermarkStrategy.forGenerator(ctx -> new NeverHoldWatermarks<>());
+        WatermarkStrategy<Row> wm = WatermarkStrategy.forGenerator(ctx -> new AlwaysIdleWatermarks<>());
         return env.fromSource(b.build(), wm, "model-weights").setParallelism(1).uid("model-weights-source");
     }
 
