@@ -31,10 +31,13 @@ class ImpressionIndex:
     duplicates: list[tuple[int, int]] = field(default_factory=list)
 
 
-def index_impressions(request_ids: Iterable[str]) -> ImpressionIndex:
-    """The first impression per request_id in input order; every later one is a duplicate."""
+def index_impressions(request_ids: Iterable[str | None]) -> ImpressionIndex:
+    """The first impression per request_id in input order; every later one is a duplicate. A None
+    request_id (a record that is not an impression at all, e.g. MALFORMED) takes a position and nothing else."""
     out = ImpressionIndex()
     for position, rid in enumerate(request_ids):
+        if rid is None:
+            continue
         first = out.first.get(rid)
         if first is None:
             out.first[rid] = position

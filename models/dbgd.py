@@ -381,7 +381,10 @@ class DbgdLearner:
         decided: list[tuple[_Row, str]] = []
         stale: list[tuple[int, int, str]] = []
         for row in parsed:
-            why_stale = self._why_stale(row.model_version)
+            why_stale = (
+                f"explore_seed {row.explore_seed} is negative: no explore network has it"
+                if row.explore_seed < 0 else self._why_stale(row.model_version)
+            )
             if why_stale is not None:
                 log.info(
                     "model %s window [%d, %d): row v%d seed %d is STALE: %s",

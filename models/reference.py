@@ -36,7 +36,15 @@ from models import attribution
 from models.dbgd import DRN_ATTRIBUTION_WINDOW_MS, DRN_WINDOW_MS, DbgdConfig, DbgdLearner
 from models.interleave import credit
 from schemas import serde
-from schemas.reasons import DUPLICATE, DUPLICATE_IMPRESSION, ITEM_NOT_SHOWN, OUTSIDE_WINDOW, UNKNOWN_REQUEST
+from schemas.reasons import (
+    DUPLICATE,
+    DUPLICATE_IMPRESSION,
+    ITEM_NOT_SHOWN,
+    MALFORMED,
+    OUTSIDE_WINDOW,
+    UNKNOWN_REQUEST,
+)
+from schemas.records import record_problem
 
 __all__ = [
     "DUPLICATE", "DUPLICATE_IMPRESSION", "ITEM_NOT_SHOWN", "OUTSIDE_WINDOW", "UNKNOWN_REQUEST",
@@ -121,9 +129,17 @@ def dedupe_impressions(
 ) -> tuple[dict[str, tuple[int, Mapping[str, Any]]], list[dict[str, Any]]]:
     """request_id -> (input position, impression) of the first impression per request_id in input
     order (models/attribution.py); the rest as DUPLICATE_IMPRESSION dead letters."""
-    index = attribution.index_impressions(str(imp["request_id"]) for imp in impressions)
+    problems = [record_problem("Impression", dict(imp)) for imp in impressions]
+    index = attribution.index_impressions(
+        None if problem else str(imp["request_id"]) for imp, problem in zip(impressions, problems, strict=True)
+    )
     kept = {rid: (i, impressions[i]) for rid, i in index.first.items()}
     dead = [
+        _dead_letter(topic, i, imp, "Impression", MALFORMED, f"invalid {topic} record: {problem}")
+        for i, (imp, problem) in enumerate(zip(impressions, problems, strict=True))
+        if problem
+    ]
+    dead += [
         _dead_letter(
             topic,
             i,
@@ -147,9 +163,17 @@ def attribute_clicks(
     """request_id -> credited item_ids, and a dead letter for every click that fails a §4 rule.
     `click_horizon_ms`: a click further than this from its impression is UNKNOWN_REQUEST (None = never)."""
     impression_of = {rid: imp for rid, (_, imp) in impressions_by_request.items()}
-    result = attribution.attribute_clicks(impression_of, clicks, attribution_window_ms, click_horizon_ms)
+    problems = [record_problem("Click", dict(c)) for c in clicks]
+    valid = [i for i, problem in enumerate(problems) if problem is None]
+    result = attribution.attribute_clicks(impression_of, [clicks[i] for i in valid], attribution_window_ms,
+                                          click_horizon_ms)
     dead = [
-        _dead_letter(topic, r.position, clicks[r.position], "Click", r.reason, r.detail) for r in result.refused
+        _dead_letter(topic, i, clicks[i], "Click", MALFORMED, f"invalid {topic} record: {problem}")
+        for i, problem in enumerate(problems) if problem
+    ]
+    dead += [
+        _dead_letter(topic, valid[r.position], clicks[valid[r.position]], "Click", r.reason, r.detail)
+        for r in result.refused
     ]
     return result.credited, dead
 

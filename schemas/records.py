@@ -44,3 +44,22 @@ def impression_record(
         "interleaving": interleaving,
         "generator": generator,
     }
+
+
+#: Event times are epoch milliseconds within 130 years of 1970, [1840-01-01, 2100-01-01) (design.md §3): far
+#: from the long's ends (window arithmetic never overflows) and far below a microsecond stamp of today
+#: (~1.7e15). The JVM decoder uses the same bounds (operators/jvm/.../AvroEventDeserializer.java).
+MAX_EVENT_TIME_MS = 4_102_444_800_000
+MIN_EVENT_TIME_MS = -MAX_EVENT_TIME_MS
+
+
+def record_problem(schema: str, record: dict[str, Any]) -> str | None:
+    """Why a decoded Impression or Click cannot be used (it goes to dead-letters as MALFORMED), or None.
+    One such record used to crash the job or push the watermark decades ahead (issue 11)."""
+    t = int(record["event_time"])
+    if not MIN_EVENT_TIME_MS <= t < MAX_EVENT_TIME_MS:
+        return (f"event_time {t} is outside [{MIN_EVENT_TIME_MS}, {MAX_EVENT_TIME_MS}) ms (1840..2100); "
+                "is it in epoch milliseconds?")
+    if schema == "Impression" and int(record["explore_seed"]) < 0:
+        return f"explore_seed {record['explore_seed']} is negative; explore seeds are non-negative"
+    return None

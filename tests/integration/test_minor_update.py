@@ -266,6 +266,40 @@ def test_five_failures_in_one_run_restart_every_time_and_stay_exactly_once(
 
 
 
+def test_hostile_records_are_dead_letters_and_never_crash_the_job(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Issue 11, item 3-4: an event time near Long.MAX (first record), one near Long.MIN, one in microseconds,
+    and a negative explore seed each used to crash the job or corrupt later windows; now each is a MALFORMED
+    dead letter with its reason, and everything else is decided exactly as the reference decides it."""
+    from tests.integration.minor_update_data import click, impression
+
+    good = hand_written_stream(n_windows=3, seed=5)
+    hostile = [impression("h-max", 2**62, "m1", 1, 100, "EC"),
+               impression("h-us", (T0 + 1000) * 1000, "m1", 1, 100, "E"),
+               impression("h-seed", T0 + 1000, "m1", 1, -7, "EC")]
+    huge = b"\xff" * 1_000_000  # undecodable and just under the broker's 1 MiB limit
+    stream = Stream(impressions=[*hostile, *good.impressions],
+                    clicks=[click("h-min", "x", -(2**62)), *good.clicks], garbage=[("impressions", huge)])
+    run = run_job(kafka_bootstrap, tmp_path, stream=stream)
+    names = run.cfg.topics
+    got = decoded(run, "dead-letters")
+    invalid = sorted((d["source_topic"], d["source_offset"]) for d in got if d["detail"].startswith("invalid "))
+    assert invalid == [(names.clicks, 0), (names.impressions, 0), (names.impressions, 1), (names.impressions, 2)]
+    assert {d["reason"] for d in got if d["detail"].startswith("invalid ")} == {"MALFORMED"}
+    big = [d for d in got if d["detail"].startswith("cannot decode")]
+    assert len(big) == 1 and big[0]["raw_value"] == huge[: 256 * 1024]
+    assert "raw_value truncated: first 262144 of 1000000 bytes kept" in big[0]["detail"]
+    ref = reference_of(run)
+    assert sorted((d["source_topic"], d["source_offset"], d["reason"]) for d in got if d not in big) == sorted(
+        (d["source_topic"], d["source_offset"], d["reason"]) for d in ref.dead_letters)
+    assert sorted(d["detail"] for d in got if d["detail"].startswith("invalid ")) == sorted(
+        d["detail"] for d in ref.dead_letters if d["detail"].startswith("invalid ")), "one sentence, both sides"
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["model_id"], r["window_start"], r["model_version"], r["explore_seed"])
+
+    assert sorted(decoded(run, "win-rates"), key=key) == sorted(ref.win_rates, key=key)
+
+
 @pytest.mark.parametrize("seed", [21, 42])
 def test_other_seeded_streams_agree_with_the_reference(seed: int, kafka_bootstrap: str, tmp_path: Path) -> None:
     """The differential check on more streams: the same rule edges, other random fills and outcomes."""

@@ -374,3 +374,11 @@ def test_row_is_stale_iff_lag_exceeds_max_staleness(
         lag = current - r["model_version"]
         known = r["model_version"] >= 1
         assert (r["decision"] == "STALE") == (lag < 0 or lag > max_staleness or not known), r
+
+
+def test_a_row_with_a_negative_explore_seed_is_stale_not_a_crash() -> None:
+    lrn = learner()
+    res = lrn.on_window([row(1, -5, e=9, c=0)])
+    assert decisions(res) == [(1, -5, "STALE")]
+    assert res.weights is None
+    assert "negative" in res.stale_reasons[0][2]

@@ -33,6 +33,10 @@ public final class AvroEventDeserializer implements KafkaRecordDeserializationSc
         setIfAbsent("org.apache.avro.limits.collectionItems.maxLength", "4194304");
     }
 
+    /** Event times must be epoch milliseconds in [1840-01-01, 2100-01-01) (design.md §3, schemas/records.py). */
+    static final long MAX_EVENT_TIME_MS = 4_102_444_800_000L;
+    static final long MIN_EVENT_TIME_MS = -MAX_EVENT_TIME_MS;
+
     private final byte kind;
     private final String writerSchemaJson;
 
@@ -112,14 +116,39 @@ public final class AvroEventDeserializer implements KafkaRecordDeserializationSc
         e.rawValue = record.value();
         try {
             decodeInto(e);
+            String problem = problem(e);
+            if (problem != null) {
+                malformed(e, "invalid " + e.topic + " record: " + problem);
+            }
         } catch (Exception | StackOverflowError | OutOfMemoryError ex) {
             reuse = null;
-            e.kind = SourceEvent.MALFORMED;
-            e.detail = ex.getClass().getSimpleName() + ": " + ex.getMessage();
-            e.itemIds = null;
-            e.explore = null;
+            malformed(e, "cannot decode " + e.topic + " value as Avro: " + ex.getClass().getSimpleName() + ": "
+                    + ex.getMessage());
         }
         out.collect(e);
+    }
+
+    private static void malformed(SourceEvent e, String detail) {
+        e.kind = SourceEvent.MALFORMED;
+        e.detail = detail;
+        e.itemIds = null;
+        e.explore = null;
+    }
+
+    /**
+     * Why a decoded record cannot be used, or null. One such record used to crash the job (an event time
+     * near Long.MIN/MAX wrapped the window arithmetic; a negative explore seed broke the explore network)
+     * or to corrupt later traffic (an event time in microseconds pushed the watermark 50,000 years ahead).
+     */
+    static String problem(SourceEvent e) {
+        if (e.eventTime < MIN_EVENT_TIME_MS || e.eventTime >= MAX_EVENT_TIME_MS) {
+            return "event_time " + e.eventTime + " is outside [" + MIN_EVENT_TIME_MS + ", " + MAX_EVENT_TIME_MS
+                    + ") ms (1840..2100); is it in epoch milliseconds?";
+        }
+        if (e.kind == SourceEvent.IMPRESSION && e.exploreSeed < 0) {
+            return "explore_seed " + e.exploreSeed + " is negative; explore seeds are non-negative";
+        }
+        return null;
     }
 
     private void decodeInto(SourceEvent e) throws Exception {

@@ -16,9 +16,17 @@ import org.apache.flink.api.common.serialization.SerializationSchema;
 import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
 import org.apache.flink.kafka.shaded.org.apache.kafka.clients.producer.ProducerRecord;
 
-/** Writes dead letters as plain-Avro DeadLetter values keyed by their source topic (design.md §2). */
+/**
+ * Writes dead letters as plain-Avro DeadLetter values keyed by their source topic (design.md §2).
+ *
+ * <p>A dead letter carries its record's raw bytes, so a record just under the broker's size limit made a
+ * dead letter over the producer's limit, and the sink failed the job. Raw key and value are kept up to
+ * {@link #MAX_RAW_BYTES} each (their first bytes), and the detail says how many bytes the record had.
+ */
 public final class DeadLetterSerializer implements KafkaRecordSerializationSchema<DeadLetterRecord> {
     private static final long serialVersionUID = 1L;
+    static final int MAX_RAW_BYTES = 256 * 1024;
+    static final int MAX_DETAIL_CHARS = 4000;
 
     private final String topic;
     private final String schemaJson;
@@ -48,10 +56,21 @@ public final class DeadLetterSerializer implements KafkaRecordSerializationSchem
         r.put("source_topic", d.sourceTopic);
         r.put("source_partition", d.sourcePartition);
         r.put("source_offset", d.sourceOffset);
-        r.put("raw_key", d.rawKey == null ? null : ByteBuffer.wrap(d.rawKey));
-        r.put("raw_value", d.rawValue == null ? null : ByteBuffer.wrap(d.rawValue));
+        String detail = d.detail == null ? "" : d.detail;
+        if (detail.length() > MAX_DETAIL_CHARS) {
+            detail = detail.substring(0, MAX_DETAIL_CHARS) + "...";
+        }
+        if (d.rawKey != null && d.rawKey.length > MAX_RAW_BYTES) {
+            detail += " (raw_key truncated: first " + MAX_RAW_BYTES + " of " + d.rawKey.length + " bytes kept)";
+        }
+        if (d.rawValue != null && d.rawValue.length > MAX_RAW_BYTES) {
+            detail += " (raw_value truncated: first " + MAX_RAW_BYTES + " of " + d.rawValue.length + " bytes kept)";
+        }
+        r.put("raw_key", d.rawKey == null ? null : ByteBuffer.wrap(d.rawKey, 0, Math.min(d.rawKey.length, MAX_RAW_BYTES)));
+        r.put("raw_value", d.rawValue == null ? null
+                : ByteBuffer.wrap(d.rawValue, 0, Math.min(d.rawValue.length, MAX_RAW_BYTES)));
         r.put("reason", d.reason);
-        r.put("detail", d.detail == null ? "" : d.detail);
+        r.put("detail", detail);
         r.put("job", jobName);
         r.put("created_at", null);
         buffer.reset();

@@ -10,8 +10,7 @@ public final class RouteMalformed extends ProcessFunction<SourceEvent, SourceEve
     @Override
     public void processElement(SourceEvent e, Context ctx, Collector<SourceEvent> out) {
         if (e.kind == SourceEvent.MALFORMED) {
-            ctx.output(MinorUpdatePipeline.DEAD_LETTERS, DeadLetterRecord.of(e, DeadLetterRecord.MALFORMED,
-                    "cannot decode " + e.topic + " value as Avro: " + e.detail));
+            ctx.output(MinorUpdatePipeline.DEAD_LETTERS, DeadLetterRecord.of(e, DeadLetterRecord.MALFORMED, e.detail));
         } else {
             out.collect(e);
         }
