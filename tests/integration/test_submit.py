@@ -174,3 +174,45 @@ def test_bad_input_gets_one_sentence(cluster: FlinkCluster, kafka_bootstrap: str
         code, _, err = cli(capsys, *argv)
         assert code != 0, argv
         assert sentence in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, (argv, err)
+
+
+@pytest.mark.slow
+def test_a_60s_pause_on_the_session_cluster_changes_nothing(
+        cluster: FlinkCluster, kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 11: a pause longer than the idleness timeout (default 30 s) silently stopped every output of a
+    submitted job. Here traffic pauses 60 s; afterwards the windows are decided and every WinRate equals
+    the reference of the whole, gap-free stream."""
+    from tests.integration.test_traffic_gap import windows
+
+    jm = cluster.config.jobmanager
+    prefix = f"gap{uuid.uuid4().hex[:8]}."
+    names = TopicNames(prefix)
+    create_topics(kafka_bootstrap, names)
+    major = initial_major(MinorUpdateConfig(seed=11), "m1", 1, T0 - 1)
+    publish(kafka_bootstrap, names.model_weights, [(b"m1", serde.encode("ModelWeights", major))])
+    before, after = windows(0, 5), windows(6, 12)
+    flush_imp = impression("flush", T0 + 100 * WINDOW_MS, "flush", 0, 1, "E")
+    produce(kafka_bootstrap, names, before.impressions, before.clicks)
+    code, out, err = cli(capsys, "submit", "minor-update", "--jobmanager", jm,
+                         *job_flags(kafka_bootstrap, prefix, tmp_path))
+    assert code == 0, err
+    job_id = out.split("job id")[1].split()[0]
+
+    def win_rates() -> list[dict[str, Any]]:
+        rows = [serde.decode("WinRate", r.value) for r in read_committed(kafka_bootstrap, names.win_rates)]
+        return [r for r in rows if r["model_id"] != "flush"]
+
+    wait_until("the windows before the pause", lambda: len(win_rates()) >= 4)
+    time.sleep(60)
+    produce(kafka_bootstrap, names, [*after.impressions, flush_imp], after.clicks)
+    cfg = MinorUpdateConfig(bootstrap=kafka_bootstrap, topic_prefix=prefix, window=WINDOW_MS,
+                            attribution_window=ATTRIBUTION_MS, out_of_orderness=OOO_MS, seed=3, alpha=0.1)
+    ref = run_reference([*before.impressions, *after.impressions], [*before.clicks, *after.clicks], [major],
+                        ReferenceConfig(window_ms=WINDOW_MS, attribution_window_ms=ATTRIBUTION_MS,
+                                        dbgd=cfg.dbgd_config(), impressions_topic=names.impressions,
+                                        clicks_topic=names.clicks))
+    got = wait_until("every window after the pause", lambda: w if len(w := win_rates()) >= len(ref.win_rates) else [])
+    key = lambda r: (r["model_id"], r["window_start"], r["model_version"], r["explore_seed"])  # noqa: E731
+    assert sorted(got, key=key) == sorted(ref.win_rates, key=key)
+    code, _, err = cli(capsys, "stop", job_id, "--jobmanager", jm)
+    assert code == 0, err
