@@ -86,19 +86,29 @@ def read_spans(reader: Any, spans: Sequence[PartitionSpan], timeout_s: float = 1
 
 @dataclass
 class TopicLog:
-    """A topic read from its beginning to the end it had: the records and the end offset per partition."""
+    """A topic read from its beginning to the end it had: the end offset per partition, and the records
+    as they are read (one pass; the client closes when it is exhausted)."""
 
-    records: list[tuple[int, int, bytes | None]]  # (partition, offset, value)
+    records: Iterator[tuple[int, int, bytes | None]]  # (partition, offset, value)
     end_offsets: dict[int, int]
 
 
 def read_to_end(bootstrap: str, topic: str, client_id: str, timeout_s: float = 60.0) -> TopicLog:
     """Every committed record of `topic` up to its end offsets at the call (a live writer cannot keep it
-    reading); KafkaIOError when the topic does not exist, TimeoutError when it cannot be read in time."""
+    reading), streamed rather than held: model-weights holds megabytes per version. KafkaIOError when the
+    topic does not exist, TimeoutError when it cannot be read in time."""
     reader = consumer(bootstrap, client_id)
     try:
         spans = whole_topic(reader, topic)
-        records = [(p, o, v) for _, p, o, v in read_spans(reader, spans, timeout_s)]
-    finally:
+    except BaseException:
         reader.close()
-    return TopicLog(records, {s.partition: s.end for s in spans})
+        raise
+
+    def records() -> Iterator[tuple[int, int, bytes | None]]:
+        try:
+            for _, partition, offset, value in read_spans(reader, spans, timeout_s):
+                yield partition, offset, value
+        finally:
+            reader.close()
+
+    return TopicLog(records(), {s.partition: s.end for s in spans})
