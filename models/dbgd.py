@@ -407,6 +407,18 @@ class DbgdLearner:
             )
         return result
 
+    def on_late_window(self, rows: Sequence[Mapping[str, Any]], why: str) -> WindowResult:
+        """Rows of a window that arrived after a later window was decided (old event times fed after a
+        restore): every row is STALE with `why`, the weights do not move. Late data is never fatal."""
+        parsed = sorted((_parse_row(r, i) for i, r in enumerate(rows)), key=_Row.sort_key)
+        if not parsed:
+            return WindowResult(win_rates=[])
+        self._check_same_window(parsed)
+        log.warning("model %s window [%d, %d): %d rows are STALE: %s", self.model_id, parsed[0].window_start,
+                    parsed[0].window_end, len(parsed), why)
+        return WindowResult(win_rates=[r.win_rate_record(STALE) for r in parsed],
+                            stale_reasons=[(r.model_version, r.explore_seed, why) for r in parsed])
+
     def _check_same_window(self, rows: Sequence[_Row]) -> None:
         first = rows[0]
         for row in rows:

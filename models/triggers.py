@@ -95,6 +95,11 @@ class TriggerSchedule:
         self.config = config if config is not None else TriggerConfig()
         self._models: dict[str, _ModelState] = {}
 
+    def last_window_end(self, model_id: str) -> int | None:
+        """The end of the newest window recorded for `model_id` (None before the first)."""
+        st = self._models.get(model_id)
+        return None if st is None else st.last_window_end
+
     def on_window_end(
         self,
         model_id: str,

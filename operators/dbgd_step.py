@@ -149,6 +149,16 @@ class DbgdStep(KeyedCoProcessFunction):
         key = model_id.encode("utf-8")
         for ws in due:
             rows = self.pending.get(ws)
+            last_end = schedule.last_window_end(model_id)
+            if last_end is not None and ws + self.cfg.window_ms <= last_end:
+                # Old event times after a restore (watermarks are not checkpointed): decided STALE, not fatal.
+                late = learner.on_late_window(rows, f"window [{ws}, {ws + self.cfg.window_ms}) arrived after the "
+                                                    f"window ending {last_end} was decided")
+                for win_rate in late.win_rates:
+                    self.metrics.record(win_rate)
+                    yield _out(self.topic_win_rates, key, serde.encode("WinRate", win_rate))
+                self.pending.remove(ws)
+                continue
             result = learner.on_window(rows)
             for win_rate in result.win_rates:
                 self.metrics.record(win_rate)

@@ -216,3 +216,62 @@ def test_a_60s_pause_on_the_session_cluster_changes_nothing(
     assert sorted(got, key=key) == sorted(ref.win_rates, key=key)
     code, _, err = cli(capsys, "stop", job_id, "--jobmanager", jm)
     assert code == 0, err
+
+
+@pytest.mark.slow
+def test_old_event_times_after_a_restore_are_late_and_the_job_keeps_running(
+        cluster: FlinkCluster, kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 12: a resumed job fed a new run whose event times start again at the beginning crash-looped
+    (`windows must arrive in event-time order`): watermarks are not in checkpoints. Now the old impressions
+    are LATE dead letters, the job stays RUNNING, and its rows equal the reference of the stream without
+    them."""
+    from tests.integration.test_traffic_gap import windows
+
+    jm = cluster.config.jobmanager
+    prefix = f"late{uuid.uuid4().hex[:8]}."
+    names = TopicNames(prefix)
+    create_topics(kafka_bootstrap, names)
+    major = initial_major(MinorUpdateConfig(seed=11), "m1", 1, T0 - 1)
+    publish(kafka_bootstrap, names.model_weights, [(b"m1", serde.encode("ModelWeights", major))])
+    before, after = windows(0, 5), windows(6, 9)
+    old = windows(0, 3)
+    for r in [*old.impressions, *old.clicks]:
+        r["request_id"] = "again-" + r["request_id"]
+    flush_imp = impression("flush", T0 + 100 * WINDOW_MS, "flush", 0, 1, "E")
+    flags = job_flags(kafka_bootstrap, prefix, tmp_path)
+    produce(kafka_bootstrap, names, before.impressions, before.clicks)
+    code, out, err = cli(capsys, "submit", "minor-update", "--jobmanager", jm, *flags)
+    assert code == 0, err
+    job_id = out.split("job id")[1].split()[0]
+
+    def win_rates() -> list[dict[str, Any]]:
+        rows = [serde.decode("WinRate", r.value) for r in read_committed(kafka_bootstrap, names.win_rates)]
+        return [r for r in rows if r["model_id"] != "flush"]
+
+    wait_until("the windows before the stop", lambda: len(win_rates()) >= 4)
+    code, out, err = cli(capsys, "stop", job_id, "--jobmanager", jm, "--savepoint", str(tmp_path / "sp"))
+    assert code == 0, err
+    savepoint = next(ln.split()[1] for ln in out.splitlines() if ln.startswith("savepoint "))
+    code, out, err = cli(capsys, "submit", "minor-update", "--jobmanager", jm, "--from-savepoint", savepoint, *flags)
+    assert code == 0, err
+    resumed = out.split("job id")[1].split()[0]
+    produce(kafka_bootstrap, names, old.impressions, old.clicks)
+    produce(kafka_bootstrap, names, [*after.impressions, flush_imp], after.clicks)
+
+    cfg = MinorUpdateConfig(bootstrap=kafka_bootstrap, topic_prefix=prefix, window=WINDOW_MS,
+                            attribution_window=ATTRIBUTION_MS, out_of_orderness=OOO_MS, seed=3, alpha=0.1)
+    ref = run_reference([*before.impressions, *after.impressions], [*before.clicks, *after.clicks], [major],
+                        ReferenceConfig(window_ms=WINDOW_MS, attribution_window_ms=ATTRIBUTION_MS,
+                                        dbgd=cfg.dbgd_config(), impressions_topic=names.impressions,
+                                        clicks_topic=names.clicks))
+    got = wait_until("every window after the old records",
+                     lambda: w if len(w := win_rates()) >= len(ref.win_rates) else [])
+    key = lambda r: (r["model_id"], r["window_start"], r["model_version"], r["explore_seed"])  # noqa: E731
+    assert sorted(got, key=key) == sorted(ref.win_rates, key=key)
+    dead = [serde.decode("DeadLetter", r.value) for r in read_committed(kafka_bootstrap, names.dead_letters)]
+    late = sorted(d["raw_key"] for d in dead if d["reason"] == "LATE" and d["source_topic"] == names.impressions)
+    assert late == sorted(r["request_id"].encode() for r in old.impressions), dead
+    code, out, _ = cli(capsys, "jobs", "--jobmanager", jm)
+    assert code == 0 and resumed in out and "RUNNING" in out
+    code, _, err = cli(capsys, "stop", resumed, "--jobmanager", jm)
+    assert code == 0, err

@@ -182,6 +182,17 @@ def test_uninitialised_learner_marks_everything_stale_without_crashing() -> None
     assert "no weights yet" in res.stale_reasons[0][2]
 
 
+def test_a_late_window_is_stale_and_leaves_the_weights_and_versions_alone() -> None:
+    lrn = learner(version=1)
+    before = lrn.snapshot()
+    res = lrn.on_late_window([row(1, 7, e=9, c=0, window=2), row(1, 8, e=5, c=1, window=2)], "arrived late")
+    assert decisions(res) == [(1, 7, "STALE"), (1, 8, "STALE")]
+    assert res.weights is None
+    assert res.stale_reasons == [(1, 7, "arrived late"), (1, 8, "arrived late")]
+    assert lrn.snapshot() == before
+    assert lrn.on_late_window([], "nothing").win_rates == []
+
+
 def test_min_decided_and_confidence() -> None:
     lrn = learner(DbgdConfig(min_decided=5))
     assert decisions(lrn.on_window([row(1, 1, 3, 1)])) == [(1, 1, "REJECT")]

@@ -127,6 +127,18 @@ def test_offset_ranges_accumulate_and_continue_where_the_last_trigger_ended() ->
     serde.encode("MajorUpdateTrigger", second)
 
 
+def test_last_window_end_is_per_model_and_survives_a_snapshot() -> None:
+    s = TriggerSchedule(TriggerConfig())
+    assert s.last_window_end("a") is None
+    s.on_window_end("a", 0, 60_000, 0, 1, [])
+    s.on_window_end("a", 60_000, 120_000, 0, 1, [])
+    assert s.last_window_end("a") == 120_000
+    assert s.last_window_end("b") is None
+    restored = TriggerSchedule(TriggerConfig())
+    restored.restore("a", s.snapshot("a"))
+    assert restored.last_window_end("a") == 120_000
+
+
 def test_bad_inputs_raise() -> None:
     sched = TriggerSchedule()
     with pytest.raises(ValueError, match="topic 'clicks-x'"):

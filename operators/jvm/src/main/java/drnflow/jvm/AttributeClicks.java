@@ -40,7 +40,8 @@ import org.apache.flink.util.Collector;
  * </ol>
  * The first impression of a request_id in topic order is the impression; a later one within the
  * horizon is DUPLICATE_IMPRESSION, even when it carries an earlier event time (design.md §4; the Python
- * side is models/attribution.py). An impression whose window is already final when it arrives is LATE.
+ * side is models/attribution.py). An impression whose window is already final when it arrives is LATE
+ * (final by the watermark, or by the highest watermark seen before a restore).
  * Each impression's outcome is decided once, when the watermark passes i.t + attribution window; every
  * decision depends only on the records, not on how the two topics interleave, as long as no record is
  * later than the watermark's bounded out-of-orderness.
@@ -64,6 +65,15 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
     private transient ListState<PartialCounts> partialState;
     /** Smallest final time among `partial`'s windows, so most timers skip the flush scan. */
     private transient long nextFinal;
+    /**
+     * The highest watermark this job has seen, checkpointed (union state: the maximum of all subtasks).
+     * Flink does not checkpoint watermarks: after a restore the watermark starts again at Long.MIN_VALUE,
+     * and without this floor an impression with an old event time would open a window that was already
+     * decided and sent downstream. With it, such an impression is LATE, as it would have been without the
+     * restore.
+     */
+    private transient long watermarkFloor;
+    private transient ListState<Long> floorState;
 
     public AttributeClicks(long windowMs, long attributionMs, long horizonMs) {
         this.windowMs = windowMs;
@@ -81,6 +91,12 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
     public void initializeState(FunctionInitializationContext context) throws Exception {
         partialState = context.getOperatorStateStore().getListState(
                 new ListStateDescriptor<>("partial-counts", TypeInformation.of(PartialCounts.class)));
+        floorState = context.getOperatorStateStore().getUnionListState(
+                new ListStateDescriptor<>("watermark-floor", TypeInformation.of(Long.class)));
+        watermarkFloor = Long.MIN_VALUE;
+        for (Long w : floorState.get()) {
+            watermarkFloor = Math.max(watermarkFloor, w);
+        }
         partial = new HashMap<>();
         nextFinal = Long.MAX_VALUE;
         for (PartialCounts p : partialState.get()) {
@@ -101,6 +117,13 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
             all.add(new PartialCounts(e.getKey(), e.getValue()));
         }
         partialState.update(all);
+        floorState.update(List.of(watermarkFloor));
+    }
+
+    /** The watermark, never below the highest one seen before a restore (see {@link #watermarkFloor}). */
+    private long watermark(Context ctx) {
+        watermarkFloor = Math.max(watermarkFloor, ctx.timerService().currentWatermark());
+        return watermarkFloor;
     }
 
     /** Watermark time at which the window starting at `ws` is final (its last outcome is decided). */
@@ -130,10 +153,11 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
             return;
         }
         long ws = windowStart(e.eventTime, windowMs);
-        if (finalAt(ws) <= ctx.timerService().currentWatermark()) {
+        long watermark = watermark(ctx);
+        if (finalAt(ws) <= watermark) {
             ctx.output(MinorUpdatePipeline.DEAD_LETTERS, DeadLetterRecord.of(e, DeadLetterRecord.LATE,
                     "impression event_time " + e.eventTime + " is in a window already final at watermark "
-                            + ctx.timerService().currentWatermark()));
+                            + watermark));
             return;
         }
         if (s == null) {
@@ -234,6 +258,7 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
 
     @Override
     public void onTimer(long timestamp, OnTimerContext ctx, Collector<PartialCounts> out) throws Exception {
+        watermark(ctx);
         onRequestTimer(timestamp, ctx);
         if (nextFinal >= timestamp) {
             return;
