@@ -16,6 +16,12 @@ from models.dbgd import DbgdConfig
 from models.perturbation import DEFAULT_EXPLORE, ExploreParams, Perturbation
 from models.triggers import TriggerConfig
 from operators.dbgd_step import DbgdStepConfig, InitialModel
+from operators.kafka_io.addressing import (
+    add_bootstrap_argument,
+    add_prefix_argument,
+    default_bootstrap,
+    default_prefix,
+)
 from operators.model_weights_log import WeightsLog
 from operators.paths import state_dir
 from schemas.durations import duration_ms, format_duration_ms
@@ -53,8 +59,8 @@ DEFAULT_CLICK_HORIZON_MS = 24 * 3_600_000
 class MinorUpdateConfig:
     """Everything the minor-update job (design.md §4-§5) can be told."""
 
-    bootstrap: str = "127.0.0.1:9092"
-    topic_prefix: str = ""
+    bootstrap: str = field(default_factory=default_bootstrap)
+    topic_prefix: str = field(default_factory=default_prefix)
     #: Read what is in the topics now and stop by itself.
     bounded: bool = False
     window: int | str = "60 s"
@@ -245,8 +251,6 @@ class MinorUpdateConfig:
 
 #: (flag, field, type, help) of the command line; every flag maps to one config field.
 _FLAGS: tuple[tuple[str, str, Any, str], ...] = (
-    ("--bootstrap", "bootstrap", str, "Kafka bootstrap servers (host:port)"),
-    ("--topic-prefix", "topic_prefix", str, "prefix of all six topic names"),
     ("--window", "window", str, "tumbling window on impression event time, e.g. '60 s', '30 min'"),
     ("--attribution-window", "attribution_window", str, "how long after an impression a click counts"),
     ("--click-horizon", "click_horizon", str,
@@ -278,6 +282,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the job's flags; defaults stay None so the dataclass defaults are the only defaults."""
     defaults = {f.name: f.default for f in fields(MinorUpdateConfig)}
     parser.add_argument("--bounded", action="store_true", help="read what is in the topics now, then stop")
+    add_bootstrap_argument(parser, default=None)
+    add_prefix_argument(parser, default=None)
     for flag, name, typ, text in _FLAGS:
         parser.add_argument(flag, dest=name, type=typ, default=None, help=f"{text} (default: {defaults[name]})")
 
@@ -286,7 +292,7 @@ def from_args(args: argparse.Namespace, base: MinorUpdateConfig | None = None) -
     """A config from parsed flags (unset flags keep `base`'s values); raises ValueError on bad values."""
     cfg = base if base is not None else MinorUpdateConfig()
     changes: dict[str, Any] = {}
-    for _, name, _, _ in _FLAGS:
+    for name in ("bootstrap", "topic_prefix", *(f[1] for f in _FLAGS)):
         value = getattr(args, name, None)
         if value is not None:
             changes[name] = None if name == "trigger_every" and str(value).lower() == "none" else value

@@ -119,21 +119,32 @@ def ensure_output_topic(cfg: WindowCountConfig) -> None:
         admin.close()
 
 
-def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m jobs.window_count", description=__doc__)
-    p.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers")
-    p.add_argument("--topic-prefix", default="", help="prefix of all topic names")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The job's flags (also parsed by `drnflow submit window-count` before it submits)."""
+    from operators.kafka_io.addressing import add_kafka_arguments
+
+    add_kafka_arguments(p)
     p.add_argument("--window", default="60s", help="tumbling window size, e.g. 60s, 30min")
     p.add_argument("--out-of-orderness", default="5s", help="bounded out-of-orderness of watermarks")
     p.add_argument("--bounded", action="store_true", help="stop at the offsets that exist at start")
+
+
+def config_from_args(args: argparse.Namespace) -> WindowCountConfig:
+    """Raises ValueError on a bad value."""
+    return WindowCountConfig(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix, window=args.window,
+                             out_of_orderness=args.out_of_orderness, bounded=args.bounded)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m jobs.window_count", description=__doc__)
+    add_arguments(p)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
-        cfg = WindowCountConfig(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix, window=args.window,
-                                out_of_orderness=args.out_of_orderness, bounded=args.bounded)
+        cfg = config_from_args(args)
     except ValueError as e:
         print(f"window_count: {e}", file=sys.stderr)
         return 2

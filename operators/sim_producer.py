@@ -26,17 +26,28 @@ class EventWriter:
         self.topics = topics
         self.counts = {"impression": 0, "click": 0}
         self._producer = kafka_io.producer(bootstrap, client_id)
+        #: Errors the broker answered (e.g. a timestamp it refuses): the first is raised, never swallowed.
+        self.errors: list[Exception] = []
 
     def send(self, kind: str, record: dict[str, Any]) -> None:
         topic, schema = (
             (self.topics.impressions, "Impression") if kind == "impression" else (self.topics.clicks, "Click")
         )
-        self._producer.send(topic, key=str(record["request_id"]).encode(),
-                            value=serde.encode(schema, record, check=False), timestamp_ms=int(record["event_time"]))
+        self.raise_first_error()
+        future = self._producer.send(topic, key=str(record["request_id"]).encode(),
+                                     value=serde.encode(schema, record, check=False),
+                                     timestamp_ms=int(record["event_time"]))
+        future.add_errback(self.errors.append)
         self.counts[kind] += 1
 
     def flush(self, timeout_s: float = 60.0) -> None:
         self._producer.flush(timeout=timeout_s)
+        self.raise_first_error()
+
+    def raise_first_error(self) -> None:
+        """Raise the first error the broker answered for a sent record (a KafkaError)."""
+        if self.errors:
+            raise self.errors[0]
 
     def close(self, timeout_s: float = 10.0) -> None:
         self._producer.close(timeout=timeout_s)

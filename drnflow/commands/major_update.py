@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from drnflow.cli import CommandError
+from operators.kafka_io.addressing import add_kafka_arguments
 
 
 def parse_time_ms(text: str) -> int:
@@ -45,8 +46,7 @@ def register(subparsers: Any) -> None:
                    "with --follow: only this model's triggers)")
     p.add_argument("--base-version", type=int, default=None,
                    help="with --from/--to: start from this version (default: the latest on model-weights)")
-    p.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers (default %(default)s)")
-    p.add_argument("--topic-prefix", default="", help="prefix of the topic names (default none)")
+    add_kafka_arguments(p)
     p.add_argument("--runs-dir", type=Path, default=None,
                    help="reports and checkpoints (default <state dir>/major-update)")
     p.add_argument("--force", action="store_true", help="run again even when the run dir holds a final report")
@@ -103,15 +103,21 @@ def cmd_major_update(args: argparse.Namespace) -> int:
     from kafka.errors import KafkaError
 
     from jobs import major_update as job
+    from operators.kafka_io import require_broker, require_topics
     from operators.paths import state_dir
     from schemas.topics import TopicNames
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # kafka-python logs every connection and group step at INFO: a hundred lines before the result.
+    logging.getLogger("kafka").setLevel(logging.WARNING)
     cfg = build_config(args)
     try:
         topics = TopicNames(args.topic_prefix)
     except ValueError as e:
         raise CommandError(str(e)) from None
+    require_broker(args.bootstrap)
+    require_topics(args.bootstrap, [topics.impressions, topics.clicks, topics.model_weights]
+                   + ([topics.major_update_triggers] if args.follow else []))
     runs_dir = args.runs_dir or state_dir() / "major-update"
     progress = not args.no_progress
     try:

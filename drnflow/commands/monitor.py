@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from typing import Any
 
-from drnflow.commands.replay import default_bootstrap
 from drnflow.errors import CommandError
+from operators.kafka_io.addressing import add_bootstrap_argument, add_prefix_argument
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
@@ -48,7 +47,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
                     print("\033[2J\033[H", end="")
                 print(f"drnflow monitor: topics '{names.prefix}*' on {args.bootstrap}, "
                       f"{time.strftime('%H:%M:%S')}\n")
-                print(format_table(views), flush=True)
+                print(format_table(views, newest), flush=True)
             if args.plot:
                 plot(all_rates, all_weights, args.plot)
             if args.once:
@@ -66,8 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
                     "(impressions, explore and current wins, win-rate with a 95%% Wilson interval on "
                     "explore/(explore+current), decision), the version lineage, and the lag of the last "
                     "finished window behind the newest impression.")
-    p.add_argument("--bootstrap", default=default_bootstrap(), help="Kafka bootstrap servers")
-    p.add_argument("--prefix", default=os.environ.get("DRNFLOW_TOPIC_PREFIX", ""), help="topic prefix")
+    add_bootstrap_argument(p)
+    add_prefix_argument(p, dest="prefix")
     p.add_argument("--windows", type=int, default=5, help="how many recent windows per model (default 5)")
     p.add_argument("--interval", type=float, default=5.0, help="seconds between refreshes (default 5)")
     p.add_argument("--once", action="store_true", help="print once and exit")

@@ -79,7 +79,7 @@ def cmd_oltr(args: argparse.Namespace) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"config": {k: v for k, v in vars(args).items()
-                                                    if k != "func" and not isinstance(v, Path)},
+                                                    if k not in ("func", "_parser") and not isinstance(v, Path)},
                                          "zero_init_offline_ndcg10": baseline,
                                          "summary": summary, "runs": runs}, indent=2))
     return 0

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
 from drnflow.errors import CommandError
-
-
-def default_bootstrap() -> str:
-    return os.environ.get("DRNFLOW_BOOTSTRAP") or f"127.0.0.1:{os.environ.get('DRNFLOW_KAFKA_PORT') or 9092}"
+from operators.kafka_io.addressing import add_bootstrap_argument, add_prefix_argument
 
 
 def add_kafka_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bootstrap", default=default_bootstrap(),
-                   help="Kafka bootstrap servers (env DRNFLOW_BOOTSTRAP; default 127.0.0.1:$DRNFLOW_KAFKA_PORT "
-                        "or 9092)")
+    add_bootstrap_argument(p)
     p.add_argument("--client", choices=("confluent", "kafka-python"), default=None,
                    help="Kafka client library (default: confluent-kafka when installed, else kafka-python)")
 
@@ -119,8 +113,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
                     "check it reproduces the original MINOR weight versions byte for byte (exit 1 if not). Job "
                     "flags (--window, --seed, ... as the original run had them) go after `--`.")
     add_kafka_options(rp)
-    rp.add_argument("--from-prefix", default=os.environ.get("DRNFLOW_TOPIC_PREFIX", ""),
-                    help="topic prefix of the logged run (env DRNFLOW_TOPIC_PREFIX; default none)")
+    add_prefix_argument(rp, dest="from_prefix", aliases=("--from-prefix", "--topic-prefix"),
+                        help="topic prefix of the logged run (env DRNFLOW_TOPIC_PREFIX; default none)")
     rp.add_argument("--to-prefix", required=True, help="topic prefix to replay into (topics are created)")
     add_range_options(rp)
     pace = rp.add_mutually_exclusive_group()
@@ -141,7 +135,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
                                     "to an Avro object container file that `drnflow import` writes back exactly.")
     ex.add_argument("topic", choices=list(TOPIC_SCHEMAS), help="logical topic name")
     ex.add_argument("-o", "--output", required=True, help="the .avro file to write")
-    ex.add_argument("--prefix", default=os.environ.get("DRNFLOW_TOPIC_PREFIX", ""), help="topic prefix")
+    add_prefix_argument(ex, dest="prefix")
     add_kafka_options(ex)
     add_range_options(ex)
     ex.set_defaults(func=cmd_export)
@@ -150,7 +144,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
                         description="Produce the records of a `drnflow export` file to <prefix><topic>, keeping "
                                     "partitions, keys, timestamps, headers and value bytes.")
     im.add_argument("file", help="a file written by `drnflow export`")
-    im.add_argument("--prefix", default=os.environ.get("DRNFLOW_TOPIC_PREFIX", ""), help="topic prefix")
+    add_prefix_argument(im, dest="prefix")
     im.add_argument("--topic", default=None, help="full target topic name (default: <prefix><exported topic>)")
     add_kafka_options(im)
     im.set_defaults(func=cmd_import)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from drnflow.cli import CommandError
+from operators.kafka_io.addressing import add_kafka_arguments
 
 
 def register(subparsers: Any) -> None:
@@ -20,9 +21,7 @@ def register(subparsers: Any) -> None:
         "in real rating-timestamp order, a policy ranks candidates, a click model clicks; Impression "
         "and Click records (Avro) are written to {prefix}impressions and {prefix}clicks.",
     )
-    p.add_argument("--bootstrap", default="127.0.0.1:9092",
-                   help="Kafka bootstrap servers (default %(default)s)")
-    p.add_argument("--topic-prefix", default="", help="prefix of the topic names (default none)")
+    add_kafka_arguments(p)
     p.add_argument("--impressions", type=int, default=10_000,
                    help="impressions to produce (default %(default)s)")
     p.add_argument("--model-id", default="drn", help="model_id written on impressions (default %(default)s)")
@@ -63,6 +62,12 @@ def register(subparsers: Any) -> None:
     pace.add_argument("--speedup", type=float, default=None,
                       help="pace output so event time runs X times faster than the wall clock")
     pace.add_argument("--as-fast-as-possible", action="store_true", help="no pacing (the default)")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--start-time", default=None, metavar="TIME",
+                       help="event time of the run's start: epoch ms or ISO-8601 (default 2024-01-01T00:00:00Z)")
+    start.add_argument("--continue", dest="continue_run", action="store_true",
+                       help="start one second after the newest event time on {prefix}impressions and "
+                       "{prefix}clicks, so successive runs never overlap (a fresh topic starts at the default)")
     p.add_argument("--truth-out", type=Path, default=None,
                    help="write request_id,item_id,position,grade of every shown slot to this CSV")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -211,7 +216,32 @@ def _publish(args: argparse.Namespace, topic: str, records: list[dict[str, Any]]
         print(f"simulate: published initial MAJOR {r['model_id']!r} v{r['version']} to {topic}")
 
 
-def _build(args: argparse.Namespace, weights_topic: str = "") -> tuple[Any, Any]:
+def _start_ms(args: argparse.Namespace, topics: Any) -> int | None:
+    """The run's first event time from --start-time or --continue; None keeps the simulator's default."""
+    from drnflow.tools.monitor_io import newest_event_time
+    from drnflow.tools.timespec import format_time_ms, parse_time_ms
+    if args.start_time is not None:
+        try:
+            start = parse_time_ms(args.start_time)
+        except ValueError as e:
+            raise CommandError(f"--start-time: {e}", code=2) from None
+        if start < 0:
+            raise CommandError(f"--start-time must be at or after 1970-01-01, got {args.start_time}", code=2)
+        return start
+    if not args.continue_run:
+        return None
+    newest = [t for t in (newest_event_time(args.bootstrap, topics.impressions),
+                          newest_event_time(args.bootstrap, topics.clicks)) if t is not None]
+    if not newest:
+        print(f"simulate: {topics.impressions} and {topics.clicks} are empty; starting at the default time")
+        return None
+    start = max(newest) + 1000
+    print(f"simulate: continuing after the newest event time {format_time_ms(max(newest))}: "
+          f"starting at {format_time_ms(start)}")
+    return start
+
+
+def _build(args: argparse.Namespace, weights_topic: str = "", start_ms: int | None = None) -> tuple[Any, Any]:
     from drnflow import datasets
     from drnflow.datasets import DataUnavailable
     from models.simulator import ArrivalConfig, Simulator, SimulatorConfig, WorldConfig
@@ -227,7 +257,7 @@ def _build(args: argparse.Namespace, weights_topic: str = "") -> tuple[Any, Any]
         raise CommandError(f"--speedup must be > 0, got {args.speedup}")
     try:
         arrivals = ArrivalConfig(mode=args.arrivals, time_compression=args.time_compression,
-                                 rate_per_s=args.rate)
+                                 rate_per_s=args.rate, **({} if start_ms is None else {"start_ms": start_ms}))
         sim_cfg = SimulatorConfig(seed=args.seed, click_model=args.click_model, k=args.k, arrivals=arrivals)
         world_cfg = WorldConfig(seed=args.seed, n_candidates=args.candidates)
     except ValueError as e:
@@ -262,7 +292,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         topics = TopicNames(args.topic_prefix)
     except ValueError as e:
         raise CommandError(str(e)) from None
-    sim, follower = _build(args, topics.model_weights)
+    from operators.kafka_io import require_broker, require_topics
+
+    require_broker(args.bootstrap)
+    wanted = [topics.impressions, topics.clicks] + ([topics.model_weights] if args.policy == "drn" else [])
+    require_topics(args.bootstrap, wanted)
+    sim, follower = _build(args, topics.model_weights, _start_ms(args, topics))
     try:
         writer = EventWriter(args.bootstrap, topics)
     except KafkaError as e:
@@ -301,7 +336,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     try:
         produce_steps(steps(), writer, pace)
     except KafkaError as e:
-        raise CommandError(f"Kafka refused a record ({type(e).__name__}: {e})") from None
+        hint = ("; the broker refuses record timestamps (event time) more than message.timestamp.after.max.ms "
+                "(1 h by default) ahead of its clock: use an earlier --start-time"
+                if "Timestamp" in type(e).__name__ or "Timestamp" in str(e) else "")
+        raise CommandError(f"Kafka refused a record ({counts['impression']} impressions sent): "
+                           f"{type(e).__name__}: {e}{hint}") from None
     finally:
         if follower:
             follower.stop()

@@ -11,6 +11,7 @@ from typing import Any
 
 from drnflow.cli import CommandError
 from operators.jars import SetupError
+from operators.kafka_io.addressing import add_prefix_argument
 from operators.paths import state_dir
 
 
@@ -148,8 +149,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     up.add_argument("--prometheus", action="store_true",
                     help="with --cluster: expose every Flink metric (win-rates included) to Prometheus on "
                          "localhost:9249-9259 (deploy/flink/prometheus.yml scrapes them)")
-    up.add_argument("--topic-prefix", default=os.environ.get("DRNFLOW_TOPIC_PREFIX", ""),
-                    help="prefix of every topic name (env DRNFLOW_TOPIC_PREFIX)")
+    add_prefix_argument(up, help="prefix of every topic name to create (env DRNFLOW_TOPIC_PREFIX; default none)")
     up.add_argument("--partitions", type=int, default=1, help="partitions per topic (default 1)")
     up.add_argument("--retention", dest="retention_ms", type=_duration_ms, default="forever",
                     help="topic retention as Flink writes durations, e.g. 7d, 12h, or 'forever' (default: "

@@ -52,19 +52,15 @@ def check_job_flags(job: str, job_args: list[str], parallelism: int | None) -> l
         require_broker(cfg.bootstrap)
         names = cfg.topics
         require_topics(cfg.bootstrap, [names.impressions, names.clicks, names.model_weights, names.win_rates])
-        return args
-    from jobs.window_count import WindowCountConfig
+        # The job runs with the broker and topics checked here, whatever the cluster's environment says.
+        return [*args, f"--bootstrap={cfg.bootstrap}", f"--prefix={cfg.topic_prefix}"]
+    from jobs.window_count import add_arguments as add_window_count_arguments
+    from jobs.window_count import config_from_args
 
     wc = _RaisingParser(prog="window-count", add_help=False)
-    wc.add_argument("--bootstrap", default="127.0.0.1:9092")
-    wc.add_argument("--topic-prefix", default="")
-    wc.add_argument("--window", default="60s")
-    wc.add_argument("--out-of-orderness", default="5s")
-    wc.add_argument("--bounded", action="store_true")
-    parsed = wc.parse_args(job_args)
+    add_window_count_arguments(wc)
     try:
-        cfg_wc = WindowCountConfig(bootstrap=parsed.bootstrap, topic_prefix=parsed.topic_prefix, window=parsed.window,
-                                   out_of_orderness=parsed.out_of_orderness, bounded=parsed.bounded)
+        cfg_wc = config_from_args(wc.parse_args(job_args))
     except ValueError as e:
         raise CommandError(f"bad job flags: {e}", code=2) from None
     require_broker(cfg_wc.bootstrap)
@@ -72,7 +68,7 @@ def check_job_flags(job: str, job_args: list[str], parallelism: int | None) -> l
 
     names = TopicNames(cfg_wc.topic_prefix)
     require_topics(cfg_wc.bootstrap, [names.impressions, names.clicks])
-    return job_args
+    return [*job_args, f"--bootstrap={cfg_wc.bootstrap}", f"--prefix={cfg_wc.topic_prefix}"]
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -154,7 +150,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
                     "Options after JOB: --jobmanager HOST:PORT (env DRNFLOW_JOBMANAGER; default "
                     "localhost:$DRNFLOW_FLINK_REST_PORT or 8081), --parallelism N, --from-savepoint PATH, "
                     "--allow-non-restored-state; every other flag goes to the job (e.g. --bootstrap, "
-                    "--topic-prefix, --window for minor-update).",
+                    "--prefix, --window for minor-update).",
         usage="drnflow submit {minor-update,window-count} [--jobmanager HOST:PORT] [--parallelism N] "
               "[--from-savepoint PATH] [job flags]")
     p.add_argument("job", choices=JOB_NAMES, help="which job")

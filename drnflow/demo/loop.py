@@ -144,7 +144,7 @@ class OutputWatcher:
 
 
 def _start_job(cfg: LoopDemoConfig, bootstrap: str, names: TopicNames, log: Path) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "jobs.minor_update", "--bootstrap", bootstrap, "--topic-prefix", names.prefix,
+    cmd = [sys.executable, "-m", "jobs.minor_update", "--bootstrap", bootstrap, "--prefix", names.prefix,
            "--window", format_duration_ms(cfg.window_ms), "--attribution-window",
            format_duration_ms(cfg.attribution_ms), "--alpha", str(cfg.alpha), "--eta", str(cfg.eta),
            "--seed", str(cfg.seed), "--checkpoint-interval", "2 s", "--job-name", "drnflow-demo"]

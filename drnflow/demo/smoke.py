@@ -45,7 +45,7 @@ def run_smoke_demo(state: Path, impressions: int = 600, seed: int = 7) -> int:
         print("[demo] running the PyFlink job jobs/window_count.py (bounded, 60 s windows) ...", flush=True)
         t0 = time.monotonic()
         job = subprocess.run([sys.executable, "-m", "jobs.window_count", "--bootstrap", bootstrap,
-                              "--topic-prefix", names.prefix, "--window", "60s", "--bounded"],
+                              "--prefix", names.prefix, "--window", "60s", "--bounded"],
                              capture_output=True, text=True)
         if job.returncode != 0:
             print(job.stderr[-3000:], file=sys.stderr)

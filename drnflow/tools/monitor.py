@@ -163,16 +163,28 @@ def format_lineage(chain: Sequence[VersionInfo]) -> str:
     return " ← ".join(parts) + tail
 
 
-def format_table(views: Sequence[ModelView]) -> str:
+def _why_nothing_yet(newest_event_time: int | None) -> str:
+    """What a user waiting for the first row needs to know: when a row is written, and where event time is."""
+    from models.dbgd import DRN_ATTRIBUTION_WINDOW_MS, DRN_WINDOW_MS
+
+    where = ("no impressions yet" if newest_event_time is None
+             else f"newest impression event time {format_time_ms(newest_event_time)}")
+    return (f"{where}. A window's row is written once event time passes its end plus the attribution window "
+            f"(by default {_duration(DRN_WINDOW_MS)} windows + {_duration(DRN_ATTRIBUTION_WINDOW_MS)}: the first "
+            f"row comes at most {_duration(DRN_WINDOW_MS + DRN_ATTRIBUTION_WINDOW_MS)} of event time after the first "
+            f"impression; the job's --window and --attribution-window set them)")
+
+
+def format_table(views: Sequence[ModelView], newest_event_time: int | None = None) -> str:
     """The human view: one block per model."""
     if not views:
-        return "no win-rates or model versions yet"
+        return f"no win-rates or model versions yet; {_why_nothing_yet(newest_event_time)}\n"
     lines = []
     for v in views:
         lines.append(f"model {v.model_id}: {format_lineage(v.lineage)}; {v.accepted_updates} accepted updates, "
                      f"{v.total_windows} windows; lag behind newest event {_duration(v.lag_ms)}")
         if not v.windows:
-            lines.append("  (no finished windows yet)")
+            lines.append(f"  (no finished windows yet; {_why_nothing_yet(newest_event_time)})")
             lines.append("")
             continue
         lines.append(f"  {'window (UTC)':<31} {'version':>7} {'seed':>12} {'impr':>7} {'explore':>7} "

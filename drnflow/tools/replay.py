@@ -200,11 +200,11 @@ def run_minor_update_bounded(bootstrap: str, prefix: str, job_args: Sequence[str
     """`python -m jobs.minor_update --bounded` over the replayed topics (local mini-cluster); returns its log."""
     from operators.paths import PROJECT_ROOT
 
-    for flag in ("--bootstrap", "--topic-prefix", "--bounded"):
-        if flag in job_args:
+    for flag in ("--bootstrap", "--prefix", "--topic-prefix", "--bounded"):
+        if any(a == flag or a.startswith(flag + "=") for a in job_args):
             raise CommandError(f"job flag {flag} is set by replay itself; leave it out")
-    cmd = [sys.executable, "-m", "jobs.minor_update", "--bounded", "--bootstrap", bootstrap, "--topic-prefix",
-           prefix, *job_args]
+    cmd = [sys.executable, "-m", "jobs.minor_update", "--bounded", f"--bootstrap={bootstrap}",
+           f"--prefix={prefix}", *job_args]
     try:
         proc = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:

@@ -7,6 +7,7 @@ large batches (model-weights records are megabytes); writers wait for all in-syn
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import Any
 
@@ -71,6 +72,13 @@ def admin(bootstrap: str, client_id: str, **settings: Any) -> Any:
     return KafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id, **settings)
 
 
+#: librdkafka writes its own log lines (`%4|...|GETPID|...` while an idempotent producer starts) straight
+#: to stderr; routed through this logger they follow the program's logging, and only errors show by default.
+LIBRDKAFKA_LOG = logging.getLogger("drnflow.librdkafka")
+if LIBRDKAFKA_LOG.level == logging.NOTSET:
+    LIBRDKAFKA_LOG.setLevel(logging.ERROR)
+
+
 def confluent_consumer(bootstrap: str, client_id: str, group_id: str, **settings: Any) -> Any:
     """A confluent-kafka Consumer of committed records (librdkafka needs a group id even to assign)."""
     from confluent_kafka import Consumer
@@ -81,7 +89,7 @@ def confluent_consumer(bootstrap: str, client_id: str, group_id: str, **settings
         "fetch.max.bytes": MAX_FETCH_BYTES,
     }
     options.update(settings)
-    return Consumer(options)
+    return Consumer(options, logger=LIBRDKAFKA_LOG)
 
 
 def confluent_producer(bootstrap: str, client_id: str, **settings: Any) -> Any:
@@ -93,4 +101,4 @@ def confluent_producer(bootstrap: str, client_id: str, **settings: Any) -> Any:
         "linger.ms": 20,
     }
     options.update(settings)
-    return Producer(options)
+    return Producer(options, logger=LIBRDKAFKA_LOG)

@@ -123,7 +123,7 @@ def require_topics(bootstrap: str, topics: Sequence[str]) -> dict[str, int]:
     for topic in topics:
         if topic not in known:
             raise KafkaIOError(f"topic {topic!r} does not exist on {bootstrap} (create it with `drnflow up "
-                               f"--topic-prefix ...`, or check the prefix)")
+                               f"--prefix ...`, or check the prefix)")
     return {t: known[t] for t in topics}
 
 

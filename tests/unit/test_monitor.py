@@ -90,7 +90,9 @@ def test_table_and_json_show_the_rows() -> None:
     assert [w["explore_wins"] for w in m1["windows"]] == [6, 1]
     assert math.isclose(m1["windows"][0]["ci_low"], wilson_interval(6, 8)[0])  # type: ignore[index]
     assert [v["version"] for v in m1["lineage"]] == [2, 1]
-    assert format_table([]) == "no win-rates or model versions yet"
+    assert format_table([]).startswith("no win-rates or model versions yet; no impressions yet. A window's row")
+    assert "newest impression event time 2024-01-01T00:00:00.000Z" in format_table([], 1_704_067_200_000)
+    assert "at most 60.0 min of event time after the first impression" in format_table([])
 
 
 class _FakeCounter:
