@@ -23,6 +23,9 @@ def make_parser() -> argparse.ArgumentParser:
         "on Apache Kafka and Apache Flink.",
     )
     parser.add_argument("--version", action="version", version=f"drnflow {__version__}")
+    parser.add_argument("--config", metavar="PATH",
+                        help="settings file (default $DRNFLOW_CONFIG, else ./drnflow.toml if present); flags and "
+                             "environment variables override it")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
@@ -44,7 +47,19 @@ def _remember_parsers(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = make_parser()
+    from drnflow import config_file
+
+    try:
+        path, argv = config_file.config_path(sys.argv[1:] if argv is None else argv)
+        config = config_file.load(path) if path is not None else {}
+        if path is not None:
+            config_file.apply_environment(config, path)
+        parser = make_parser()
+        if path is not None:
+            config_file.apply_command_defaults(parser, config, path)
+    except CommandError as e:
+        print(f"drnflow: {e}", file=sys.stderr)
+        return e.code
     args, extra = parser.parse_known_args(argv)
     if extra:
         getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 
 from jobs.minor_update_config import add_arguments, from_args
 
@@ -24,11 +25,22 @@ def cmd_minor_update(args: argparse.Namespace) -> int:
     except Exception as e:  # kafka-python: NoBrokersAvailable and friends
         raise CommandError(f"cannot read {cfg.topics.model_weights} from {cfg.bootstrap}: {e!r}; "
                            "is the broker up (`drnflow up`)?") from None
+    from drnflow.tools.topic_summary import committed_since, end_offsets
+
+    names = cfg.topics
+    outputs = [names.win_rates, names.model_weights, names.major_update_triggers, names.dead_letters]
+    before = end_offsets(cfg.bootstrap, outputs)
+    mode = "reads what the topics hold now, then stops" if cfg.bounded else "runs until Ctrl-C"
+    print(f"minor-update: local mini-cluster, topics '{names.prefix}*' on {cfg.bootstrap}; {mode}", flush=True)
+    print(f"minor-update: {cfg.describe()}", flush=True)
+    t0 = time.monotonic()
     try:
-        cfg.refuse_explore_mismatch(weights_log)
-    except ValueError as e:
+        run_with(cfg, weights_log)
+    except ValueError as e:  # explore parameters that disagree with the served version: nothing started
         raise CommandError(str(e), code=2) from None
-    run_with(cfg, weights_log)
+    written = committed_since(cfg.bootstrap, before)
+    print(f"minor-update: done in {time.monotonic() - t0:.1f} s; wrote "
+          + ", ".join(f"{written[t]} records to {t}" for t in outputs))
     return 0
 
 

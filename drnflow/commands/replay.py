@@ -96,7 +96,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     open_export(args.file)  # a wrong file is named before the broker is asked anything
     require_broker(args.bootstrap)
     try:
-        result = import_file(args.bootstrap, args.prefix, args.file, pick_client(args.client), args.topic)
+        result = import_file(args.bootstrap, args.prefix, args.file, pick_client(args.client), args.topic,
+                             append=args.append)
     except ValueError as e:
         raise CommandError(str(e)) from None
     print(f"imported {result.records} records from {result.path} into {result.topic}")
@@ -146,5 +147,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     im.add_argument("file", help="a file written by `drnflow export`")
     add_prefix_argument(im, dest="prefix")
     im.add_argument("--topic", default=None, help="full target topic name (default: <prefix><exported topic>)")
+    im.add_argument("--append", action="store_true",
+                    help="import into a topic that already holds records (a second import of one file duplicates "
+                         "every record)")
     add_kafka_options(im)
     im.set_defaults(func=cmd_import)

@@ -241,12 +241,8 @@ def _start_ms(args: argparse.Namespace, topics: Any) -> int | None:
     return start
 
 
-def _build(args: argparse.Namespace, weights_topic: str = "", start_ms: int | None = None) -> tuple[Any, Any]:
-    from drnflow import datasets
-    from drnflow.datasets import DataUnavailable
-    from models.simulator import ArrivalConfig, Simulator, SimulatorConfig, WorldConfig
-    from models.simulator.policies import OraclePolicy, PopularPolicy, RandomPolicy
-
+def _check_flags(args: argparse.Namespace) -> None:
+    """What the flags alone can say is wrong, said before any broker is asked."""
     if args.impressions < 1:
         raise CommandError(f"--impressions must be >= 1, got {args.impressions}")
     if args.reranker and args.policy != "drn":
@@ -255,6 +251,14 @@ def _build(args: argparse.Namespace, weights_topic: str = "", start_ms: int | No
         raise CommandError("--publish-initial publishes the served model's first version; use it with --policy drn")
     if args.speedup is not None and not args.speedup > 0:
         raise CommandError(f"--speedup must be > 0, got {args.speedup}")
+
+
+def _build(args: argparse.Namespace, weights_topic: str = "", start_ms: int | None = None) -> tuple[Any, Any]:
+    from drnflow import datasets
+    from drnflow.datasets import DataUnavailable
+    from models.simulator import ArrivalConfig, Simulator, SimulatorConfig, WorldConfig
+    from models.simulator.policies import OraclePolicy, PopularPolicy, RandomPolicy
+
     try:
         arrivals = ArrivalConfig(mode=args.arrivals, time_compression=args.time_compression,
                                  rate_per_s=args.rate, **({} if start_ms is None else {"start_ms": start_ms}))
@@ -292,6 +296,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         topics = TopicNames(args.topic_prefix)
     except ValueError as e:
         raise CommandError(str(e)) from None
+    _check_flags(args)
     from operators.kafka_io import require_broker, require_topics
 
     require_broker(args.bootstrap)

@@ -31,6 +31,7 @@ def _submit_options() -> argparse.ArgumentParser:
     p.add_argument("--parallelism", type=int, default=None)
     p.add_argument("--from-savepoint", default=None)
     p.add_argument("--allow-non-restored-state", action="store_true")
+    p.add_argument("--settle", type=float, default=5.0)
     return p
 
 
@@ -93,7 +94,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise CommandError(str(e)) from None
     t0 = time.monotonic()
-    result = submit(sub)
+    if opts.settle < 0:
+        raise CommandError(f"--settle must be >= 0 seconds, got {opts.settle:g}")
+    result = submit(sub, settle_s=opts.settle)
     origin = f" from savepoint {sub.from_savepoint}" if sub.from_savepoint else ""
     print(f"submitted {args.job}{origin} in {time.monotonic() - t0:.1f} s: job {result.job_id} is {result.state}")
     print(f"job id  {result.job_id}")
@@ -107,20 +110,37 @@ def _age(ms: int) -> str:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from drnflow.tools.flink_jobs import list_jobs
+    from drnflow.tools.flink_jobs import job_exceptions, list_jobs
 
     jobs = list_jobs(args.jobmanager)
     if not args.all:
-        jobs = [j for j in jobs if j.state not in ("FINISHED", "CANCELED", "FAILED")]
+        jobs = [j for j in jobs if j.state not in ("FINISHED", "CANCELED")]
+    causes = {j.job_id: job_exceptions(args.jobmanager, j.job_id) for j in jobs}
     if args.json:
-        print(json.dumps([j.__dict__ for j in jobs], indent=2))
+        print(json.dumps([{**j.__dict__, "failures": causes[j.job_id]} for j in jobs], indent=2))
         return 0
     if not jobs:
-        print(f"no {'' if args.all else 'running '}jobs on {args.jobmanager}")
+        print(f"no {'' if args.all else 'running, restarting or failed '}jobs on {args.jobmanager}")
         return 0
-    print(f"{'job id':<32}  {'state':<10} {'age':>8}  name")
+    print(f"{'job id':<32}  {'state':<11} {'age':>8} {'failures':>8}  name")
     for j in jobs:
-        print(f"{j.job_id:<32}  {j.state:<10} {_age(j.duration_ms):>8}  {j.name}")
+        failures = causes[j.job_id]
+        print(f"{j.job_id:<32}  {j.state:<11} {_age(j.duration_ms):>8} {len(failures):>8}  {j.name}")
+        if failures:
+            print(f"{'':<34}last failure: {failures[0]}")
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from drnflow.tools.flink_jobs import cancel, require_cluster, resolve_job, wait_for_state
+
+    require_cluster(args.jobmanager)
+    job = resolve_job(args.jobmanager, args.job)
+    if job.state in ("FINISHED", "CANCELED", "FAILED"):
+        raise CommandError(f"job {job.job_id} ({job.name}) has already ended ({job.state})")
+    cancel(args.jobmanager, job.job_id)
+    state = wait_for_state(args.jobmanager, job.job_id, ("CANCELED",), timeout_s=60.0)
+    print(f"canceled {job.name} ({job.job_id}): {state} (no savepoint; `drnflow stop` takes one)")
     return 0
 
 
@@ -149,20 +169,30 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
                     "session cluster with the real `flink run`, then print the job id and web UI address. "
                     "Options after JOB: --jobmanager HOST:PORT (env DRNFLOW_JOBMANAGER; default "
                     "localhost:$DRNFLOW_FLINK_REST_PORT or 8081), --parallelism N, --from-savepoint PATH, "
-                    "--allow-non-restored-state; every other flag goes to the job (e.g. --bootstrap, "
+                    "--allow-non-restored-state, --settle SECONDS (how long every task must run without a "
+                    "failure before submit reports success; default 5, 0 = do not wait); "
+                    "every other flag goes to the job (e.g. --bootstrap, "
                     "--prefix, --window for minor-update).",
         usage="drnflow submit {minor-update,window-count} [--jobmanager HOST:PORT] [--parallelism N] "
-              "[--from-savepoint PATH] [job flags]")
+              "[--from-savepoint PATH] [--settle SECONDS] [job flags]")
     p.add_argument("job", choices=JOB_NAMES, help="which job")
     p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_submit)
 
     j = sub.add_parser("jobs", help="list the jobs of a Flink session cluster",
-                       description="List the cluster's running jobs (--all: also finished, canceled, failed).")
+                       description="List the cluster's running, restarting and failed jobs with the number of "
+                                   "failures and the root cause of the last one (--all: also finished and "
+                                   "canceled jobs).")
     j.add_argument("--jobmanager", default=default_jobmanager(), help="HOST:PORT of the REST API")
     j.add_argument("--all", action="store_true", help="also jobs that have ended")
     j.add_argument("--json", action="store_true", help="machine-readable output")
     j.set_defaults(func=cmd_jobs)
+
+    c = sub.add_parser("cancel", help="cancel a job (no savepoint)",
+                       description="Cancel a job that is running or restarting, without a savepoint.")
+    c.add_argument("job", help="job id, unique id prefix, or the name of one running job")
+    c.add_argument("--jobmanager", default=default_jobmanager(), help="HOST:PORT of the REST API")
+    c.set_defaults(func=cmd_cancel)
 
     s = sub.add_parser("stop", help="stop a job with a savepoint",
                        description="Stop a running job with a savepoint (without draining: open windows are kept "

@@ -64,7 +64,7 @@ class LoopDemoConfig:
 class OutputWatcher:
     """Follows win-rates and model-weights (read_committed) in a thread; prints one line per final window."""
 
-    def __init__(self, bootstrap: str, names: TopicNames, sim_windows: dict[int, list[int]]) -> None:
+    def __init__(self, bootstrap: str, names: TopicNames, sim_windows: dict[int, list[int]], slots: int) -> None:
         from operators import kafka_io
 
         self.consumer = kafka_io.consumer(
@@ -73,6 +73,7 @@ class OutputWatcher:
         )
         self.names = names
         self.sim_windows = sim_windows
+        self.slots = slots
         self.rows: dict[int, list[dict[str, Any]]] = defaultdict(list)
         self.versions: list[dict[str, Any]] = []
         self.latest_weights: dict[str, Any] | None = None
@@ -124,8 +125,13 @@ class OutputWatcher:
 
     def _print_window(self, window_start: int) -> None:
         if not self._printed_header:
-            print(f"\n{'window (event time)':<20}{'imps':>6}{'E wins':>8}{'C wins':>8}{'ties':>6}{'no clk':>8}"
-                  f"{'win-rate':>10}  {'decision':<14}{'version':>8}{'CTR':>8}", flush=True)
+            print("\nOne line per final window. impr: impressions decided; explore / current: impressions whose "
+                  "clicks favoured the explore or the current list (ties: both alike, no click: none); win-rate "
+                  "= explore / (explore + current); decisions: the learner's per (version, seed) row, A = ACCEPT "
+                  "(a MINOR version is published), R = REJECT, S = STALE; versions: the versions served in the "
+                  f"window; CTR: simulated clicks per shown slot ({self.slots} slots per impression).")
+            print(f"\n{'window (UTC)':<13}{'impr':>6}{'explore':>8}{'current':>8}{'ties':>6}{'no click':>9}"
+                  f"{'win-rate':>9}  {'decisions':<12}{'versions':>10}{'CTR':>8}", flush=True)
             self._printed_header = True
         rows = self.rows[window_start]
         imps = sum(r["impressions"] for r in rows)
@@ -134,13 +140,20 @@ class OutputWatcher:
         ties = sum(r["ties"] for r in rows)
         nc = sum(r["no_clicks"] for r in rows)
         rate = f"{ew / (ew + cw):.3f}" if ew + cw else "-"
-        decisions = "/".join(sorted({str(r["decision"]) for r in rows}))
+        tally = {d: sum(1 for r in rows if r["decision"] == d) for d in ("ACCEPT", "REJECT", "STALE")}
+        decisions = " ".join(f"{d[0]}{n}" for d, n in tally.items() if n)
         sim = self.sim_windows.get(window_start, [0, 0])
-        ctr = f"{sim[1] / (10 * sim[0]):.4f}" if sim[0] else "-"
-        version = "/".join(str(v) for v in sorted({int(r["model_version"]) for r in rows}))
+        ctr = f"{per_slot_ctr(sim[1], sim[0], self.slots):.4f}" if sim[0] else "-"
+        served = sorted({int(r["model_version"]) for r in rows})
+        versions = f"v{served[0]}" if len(served) == 1 else f"v{served[0]}-{served[-1]}"
         stamp = time.strftime("%m-%d %H:%M", time.gmtime(window_start / 1000))
-        print(f"{stamp:<20}{imps:>6}{ew:>8}{cw:>8}{ties:>6}{nc:>8}{rate:>10}  {decisions:<14}{version:>8}{ctr:>8}",
+        print(f"{stamp:<13}{imps:>6}{ew:>8}{cw:>8}{ties:>6}{nc:>9}{rate:>9}  {decisions:<12}{versions:>10}{ctr:>8}",
               flush=True)
+
+
+def per_slot_ctr(clicks: int, impressions: int, slots: int) -> float:
+    """Clicks per shown slot: what a better ranking raises under the position-based click model."""
+    return clicks / (slots * impressions) if impressions else 0.0
 
 
 def _start_job(cfg: LoopDemoConfig, bootstrap: str, names: TopicNames, log: Path) -> subprocess.Popen[bytes]:
@@ -196,7 +209,7 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
         print(f"[demo] started the minor-update Flink job (pid {job.pid}, log {job_log}); window {cfg.window}, "
               f"attribution window {cfg.attribution_window}, alpha {cfg.alpha}, eta {cfg.eta}", flush=True)
         sim_windows: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-        watcher = OutputWatcher(bootstrap, names, sim_windows).start()
+        watcher = OutputWatcher(bootstrap, names, sim_windows, sim_cfg.k).start()
         ranker = make_ranker(cfg.model_id, major, cfg.alpha, cfg.seed)
         follower = WeightsFollower.for_kafka(bootstrap, ranker.apply_weights, topic=names.model_weights,
                                              model_ids=[cfg.model_id]).start()
@@ -253,7 +266,7 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
     frozen_ranker = make_ranker(cfg.model_id, major, cfg.alpha, cfg.seed)
     frozen = run_loop(Simulator(world, frozen_ranker, sim_cfg), frozen_ranker, None, counts["impression"],
                       cfg.window_ms)
-    live_ctr = counts["click"] / (10 * counts["impression"]) if counts["impression"] else 0.0
+    live_ctr = per_slot_ctr(counts["click"], counts["impression"], sim_cfg.k)
     accepted = [v for v in watcher.versions if v["kind"] == "MINOR"]
     summary = {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
@@ -327,10 +340,11 @@ def _plot(path: Path, watcher: OutputWatcher, sim_windows: dict[int, list[int]],
     axes[1].set_ylabel("model version")
     sim_starts = sorted(sim_windows)
     axes[2].plot([(s - t0) / 60_000 for s in sim_starts],
-                 [sim_windows[s][1] / (10 * sim_windows[s][0]) if sim_windows[s][0] else float("nan")
-                  for s in sim_starts], label="learning (live)")
+                 [per_slot_ctr(sim_windows[s][1], sim_windows[s][0], watcher.slots) if sim_windows[s][0]
+                  else float("nan") for s in sim_starts], label="learning (live)")
     axes[2].plot([(w["window_start"] - t0) / 60_000 for w in frozen_windows],
-                 [w["clicks"] / (10 * w["impressions"]) if w["impressions"] else float("nan") for w in frozen_windows],
+                 [per_slot_ctr(w["clicks"], w["impressions"], watcher.slots) if w["impressions"] else float("nan")
+                  for w in frozen_windows],
                  label="frozen-model control", alpha=0.8)
     axes[2].set_ylabel("CTR per slot")
     axes[2].set_xlabel("event time since start (minutes)")

@@ -137,12 +137,20 @@ def open_export(path: str) -> tuple[str, str, Iterator[Mapping[str, Any]]]:
 
 
 def import_file(bootstrap: str, prefix: str, path: str, client: Client = "kafka-python",
-                topic: str | None = None) -> ImportResult:
+                topic: str | None = None, append: bool = False) -> ImportResult:
     """Produce the records of an export file to `<prefix><its topic>` (or `topic`), keeping partitions
-    (where the target has them), keys, timestamps, headers and value bytes."""
+    (where the target has them), keys, timestamps, headers and value bytes. A target that already holds
+    records is refused unless `append`: importing the same file twice would duplicate every record."""
+    from drnflow.tools.topic_summary import end_offsets
+
     logical, record_name, records = open_export(path)
     target = topic or TopicNames(prefix).name(logical)
     partitions = require_topics(bootstrap, [target])[target]
+    held = sum(end_offsets(bootstrap, [target]).values())
+    if held and not append:
+        raise ValueError(f"topic {target!r} already holds records (end offsets sum to {held}); importing into it "
+                         "would duplicate them if this file was imported before: import into a new --prefix, "
+                         "or pass --append to add the records anyway")
     writer = RecordWriter(bootstrap, client)
     count = 0
     try:

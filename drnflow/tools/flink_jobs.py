@@ -127,15 +127,65 @@ def wait_for_state(jobmanager: str, job_id: str, wanted: Sequence[str], timeout_
     return state
 
 
-def job_exception(jobmanager: str, job_id: str) -> str:
-    """The first line of the job's root exception, if any."""
+def root_cause(stacktrace: str) -> str:
+    """The most telling line of a Java stack trace: its last `Caused by:` (the root), else its first line."""
+    lines = [ln.strip() for ln in stacktrace.strip().splitlines() if ln.strip()]
+    causes = [ln.removeprefix("Caused by: ") for ln in lines if ln.startswith("Caused by: ")]
+    return (causes[-1] if causes else lines[0] if lines else "")[:400]
+
+
+def job_exceptions(jobmanager: str, job_id: str) -> list[str]:
+    """Root causes of the job's failures, newest first (each one restarted or failed the job)."""
     try:
-        data = rest(jobmanager, f"/jobs/{job_id}/exceptions")
+        data = rest(jobmanager, f"/jobs/{job_id}/exceptions?maxExceptions=20")
     except CommandError:
-        return ""
+        return []
     history = data.get("exceptionHistory", {}).get("entries", [])
-    text = history[0].get("stacktrace", "") if history else data.get("root-exception", "") or ""
-    return str(text).strip().splitlines()[0] if text else ""
+    causes = [root_cause(str(e.get("stacktrace", ""))) for e in history]
+    if not causes and data.get("root-exception"):
+        causes = [root_cause(str(data["root-exception"]))]
+    return [c for c in causes if c]
+
+
+def job_exception(jobmanager: str, job_id: str) -> str:
+    """The root cause of the job's newest failure, if any."""
+    causes = job_exceptions(jobmanager, job_id)
+    return causes[0] if causes else ""
+
+
+def wait_until_settled(jobmanager: str, job_id: str, settle_s: float, timeout_s: float = 180.0) -> str:
+    """Return once every task of the job has run for `settle_s` without a failure; CommandError with the
+    root cause when the job fails or restarts first. A job RUNNING on the JobManager may still fail
+    seconds later, when its tasks start (a missing module, a broker that refuses): this is that wait."""
+    deadline = time.monotonic() + timeout_s
+    running_since: float | None = None
+    state = "UNKNOWN"
+    while time.monotonic() < deadline:
+        detail = rest(jobmanager, f"/jobs/{job_id}")
+        state = str(detail.get("state", "UNKNOWN"))
+        causes = job_exceptions(jobmanager, job_id)
+        if causes or state in ("FAILED", "FAILING", "RESTARTING", "CANCELED", "CANCELLING"):
+            what = {"RESTARTING": "is restarting", "FAILING": "is failing", "FAILED": "failed",
+                    "CANCELED": "was canceled", "CANCELLING": "is being canceled"}.get(state, "failed and restarted")
+            stays = "" if state in ("FAILED", "CANCELED") else f" (it stays on the cluster: `drnflow cancel {job_id}`)"
+            raise CommandError(f"job {job_id} {what} right after submission: "
+                               f"{causes[0] if causes else 'see the cluster logs'}{stays}")
+        if state == "FINISHED":
+            return state
+        tasks = [str(v.get("status")) for v in detail.get("vertices", [])]
+        if state == "RUNNING" and tasks and all(t == "RUNNING" for t in tasks):
+            running_since = running_since if running_since is not None else time.monotonic()
+            if time.monotonic() - running_since >= settle_s:
+                return state
+        else:
+            running_since = None
+        time.sleep(0.5)
+    raise CommandError(f"job {job_id} did not have all its tasks running within {timeout_s:.0f} s (it is {state}); "
+                       "see the cluster's web UI")
+
+
+def cancel(jobmanager: str, job_id: str) -> None:
+    rest(jobmanager, f"/jobs/{job_id}?mode=cancel", method="PATCH")
 
 
 def stop_with_savepoint(jobmanager: str, job_id: str, directory: str | None, timeout_s: float = 300.0) -> str:
@@ -237,8 +287,8 @@ class Submitted:
     web_ui: str
 
 
-def submit(sub: Submission, timeout_s: float = 300.0) -> Submitted:
-    """Run `flink run -d` and return once the cluster has the job and it is RUNNING (or has ended)."""
+def submit(sub: Submission, timeout_s: float = 300.0, settle_s: float = 5.0) -> Submitted:
+    """Run `flink run -d` and return once every task of the job has run `settle_s` without a failure."""
     require_cluster(sub.jobmanager)
     work = Path(tempfile.mkdtemp(prefix="drnflow-submit-"))
     try:
@@ -262,6 +312,8 @@ def submit(sub: Submission, timeout_s: float = 300.0) -> Submitted:
     if state in ("FAILED", "CANCELED"):
         raise CommandError(f"job {job_id} {state.lower()} right after submission: "
                            f"{job_exception(sub.jobmanager, job_id) or 'see the cluster logs'}")
+    if settle_s > 0:
+        state = wait_until_settled(sub.jobmanager, job_id, settle_s)
     return Submitted(job_id, state, f"http://{sub.jobmanager}/#/job/running/{job_id}/overview")
 
 

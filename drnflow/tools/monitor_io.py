@@ -129,7 +129,13 @@ def plot(win_rates: Sequence[dict[str, Any]], weights: Sequence[dict[str, Any]],
                        label="accepted update" if i == 0 else None)
         ax.set_ylim(0, 1)
         ax.set_ylabel(f"{model}\nwin-rate")
-        ax.legend(loc="upper left", fontsize=7)
+        if xs or minors:
+            ax.legend(loc="upper left", fontsize=7)
+        else:  # a model with versions but no decided window yet: say so instead of an empty panel
+            versions = sorted({int(w["version"]) for w in weights if w["model_id"] == model})
+            ax.text(0.5, 0.5, f"no decided windows yet ({len(rows)} rows, versions "
+                    f"{', '.join(f'v{v}' for v in versions[-5:]) or 'none'})",
+                    ha="center", va="center", transform=ax.transAxes, color="grey")
     axes[-1, 0].set_xlabel("window end (event time, UTC)")
     fig.tight_layout()
     if path.endswith(".png"):

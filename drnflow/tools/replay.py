@@ -144,6 +144,13 @@ def _empty(bootstrap: str, topic: str, partitions: int, client: Client) -> bool:
     return True
 
 
+def _has_a_record(cfg: ReplayConfig, topic: str, partition: int) -> bool:
+    logical = topic.removeprefix(cfg.from_prefix)
+    for _ in read_partition(cfg.bootstrap, topic, partition, cfg.range, TOPIC_SCHEMAS[logical], cfg.client):
+        return True
+    return False
+
+
 def replay(cfg: ReplayConfig) -> ReplayResult:
     from tqdm import tqdm
 
@@ -151,6 +158,11 @@ def replay(cfg: ReplayConfig) -> ReplayResult:
 
     src, dst = TopicNames(cfg.from_prefix), TopicNames(cfg.to_prefix)
     parts = require_topics(cfg.bootstrap, [src.impressions, src.clicks, src.model_weights])
+    sources = [(src.name(logical), p) for logical in REPLAYED for p in range(parts[src.name(logical)])]
+    if not any(_has_a_record(cfg, topic, p) for topic, p in sources):
+        # Said before anything is created: an empty range leaves no half-made prefix behind.
+        raise CommandError(f"the range holds no impressions or clicks in '{cfg.from_prefix}*'; nothing was created "
+                           "or written (check --from/--to and the prefix)")
     create_topics(cfg.bootstrap, dst, TopicSettings(partitions=max(parts.values())))
     dst_parts = require_topics(cfg.bootstrap, [dst.name(t) for t in REPLAYED] + [dst.model_weights])
     for logical in REPLAYED:

@@ -86,3 +86,32 @@ def _read(reader: Any, tp: Any, lo: int, hi: int, timeout_s: float) -> list[tupl
         for records in reader.poll(timeout_ms=300).values():
             got += [(r.value, int(r.timestamp)) for r in records if r.offset < hi]
     return got
+
+
+def end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
+    """The current end offset of every partition of `topics`."""
+    from kafka import TopicPartition
+
+    known = kafka_io.list_topics(bootstrap)
+    tps = [TopicPartition(t, p) for t in topics for p in range(known.get(t, 0))]
+    reader = kafka_io.consumer(bootstrap, "drnflow-topics")
+    try:
+        return {(tp.topic, tp.partition): int(o) for tp, o in reader.end_offsets(tps).items()} if tps else {}
+    finally:
+        reader.close()
+
+
+def committed_since(bootstrap: str, since: dict[tuple[str, int], int], timeout_s: float = 60.0) -> dict[str, int]:
+    """Committed records per topic written after the offsets `since` (from end_offsets)."""
+    from kafka import TopicPartition
+
+    now = end_offsets(bootstrap, sorted({t for t, _ in since}))
+    counts = {t: 0 for t, _ in since}
+    reader = kafka_io.consumer(bootstrap, "drnflow-topics")
+    try:
+        for (topic, partition), end in now.items():
+            counts[topic] += len(_read(reader, TopicPartition(topic, partition), since.get((topic, partition), 0),
+                                       end, timeout_s))
+    finally:
+        reader.close()
+    return counts

@@ -180,4 +180,10 @@ def test_monitor_once_and_export_import_with_the_environment(env: TopicNames, ka
     code, _, err = run(capsys, "import", str(path), "--prefix", other.prefix)
     assert code == 0, err
     assert len(read_committed(kafka_bootstrap, other.impressions)) == 20
+    code, _, err = run(capsys, "import", str(path), "--prefix", other.prefix)
+    assert code != 0 and "already holds records" in err and one_sentence(err), err
+    assert len(read_committed(kafka_bootstrap, other.impressions)) == 20, "a refused import wrote nothing"
+    code, _, err = run(capsys, "import", str(path), "--prefix", other.prefix, "--append")
+    assert code == 0, err
+    assert len(read_committed(kafka_bootstrap, other.impressions)) == 40
     assert kafka_io.list_topics(kafka_bootstrap)[other.impressions] >= 1

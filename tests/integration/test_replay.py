@@ -90,6 +90,7 @@ def test_bad_input_gets_one_sentence(kafka_bootstrap: str, capsys: pytest.Captur
     capsys.readouterr()
     dead = f"127.0.0.1:{process.free_port()}"
     base = ["replay", "--bootstrap", kafka_bootstrap, "--no-progress"]
+    empty_to = f"e{uuid.uuid4().hex[:6]}."
     cases = [
         ([*base, "--from-prefix", "nope.", "--to-prefix", "new."], "topic 'nope.impressions' does not exist"),
         (["replay", "--bootstrap", dead, "--from-prefix", src.prefix, "--to-prefix", "n."], "cannot reach"),
@@ -98,7 +99,7 @@ def test_bad_input_gets_one_sentence(kafka_bootstrap: str, capsys: pytest.Captur
         ([*base, "--from-prefix", src.prefix, "--to-prefix", "z.", "--from-time", "9", "--to-time", "3"], "is empty"),
         ([*base, "--from-prefix", src.prefix, "--to-prefix", "z.", "--speed", "0"], "--speed must be > 0"),
         ([*base, "--from-prefix", src.prefix, "--to-prefix", "bad prefix"], "characters Kafka rejects"),
-        ([*base, "--from-prefix", src.prefix, "--to-prefix", f"e{uuid.uuid4().hex[:6]}.", "--from-time", "1",
+        ([*base, "--from-prefix", src.prefix, "--to-prefix", empty_to, "--from-time", "1",
           "--to-time", "2"], "the range holds no impressions or clicks"),
     ]
     for argv, sentence in cases:
@@ -106,3 +107,6 @@ def test_bad_input_gets_one_sentence(kafka_bootstrap: str, capsys: pytest.Captur
         err = capsys.readouterr().err
         assert code != 0, argv
         assert sentence in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, (argv, err)
+    from operators.kafka_io import list_topics
+
+    assert not [t for t in list_topics(kafka_bootstrap) if t.startswith(empty_to)], "an empty replay created topics"
