@@ -48,18 +48,18 @@ class LoopStats:
     impressions: int = 0
     clicks: int = 0
     final_weights: dict[str, Any] | None = None
-    #: Shown slots per impression (the simulator's k): CTR is clicks per shown slot.
-    slots: int = 10
+    #: Slots shown over all impressions: CTR is clicks per shown slot.
+    shown_slots: int = 0
 
     @property
     def ctr(self) -> float:
-        return self.clicks / (self.slots * self.impressions) if self.impressions else 0.0
+        return self.clicks / self.shown_slots if self.shown_slots else 0.0
 
 
 def run_loop(sim: Any, ranker: Ranker, learner: DbgdLearner | None, impressions: int, window_ms: int,
              on_window: Callable[[dict[str, Any]], None] | None = None) -> LoopStats:
     """Drive `sim` (whose policy is `ranker`) for n impressions; learn per window unless learner is None."""
-    stats = LoopStats(slots=int(sim.config.k))
+    stats = LoopStats()
     counts: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     current_window: int | None = None
     window_clicks = window_imps = 0
@@ -100,6 +100,7 @@ def run_loop(sim: Any, ranker: Ranker, learner: DbgdLearner | None, impressions:
         window_clicks += len(step.clicks)
         stats.impressions += 1
         stats.clicks += len(step.clicks)
+        stats.shown_slots += len(imp["slots"])
     if current_window is not None:
         close(current_window)
     return stats

@@ -26,7 +26,9 @@ alpha = 0.05
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in [*config_file.ENV_KEYS.values(), config_file.ENV_CONFIG]:
-        monkeypatch.delenv(name, raising=False)
+        # set, then delete: monkeypatch records the variable and removes what the code under test sets
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     return monkeypatch
 
 
