@@ -76,7 +76,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from drnflow.tools.flink_jobs import Submission, require_cluster, savepoint_uri, submit
 
     opts, job_args = _submit_options().parse_known_args(args.rest)
-    require_cluster(opts.jobmanager)
+    overview = require_cluster(opts.jobmanager)
+    wanted = opts.parallelism or 1
+    free = int(overview.get("slots-available", wanted))
+    if wanted > free:
+        # Flink would accept the job and leave it waiting for slots until it fails minutes later.
+        raise CommandError(f"the job needs {wanted} task slots and the cluster at {opts.jobmanager} has {free} free "
+                           f"(of {overview.get('slots-total', '?')}); lower --parallelism or stop a job")
     if opts.from_savepoint is not None:
         local = opts.from_savepoint.removeprefix("file:")
         if "://" not in opts.from_savepoint.replace("file://", ""):

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from models.simulator.arrivals import ArrivalConfig, Arrivals, satisfaction
+from models.simulator.arrivals import DEFAULT_START_MS, ArrivalConfig, Arrivals, satisfaction
 from models.simulator.click_models import ClickModel, click_model
 from models.simulator.policies import RankingPolicy
 from models.simulator.world import World
@@ -75,7 +75,11 @@ class Simulator:
         self.total_clicks = 0
 
     def request_id(self, n: int) -> str:
-        return f"s{self.config.seed}-{n:010d}"
+        """Unique per (seed, start time, n): a run started later (`simulate --continue`) must not reuse the
+        request ids of the run before it, or every impression of it is a DUPLICATE_IMPRESSION."""
+        start = self.config.arrivals.start_ms
+        run = "" if start == DEFAULT_START_MS else f"t{start}-"
+        return f"s{self.config.seed}-{run}{n:010d}"
 
     def step(self) -> SimStep:
         cfg, world = self.config, self.world

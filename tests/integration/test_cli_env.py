@@ -102,12 +102,14 @@ def test_simulate_topics_and_continue_use_the_environment(env: TopicNames, kafka
     assert line.split()[2] == "60"
     assert "2024-01-01" in line
 
-    code, out, err = run(capsys, "simulate", "--impressions", "40", "--no-progress", "--seed", "2", "--continue")
+    code, out, err = run(capsys, "simulate", "--impressions", "40", "--no-progress", "--seed", "1", "--continue")
     assert code == 0, err
     assert "continuing after the newest event time" in out
     times = [event_time_of(r.value) for r in read_committed(kafka_bootstrap, env.impressions)]
     assert len(times) == 100
     assert min(t for t in times[60:] if t is not None) > max(t for t in first if t is not None)
+    ids = [serde.decode("Impression", r.value)["request_id"] for r in read_committed(kafka_bootstrap, env.impressions)]
+    assert len(set(ids)) == 100, "a continued run must not reuse the request ids of the run before it"
 
     code, _, err = run(capsys, "simulate", "--impressions", "5", "--no-progress",
                        "--start-time", "2025-06-01T00:00:00Z", "--prefix", env.prefix)

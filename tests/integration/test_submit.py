@@ -166,6 +166,8 @@ def test_bad_input_gets_one_sentence(cluster: FlinkCluster, kafka_bootstrap: str
         (["submit", "minor-update", "--jobmanager", jm, "--bootstrap", f"127.0.0.1:{process.free_port()}"],
          "cannot reach the Kafka broker"),
         (["submit", "minor-update", "--jobmanager", jm, "--window", "ten"], "bad job flags"),
+        (["submit", "minor-update", "--jobmanager", jm, "--parallelism", "64"], "the job needs 64 task slots"),
+        (["cancel", "0123456789abcdef0123456789abcdef", "--jobmanager", jm], "no job"),
         (["submit", "minor-update", "--jobmanager", jm, "--from-savepoint", "/no/such/savepoint"], "does not exist"),
         (["submit", "minor-update", "--jobmanager", jm, "--from-savepoint", "/tmp"], "is not a savepoint"),
         (["stop", "0123456789abcdef0123456789abcdef", "--jobmanager", jm], "no job"),
