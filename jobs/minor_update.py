@@ -44,6 +44,7 @@ def jvm_settings(cfg: MinorUpdateConfig, weights_log: WeightsLog) -> dict[str, s
         "click-horizon.ms": str(cfg.click_horizon_ms),
         "out-of-orderness.ms": str(cfg.out_of_orderness_ms),
         "idleness.ms": str(cfg.idleness_ms),
+        "max-event-time-skew.ms": str(cfg.max_event_time_skew_ms),
         "schema.impression": schema_text["Impression"],
         "schema.click": schema_text["Click"],
         "schema.dead-letter": schema_text["DeadLetter"],

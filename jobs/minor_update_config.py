@@ -71,6 +71,9 @@ class MinorUpdateConfig:
     out_of_orderness: int | str = "5 s"
     #: A partition with no records for this long stops holding the watermark back (0 = off).
     idleness: int | str = "30 s"
+    #: An event_time further than this ahead of its record's Kafka timestamp is an OUT_OF_RANGE dead
+    #: letter and never moves the watermark (0 = no bound).
+    max_event_time_skew: int | str = "6 h"
     #: Explore parameters: None = those of the served version's record (DEFAULT_EXPLORE for a record
     #: without them). Given, they pin the job: a served version that explores otherwise is refused.
     alpha: float | None = None
@@ -101,7 +104,7 @@ class MinorUpdateConfig:
 
     def __post_init__(self) -> None:
         for name in ("window", "attribution_window", "out_of_orderness", "idleness", "checkpoint_interval",
-                     "transaction_timeout"):
+                     "transaction_timeout", "max_event_time_skew"):
             try:
                 object.__setattr__(self, name, duration_ms(getattr(self, name)))
             except ValueError as e:
@@ -163,6 +166,10 @@ class MinorUpdateConfig:
     @property
     def idleness_ms(self) -> int:
         return int(self.idleness)
+
+    @property
+    def max_event_time_skew_ms(self) -> int:
+        return int(self.max_event_time_skew)
 
     @property
     def checkpoint_interval_ms(self) -> int:
@@ -258,6 +265,9 @@ _FLAGS: tuple[tuple[str, str, Any, str], ...] = (
      "UNKNOWN_REQUEST (default 24 h)"),
     ("--out-of-orderness", "out_of_orderness", str, "bounded out-of-orderness of the watermarks"),
     ("--idleness", "idleness", str, "idle-partition timeout ('0 ms' = off)"),
+    ("--max-event-time-skew", "max_event_time_skew", str,
+     "an event_time further ahead of its record's Kafka timestamp is an OUT_OF_RANGE dead letter and never "
+     "moves the watermark ('0 ms' = no bound)"),
     ("--alpha", "alpha", float,
      "exploration scale of ΔW; pins the job: a served version that explores otherwise is refused "
      "(default: the served version's, 0.1 for a version that does not say)"),

@@ -27,6 +27,7 @@ event-time order. Rules where §4 leaves a choice, fixed here so the JVM side ca
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,10 +42,11 @@ from schemas.reasons import (
     DUPLICATE_IMPRESSION,
     ITEM_NOT_SHOWN,
     MALFORMED,
+    OUT_OF_RANGE,
     OUTSIDE_WINDOW,
     UNKNOWN_REQUEST,
 )
-from schemas.records import record_problem
+from schemas.records import record_problem, skew_problem
 
 __all__ = [
     "DUPLICATE", "DUPLICATE_IMPRESSION", "ITEM_NOT_SHOWN", "OUTSIDE_WINDOW", "UNKNOWN_REQUEST",
@@ -69,6 +71,8 @@ class ReferenceConfig:
     dbgd: DbgdConfig | None = None
     impressions_topic: str = "impressions"
     clicks_topic: str = "clicks"
+    #: The job's --max-event-time-skew; applied to records whose Kafka timestamps are given (0 = off).
+    max_event_time_skew_ms: int = 0
 
     def __post_init__(self) -> None:
         if self.window_ms <= 0:
@@ -111,31 +115,50 @@ def impression_outcome(impression: Mapping[str, Any], clicked_items: Iterable[st
 def _dead_letter(
     topic: str, offset: int, record: Mapping[str, Any], schema: str, reason: str, detail: str
 ) -> dict[str, Any]:
+    raw = serde.encode(schema, record)
     return {
         "source_topic": topic,
         "source_partition": 0,
         "source_offset": offset,
         "raw_key": str(record["request_id"]).encode("utf-8"),
-        "raw_value": serde.encode(schema, record),
+        "raw_value": raw,
         "reason": reason,
         "detail": detail,
         "job": JOB_NAME,
         "created_at": None,
+        "raw_value_size": len(raw),
+        "raw_value_sha256": hashlib.sha256(raw).hexdigest(),
     }
 
 
+def _problems(schema: str, topic: str, records: Sequence[Mapping[str, Any]], timestamps: Sequence[int] | None,
+              max_skew_ms: int) -> list[tuple[str, str] | None]:
+    """(reason, detail) of each record that cannot be used, else None: MALFORMED values first, then
+    OUT_OF_RANGE event times (schemas/records.py, the same rules and sentences as the JVM deserializer)."""
+    out: list[tuple[str, str] | None] = []
+    for i, r in enumerate(records):
+        problem = record_problem(schema, dict(r))
+        skew = (None if problem is not None or timestamps is None
+                else skew_problem(int(r["event_time"]), int(timestamps[i]), max_skew_ms))
+        out.append((MALFORMED, f"invalid {topic} record: {problem}") if problem is not None
+                   else (OUT_OF_RANGE, skew) if skew is not None else None)
+    return out
+
+
 def dedupe_impressions(
-    impressions: Sequence[Mapping[str, Any]], topic: str = "impressions"
+    impressions: Sequence[Mapping[str, Any]], topic: str = "impressions",
+    timestamps: Sequence[int] | None = None, max_skew_ms: int = 0,
 ) -> tuple[dict[str, tuple[int, Mapping[str, Any]]], list[dict[str, Any]]]:
     """request_id -> (input position, impression) of the first impression per request_id in input
-    order (models/attribution.py); the rest as DUPLICATE_IMPRESSION dead letters."""
-    problems = [record_problem("Impression", dict(imp)) for imp in impressions]
+    order (models/attribution.py); the rest as DUPLICATE_IMPRESSION dead letters. `timestamps`: the
+    records' Kafka timestamps, for the OUT_OF_RANGE rule."""
+    problems = _problems("Impression", topic, impressions, timestamps, max_skew_ms)
     index = attribution.index_impressions(
         None if problem else str(imp["request_id"]) for imp, problem in zip(impressions, problems, strict=True)
     )
     kept = {rid: (i, impressions[i]) for rid, i in index.first.items()}
     dead = [
-        _dead_letter(topic, i, imp, "Impression", MALFORMED, f"invalid {topic} record: {problem}")
+        _dead_letter(topic, i, imp, "Impression", problem[0], problem[1])
         for i, (imp, problem) in enumerate(zip(impressions, problems, strict=True))
         if problem
     ]
@@ -159,16 +182,18 @@ def attribute_clicks(
     attribution_window_ms: int,
     topic: str = "clicks",
     click_horizon_ms: int | None = None,
+    timestamps: Sequence[int] | None = None,
+    max_skew_ms: int = 0,
 ) -> tuple[dict[str, set[str]], list[dict[str, Any]]]:
     """request_id -> credited item_ids, and a dead letter for every click that fails a §4 rule.
     `click_horizon_ms`: a click further than this from its impression is UNKNOWN_REQUEST (None = never)."""
     impression_of = {rid: imp for rid, (_, imp) in impressions_by_request.items()}
-    problems = [record_problem("Click", dict(c)) for c in clicks]
+    problems = _problems("Click", topic, clicks, timestamps, max_skew_ms)
     valid = [i for i, problem in enumerate(problems) if problem is None]
     result = attribution.attribute_clicks(impression_of, [clicks[i] for i in valid], attribution_window_ms,
                                           click_horizon_ms)
     dead = [
-        _dead_letter(topic, i, clicks[i], "Click", MALFORMED, f"invalid {topic} record: {problem}")
+        _dead_letter(topic, i, clicks[i], "Click", problem[0], problem[1])
         for i, problem in enumerate(problems) if problem
     ]
     dead += [
@@ -216,14 +241,19 @@ def run_reference(
     clicks: Sequence[Mapping[str, Any]],
     initial_weights: Iterable[Mapping[str, Any]] = (),
     config: ReferenceConfig | None = None,
+    impression_timestamps: Sequence[int] | None = None,
+    click_timestamps: Sequence[int] | None = None,
 ) -> ReferenceResult:
     """§4 then §5 over a bounded, on-time input. `initial_weights`: MAJOR ModelWeights records the
-    learners start from (one per model_id); a model without one has every row STALE."""
+    learners start from (one per model_id); a model without one has every row STALE. The records' Kafka
+    timestamps, when given, apply cfg.max_event_time_skew_ms (OUT_OF_RANGE)."""
     cfg = config if config is not None else ReferenceConfig()
     assert cfg.dbgd is not None
-    kept, dead_impressions = dedupe_impressions(impressions, cfg.impressions_topic)
+    kept, dead_impressions = dedupe_impressions(impressions, cfg.impressions_topic, impression_timestamps,
+                                                cfg.max_event_time_skew_ms)
     credited, dead_clicks = attribute_clicks(
-        kept, clicks, cfg.attribution_window_ms, cfg.clicks_topic, cfg.click_horizon_ms
+        kept, clicks, cfg.attribution_window_ms, cfg.clicks_topic, cfg.click_horizon_ms, click_timestamps,
+        cfg.max_event_time_skew_ms,
     )
     learners: dict[str, DbgdLearner] = {}
     for record in initial_weights:

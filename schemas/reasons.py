@@ -10,6 +10,7 @@ OUTSIDE_WINDOW = "OUTSIDE_WINDOW"  # the click is outside [impression time, + at
 DUPLICATE = "DUPLICATE"  # another click on the same (request_id, item_id) counted first
 DUPLICATE_IMPRESSION = "DUPLICATE_IMPRESSION"  # a second impression with a request_id already seen
 LATE = "LATE"  # the record's window or outcome was already final when it arrived
+OUT_OF_RANGE = "OUT_OF_RANGE"  # event_time too far ahead of the record's Kafka timestamp (--max-event-time-skew)
 
 CLICK_REASONS = (UNKNOWN_REQUEST, ITEM_NOT_SHOWN, OUTSIDE_WINDOW, DUPLICATE)
-ALL_REASONS = (MALFORMED, *CLICK_REASONS, DUPLICATE_IMPRESSION, LATE)
+ALL_REASONS = (MALFORMED, *CLICK_REASONS, DUPLICATE_IMPRESSION, LATE, OUT_OF_RANGE)

@@ -63,3 +63,13 @@ def record_problem(schema: str, record: dict[str, Any]) -> str | None:
     if schema == "Impression" and int(record["explore_seed"]) < 0:
         return f"explore_seed {record['explore_seed']} is negative; explore seeds are non-negative"
     return None
+
+
+def skew_problem(event_time: int, kafka_timestamp: int, max_skew_ms: int) -> str | None:
+    """Why an event time is too far ahead to be believed (an OUT_OF_RANGE dead letter), or None: more than
+    `max_skew_ms` after the record's Kafka timestamp, which is stored with the record, so every replay
+    decides the same. The JVM deserializer applies the same rule with the same sentence."""
+    if max_skew_ms <= 0 or kafka_timestamp < 0 or event_time - kafka_timestamp <= max_skew_ms:
+        return None
+    return (f"event_time {event_time} is {event_time - kafka_timestamp} ms ahead of the record's Kafka "
+            f"timestamp {kafka_timestamp}; the job's max event-time skew is {max_skew_ms} ms")

@@ -112,15 +112,24 @@ def plain_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) ->
     return run_job(kafka_bootstrap, tmp_path_factory.mktemp("minor-update"))
 
 
-def reference_of(run: Run, click_horizon_ms: int | None = None) -> Any:
+def reference_of(run: Run, click_horizon_ms: int | None = None, timestamps: bool = False) -> Any:
+    """The reference of the run's stream; with `timestamps`, the records' Kafka timestamps as written
+    (read back in offset order) and the job's skew bound, so OUT_OF_RANGE is decided too."""
     cfg = run.cfg
     weights = decoded(run, "model-weights")
     m2_initial = [w for w in weights if w["model_id"] == "m2" and w["kind"] == "MAJOR"]
     assert len(m2_initial) <= 1, "the job publishes one seed MAJOR for m2, which has none"
     ref_cfg = ReferenceConfig(window_ms=cfg.window_ms, attribution_window_ms=cfg.attribution_window_ms,
                               dbgd=cfg.dbgd_config(), impressions_topic=cfg.topics.impressions,
-                              clicks_topic=cfg.topics.clicks, click_horizon_ms=click_horizon_ms)
-    return run_reference(run.stream.impressions, run.stream.clicks, [major_m1(cfg), *m2_initial], ref_cfg)
+                              clicks_topic=cfg.topics.clicks, click_horizon_ms=click_horizon_ms,
+                              max_event_time_skew_ms=cfg.max_event_time_skew_ms)
+    stamps: dict[str, Any] = {}
+    if timestamps:
+        stamps = {f"{kind}_timestamps": [r.timestamp for r in read_committed(run.cfg.bootstrap, topic)][:n]
+                  for kind, topic, n in (("impression", cfg.topics.impressions, len(run.stream.impressions)),
+                                         ("click", cfg.topics.clicks, len(run.stream.clicks)))}
+    return run_reference(run.stream.impressions, run.stream.clicks, [major_m1(cfg), *m2_initial], ref_cfg,
+                         **stamps)
 
 
 def test_click_horizon_is_state_retention_and_matches_the_reference_with_it(
@@ -272,29 +281,46 @@ def test_hostile_records_are_dead_letters_and_never_crash_the_job(kafka_bootstra
     """Issue 11, item 3-4: an event time near Long.MAX (first record), one near Long.MIN, one in microseconds,
     and a negative explore seed each used to crash the job or corrupt later windows; now each is a MALFORMED
     dead letter with its reason, and everything else is decided exactly as the reference decides it."""
+    import hashlib
+    import time
+
     from tests.integration.minor_update_data import click, impression
 
     good = hand_written_stream(n_windows=3, seed=5)
+    # Two days ahead of its Kafka timestamp (the producer's clock): inside 1840..2100, so only the skew bound
+    # keeps it from moving the watermark two years past the valid records, all of which would then be LATE.
+    future = int(time.time() * 1000) + 2 * 86_400_000
     hostile = [impression("h-max", 2**62, "m1", 1, 100, "EC"),
                impression("h-us", (T0 + 1000) * 1000, "m1", 1, 100, "E"),
-               impression("h-seed", T0 + 1000, "m1", 1, -7, "EC")]
+               impression("h-seed", T0 + 1000, "m1", 1, -7, "EC"),
+               impression("h-future", future, "m1", 1, 100, "EC")]
     huge = b"\xff" * 1_000_000  # undecodable and just under the broker's 1 MiB limit
     stream = Stream(impressions=[*hostile, *good.impressions],
-                    clicks=[click("h-min", "x", -(2**62)), *good.clicks], garbage=[("impressions", huge)])
+                    clicks=[click("h-min", "x", -(2**62)), click("h-future", "h-future/i0", future + 1), *good.clicks],
+                    garbage=[("impressions", huge)])
     run = run_job(kafka_bootstrap, tmp_path, stream=stream)
     names = run.cfg.topics
     got = decoded(run, "dead-letters")
     invalid = sorted((d["source_topic"], d["source_offset"]) for d in got if d["detail"].startswith("invalid "))
     assert invalid == [(names.clicks, 0), (names.impressions, 0), (names.impressions, 1), (names.impressions, 2)]
     assert {d["reason"] for d in got if d["detail"].startswith("invalid ")} == {"MALFORMED"}
+    ahead = sorted((d["source_topic"], d["source_offset"]) for d in got if d["reason"] == "OUT_OF_RANGE")
+    assert ahead == [(names.clicks, 1), (names.impressions, 3)]
     big = [d for d in got if d["detail"].startswith("cannot decode")]
     assert len(big) == 1 and big[0]["raw_value"] == huge[: 256 * 1024]
     assert "raw_value truncated: first 262144 of 1000000 bytes kept" in big[0]["detail"]
-    ref = reference_of(run)
+    assert big[0]["raw_value_size"] == len(huge) and big[0]["raw_value_sha256"] == hashlib.sha256(huge).hexdigest()
+    ref = reference_of(run, timestamps=True)
     assert sorted((d["source_topic"], d["source_offset"], d["reason"]) for d in got if d not in big) == sorted(
         (d["source_topic"], d["source_offset"], d["reason"]) for d in ref.dead_letters)
     assert sorted(d["detail"] for d in got if d["detail"].startswith("invalid ")) == sorted(
         d["detail"] for d in ref.dead_letters if d["detail"].startswith("invalid ")), "one sentence, both sides"
+    assert sorted(d["detail"] for d in got if d["reason"] == "OUT_OF_RANGE") == sorted(
+        d["detail"] for d in ref.dead_letters if d["reason"] == "OUT_OF_RANGE")
+    for d in got:
+        if d not in big:
+            assert d["raw_value_size"] == len(d["raw_value"])
+            assert d["raw_value_sha256"] == hashlib.sha256(d["raw_value"]).hexdigest()
 
     def key(r: dict[str, Any]) -> tuple[Any, ...]:
         return (r["model_id"], r["window_start"], r["model_version"], r["explore_seed"])

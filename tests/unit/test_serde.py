@@ -41,7 +41,8 @@ EXAMPLES: dict[str, dict[str, object]] = {
     "DeadLetter": {
         "source_topic": "clicks", "source_partition": 0, "source_offset": 17, "raw_key": b"r-9",
         "raw_value": b"\x01\x02", "reason": "UNKNOWN_REQUEST", "detail": "no impression r-9", "job": "minor-update",
-        "created_at": 5,
+        "created_at": 5, "raw_value_size": 2,
+        "raw_value_sha256": "a12871fee210fb8619291eaea194581cbd2531e4b23759d225f6806923f63222",
     },
 }
 

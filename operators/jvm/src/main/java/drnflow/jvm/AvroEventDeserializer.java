@@ -39,6 +39,8 @@ public final class AvroEventDeserializer implements KafkaRecordDeserializationSc
 
     private final byte kind;
     private final String writerSchemaJson;
+    /** An event_time further than this ahead of the record's Kafka timestamp is OUT_OF_RANGE (<= 0: off). */
+    private final long maxSkewMs;
 
     private transient GenericDatumReader<GenericRecord> reader;
     private transient BinaryDecoder decoder;
@@ -51,17 +53,18 @@ public final class AvroEventDeserializer implements KafkaRecordDeserializationSc
     private transient int fSlots;
     private transient int fItemId;
 
-    private AvroEventDeserializer(byte kind, String writerSchemaJson) {
+    private AvroEventDeserializer(byte kind, String writerSchemaJson, long maxSkewMs) {
         this.kind = kind;
         this.writerSchemaJson = writerSchemaJson;
+        this.maxSkewMs = maxSkewMs;
     }
 
-    public static AvroEventDeserializer impressions(String impressionSchemaJson) {
-        return new AvroEventDeserializer(SourceEvent.IMPRESSION, impressionSchemaJson);
+    public static AvroEventDeserializer impressions(String impressionSchemaJson, long maxSkewMs) {
+        return new AvroEventDeserializer(SourceEvent.IMPRESSION, impressionSchemaJson, maxSkewMs);
     }
 
-    public static AvroEventDeserializer clicks(String clickSchemaJson) {
-        return new AvroEventDeserializer(SourceEvent.CLICK, clickSchemaJson);
+    public static AvroEventDeserializer clicks(String clickSchemaJson, long maxSkewMs) {
+        return new AvroEventDeserializer(SourceEvent.CLICK, clickSchemaJson, maxSkewMs);
     }
 
     private static void setIfAbsent(String key, String value) {
@@ -117,8 +120,12 @@ public final class AvroEventDeserializer implements KafkaRecordDeserializationSc
         try {
             decodeInto(e);
             String problem = problem(e);
+            String skew = problem == null ? skewProblem(e.eventTime, record.timestamp(), maxSkewMs) : null;
             if (problem != null) {
                 malformed(e, "invalid " + e.topic + " record: " + problem);
+            } else if (skew != null) {
+                malformed(e, skew);
+                e.reason = DeadLetterRecord.OUT_OF_RANGE;
             }
         } catch (Exception | StackOverflowError | OutOfMemoryError ex) {
             reuse = null;
@@ -149,6 +156,20 @@ public final class AvroEventDeserializer implements KafkaRecordDeserializationSc
             return "explore_seed " + e.exploreSeed + " is negative; explore seeds are non-negative";
         }
         return null;
+    }
+
+    /**
+     * Why an event time is too far ahead to be believed, or null: more than `maxSkewMs` after the record's
+     * Kafka timestamp (producer create time or broker append time, both stored with the record, so the
+     * decision is the same on every replay). Such a record never reaches the watermark: one wrongly stamped
+     * record would otherwise make every later valid one LATE (schemas/records.py holds the same rule).
+     */
+    static String skewProblem(long eventTime, long kafkaTimestamp, long maxSkewMs) {
+        if (maxSkewMs <= 0 || kafkaTimestamp < 0 || eventTime - kafkaTimestamp <= maxSkewMs) {
+            return null;
+        }
+        return "event_time " + eventTime + " is " + (eventTime - kafkaTimestamp) + " ms ahead of the record's Kafka "
+                + "timestamp " + kafkaTimestamp + "; the job's max event-time skew is " + maxSkewMs + " ms";
     }
 
     private void decodeInto(SourceEvent e) throws Exception {

@@ -10,6 +10,8 @@ public class DeadLetterRecord {
     public static final String DUPLICATE_IMPRESSION = "DUPLICATE_IMPRESSION";
     /** The record's window was already final (watermark past window end + attribution window) on arrival. */
     public static final String LATE = "LATE";
+    /** event_time is further ahead of the record's Kafka timestamp than the job's max event-time skew. */
+    public static final String OUT_OF_RANGE = "OUT_OF_RANGE";
 
     public String sourceTopic;
     public int sourcePartition;

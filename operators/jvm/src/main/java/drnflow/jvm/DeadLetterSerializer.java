@@ -5,6 +5,9 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
 
 import org.apache.avro.Schema;
 import org.apache.avro.generic.GenericData;
@@ -21,7 +24,8 @@ import org.apache.flink.kafka.shaded.org.apache.kafka.clients.producer.ProducerR
  *
  * <p>A dead letter carries its record's raw bytes, so a record just under the broker's size limit made a
  * dead letter over the producer's limit, and the sink failed the job. Raw key and value are kept up to
- * {@link #MAX_RAW_BYTES} each (their first bytes), and the detail says how many bytes the record had.
+ * {@link #MAX_RAW_BYTES} each (their first bytes); the detail says how many bytes the record had, and
+ * raw_value_size and raw_value_sha256 describe the whole original value.
  */
 public final class DeadLetterSerializer implements KafkaRecordSerializationSchema<DeadLetterRecord> {
     private static final long serialVersionUID = 1L;
@@ -73,6 +77,8 @@ public final class DeadLetterSerializer implements KafkaRecordSerializationSchem
         r.put("detail", detail);
         r.put("job", jobName);
         r.put("created_at", null);
+        r.put("raw_value_size", d.rawValue == null ? null : (long) d.rawValue.length);
+        r.put("raw_value_sha256", d.rawValue == null ? "" : sha256Hex(d.rawValue));
         buffer.reset();
         encoder = EncoderFactory.get().binaryEncoder(buffer, encoder);
         try {
@@ -83,5 +89,13 @@ public final class DeadLetterSerializer implements KafkaRecordSerializationSchem
         }
         byte[] key = d.sourceTopic.getBytes(StandardCharsets.UTF_8);
         return new ProducerRecord<>(topic, null, null, key, buffer.toByteArray());
+    }
+
+    static String sha256Hex(byte[] data) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every JVM has SHA-256", e);
+        }
     }
 }

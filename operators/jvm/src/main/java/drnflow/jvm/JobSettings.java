@@ -26,6 +26,8 @@ public final class JobSettings implements Serializable {
     public final long outOfOrdernessMs;
     /** 0 disables idle-source handling (bounded runs: finished sources release the watermark anyway). */
     public final long idlenessMs;
+    /** An event_time further ahead of its record's Kafka timestamp is OUT_OF_RANGE (<= 0: no bound). */
+    public final long maxEventTimeSkewMs;
     public final String impressionSchema;
     public final String clickSchema;
     public final String deadLetterSchema;
@@ -56,6 +58,7 @@ public final class JobSettings implements Serializable {
         clickHorizonMs = Long.parseLong(req(p, "click-horizon.ms"));
         outOfOrdernessMs = Long.parseLong(req(p, "out-of-orderness.ms"));
         idlenessMs = Long.parseLong(req(p, "idleness.ms"));
+        maxEventTimeSkewMs = Long.parseLong(p.getProperty("max-event-time-skew.ms", "21600000"));
         impressionSchema = req(p, "schema.impression");
         clickSchema = req(p, "schema.click");
         deadLetterSchema = req(p, "schema.dead-letter");

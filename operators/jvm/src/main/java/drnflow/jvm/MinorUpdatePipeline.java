@@ -45,9 +45,9 @@ public final class MinorUpdatePipeline {
     public static DataStream<Row> windowRows(StreamExecutionEnvironment env, Properties props) {
         JobSettings s = JobSettings.from(props);
         SingleOutputStreamOperator<SourceEvent> impressions = decoded(env, s, s.impressionsTopic,
-                AvroEventDeserializer.impressions(s.impressionSchema), "impressions");
+                AvroEventDeserializer.impressions(s.impressionSchema, s.maxEventTimeSkewMs), "impressions");
         SingleOutputStreamOperator<SourceEvent> clicks = decoded(env, s, s.clicksTopic,
-                AvroEventDeserializer.clicks(s.clickSchema), "clicks");
+                AvroEventDeserializer.clicks(s.clickSchema, s.maxEventTimeSkewMs), "clicks");
         DataStream<SourceEvent> impressionsIn = impressions;
         if (s.failAfterImpressions >= 0 || s.throttleMicrosPerImpression > 0) {
             impressionsIn = impressions
@@ -77,9 +77,9 @@ public final class MinorUpdatePipeline {
     public static void decodeOnly(StreamExecutionEnvironment env, Properties props) {
         JobSettings s = JobSettings.from(props);
         DataStream<SourceEvent> impressions = decoded(env, s, s.impressionsTopic,
-                AvroEventDeserializer.impressions(s.impressionSchema), "impressions");
+                AvroEventDeserializer.impressions(s.impressionSchema, s.maxEventTimeSkewMs), "impressions");
         DataStream<SourceEvent> clicks = decoded(env, s, s.clicksTopic,
-                AvroEventDeserializer.clicks(s.clickSchema), "clicks");
+                AvroEventDeserializer.clicks(s.clickSchema, s.maxEventTimeSkewMs), "clicks");
         impressions.union(clicks).sinkTo(new org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink<>())
                 .name("discard");
     }

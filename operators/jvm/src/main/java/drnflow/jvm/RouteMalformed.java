@@ -10,7 +10,8 @@ public final class RouteMalformed extends ProcessFunction<SourceEvent, SourceEve
     @Override
     public void processElement(SourceEvent e, Context ctx, Collector<SourceEvent> out) {
         if (e.kind == SourceEvent.MALFORMED) {
-            ctx.output(MinorUpdatePipeline.DEAD_LETTERS, DeadLetterRecord.of(e, DeadLetterRecord.MALFORMED, e.detail));
+            ctx.output(MinorUpdatePipeline.DEAD_LETTERS, DeadLetterRecord.of(e,
+                    e.reason == null ? DeadLetterRecord.MALFORMED : e.reason, e.detail));
         } else {
             out.collect(e);
         }

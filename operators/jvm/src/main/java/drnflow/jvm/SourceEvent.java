@@ -29,8 +29,10 @@ public class SourceEvent {
     public long offset;
     public byte[] rawKey;
     public byte[] rawValue;
-    /** Why a MALFORMED record failed to decode. */
+    /** Why a MALFORMED record failed to decode (or is out of range). */
     public String detail;
+    /** The dead-letter reason of a MALFORMED event: null means MALFORMED, else e.g. OUT_OF_RANGE. */
+    public String reason;
 
     public SourceEvent() {}
 }
