@@ -27,6 +27,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
+    from dataclasses import fields
+
+    from drnflow.demo.loop import LoopDemoConfig
+
+    d = {f.name: f.default for f in fields(LoopDemoConfig)}  # the demo's defaults live there, once
     p = sub.add_parser("demo", help="run the main job end to end on a private stack",
                        description="Start a private Kafka broker, publish an initial DRN model, run the "
                                    "minor-update Flink job and the MovieLens user simulator together, show a live "
@@ -34,18 +39,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
                                    "and a frozen-model control, write a PNG plot, and stop everything it started.")
     p.add_argument("--state-dir", type=Path, default=None,
                    help="where the demo's broker lives (default: <state>/demo; wiped at start)")
-    p.add_argument("--seed", type=int, default=7, help="seed of every random choice (default 7)")
+    p.add_argument("--seed", type=int, default=d["seed"], help="seed of every random choice (default %(default)s)")
     p.add_argument("--smoke", action="store_true",
                    help="only the foundation check: Avro records -> a PyFlink window count -> Kafka")
-    p.add_argument("--duration", type=float, default=180.0, help="wall seconds of simulated traffic (default 180)")
-    p.add_argument("--window", default="60 s", help="DBGD window in event time (default '60 s')")
-    p.add_argument("--attribution-window", default="10 min", help="click attribution window (default '10 min')")
-    p.add_argument("--alpha", type=float, default=0.3, help="exploration scale of ΔW (default 0.3)")
-    p.add_argument("--eta", type=float, default=1.0, help="DBGD step size (default 1.0)")
-    p.add_argument("--click-model", default="pbm", choices=["perfect", "navigational", "informational", "pbm"],
-                   help="simulated users' click model (default pbm: CTR rises with ranking quality)")
-    p.add_argument("--eval-requests", type=int, default=1000,
-                   help="simulated requests for the offline comparison of models (default 1000)")
+    p.add_argument("--duration", type=float, default=d["duration_s"],
+                   help="wall seconds of simulated traffic (default %(default)s)")
+    p.add_argument("--window", default=d["window"], help="DBGD window in event time (default '%(default)s')")
+    p.add_argument("--attribution-window", default=d["attribution_window"],
+                   help="click attribution window (default '%(default)s')")
+    p.add_argument("--alpha", type=float, default=d["alpha"], help="exploration scale of ΔW (default %(default)s)")
+    p.add_argument("--eta", type=float, default=d["eta"], help="DBGD step size (default %(default)s)")
+    p.add_argument("--click-model", default=d["click_model"],
+                   choices=["perfect", "navigational", "informational", "pbm"],
+                   help="simulated users' click model (default %(default)s: CTR rises with ranking quality)")
+    p.add_argument("--eval-requests", type=int, default=d["eval_requests"],
+                   help="simulated requests for the offline comparison of models (default %(default)s)")
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / "out" / "demo",
                    help="where the plot and summary go (default out/demo)")
     p.set_defaults(func=cmd_demo)

@@ -57,8 +57,10 @@ class LoopStats:
 
 
 def run_loop(sim: Any, ranker: Ranker, learner: DbgdLearner | None, impressions: int, window_ms: int,
-             on_window: Callable[[dict[str, Any]], None] | None = None) -> LoopStats:
-    """Drive `sim` (whose policy is `ranker`) for n impressions; learn per window unless learner is None."""
+             on_window: Callable[[dict[str, Any]], None] | None = None,
+             on_step: Callable[[Any], None] | None = None) -> LoopStats:
+    """Drive `sim` (whose policy is `ranker`) for n impressions; learn per window unless learner is None.
+    `on_step` sees every simulator step (impression, clicks, truth, user, candidates) as it happens."""
     stats = LoopStats()
     counts: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     current_window: int | None = None
@@ -101,6 +103,8 @@ def run_loop(sim: Any, ranker: Ranker, learner: DbgdLearner | None, impressions:
         stats.impressions += 1
         stats.clicks += len(step.clicks)
         stats.shown_slots += len(imp["slots"])
+        if on_step is not None:
+            on_step(step)
     if current_window is not None:
         close(current_window)
     return stats

@@ -28,6 +28,9 @@ class SimulatorConfig:
     first_click_delay_s: float = 15.0  # mean of the exponential part; 2 s are always added
     next_click_delay_s: float = 20.0
     max_click_delay_s: float = 25 * 60.0  # clicks stay well inside the 30-min attribution window
+    #: Satisfied users come back sooner (DRN's user activeness). Off, the request stream (who arrives
+    #: when) is the same whatever the policy, which a side-by-side comparison of policies needs.
+    return_visits: bool = True
 
     def __post_init__(self) -> None:
         click_model(self.click_model)  # raises on an unknown name
@@ -56,6 +59,9 @@ class SimStep:
     clicks: list[dict[str, Any]]
     truth: list[TruthRow]
     is_return: bool
+    #: The user's index in the world and the candidates' item indices (what nDCG over the candidates needs).
+    user: int = -1
+    candidates: tuple[int, ...] = ()
 
 
 class Simulator:
@@ -67,7 +73,8 @@ class Simulator:
         self.config = config or SimulatorConfig()
         self.click_model: ClickModel = click_model(self.config.click_model)
         arr_ss, cand_ss, click_ss, delay_ss = np.random.SeedSequence(self.config.seed).spawn(4)
-        self.arrivals = Arrivals(world.ml, self.config.arrivals, np.random.default_rng(arr_ss))
+        self.arrivals = Arrivals(world.ml, self.config.arrivals, np.random.default_rng(arr_ss),
+                                 returns=self.config.return_visits)
         self._cand_rng = np.random.default_rng(cand_ss)
         self._click_rng = np.random.default_rng(click_ss)
         self._delay_rng = np.random.default_rng(delay_ss)
@@ -109,7 +116,7 @@ class Simulator:
         self.arrivals.feedback(user, session_end, satisfaction([grades[p] for p in clicked]))
         truth = [TruthRow(request_id, item, pos, g)
                  for pos, (item, g) in enumerate(zip(shown, grades, strict=True))]
-        return SimStep(impression, clicks, truth, is_return)
+        return SimStep(impression, clicks, truth, is_return, int(user), tuple(int(c) for c in cands))
 
     def _click_times(self, event_time: int, n: int) -> list[int]:
         """Increasing click times: 2 s + Exp(first) after the impression, then + Exp(next) each."""

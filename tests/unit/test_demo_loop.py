@@ -67,3 +67,13 @@ def test_greedy_policy_ranks_by_q_without_exploration(world: World) -> None:
     imp = sim.step().impression
     assert imp["model_version"] == 1 and len(imp["slots"]) == 10
     assert {s["team"] for s in imp["slots"]} == {"CURRENT"}
+
+
+def test_the_per_step_hook_sees_every_step_and_ctr_counts_shown_slots(world: World) -> None:
+    major = initial_major("drn", world.state_dim, world.action_dim, 3, created_at=0)
+    ranker = make_ranker("drn", major, alpha=0.3, seed=3)
+    sim = Simulator(world, ranker, SimulatorConfig(seed=3, click_model="pbm", k=4))
+    seen: list[object] = []
+    stats = run_loop(sim, ranker, None, 50, WINDOW_MS, on_step=seen.append)
+    assert len(seen) == 50 and stats.shown_slots == 200
+    assert stats.ctr == stats.clicks / 200

@@ -197,6 +197,22 @@ def test_satisfied_users_come_back_more_and_sooner(world: World) -> None:
     assert happy_n > sad_n and happy_gap < sad_gap
 
 
+def test_without_return_visits_the_request_stream_does_not_depend_on_the_policy(world: World) -> None:
+    users = {u: i for i, u in enumerate(world.ml.user_ids)}
+
+    def stream(policy: object, returns: bool) -> list[tuple[int, int, tuple[int, ...]]]:
+        sim = _sim(world, seed=4, policy=policy, return_visits=returns,
+                   arrivals=ArrivalConfig(mode="poisson", rate_per_s=0.01))
+        return [(int(st.impression["event_time"]), st.user, st.candidates) for st in sim.run(150)]
+
+    oracle = OraclePolicy(world.grades, users, world.item_index, "m")
+    assert stream(RandomPolicy(seed=4), False) == stream(oracle, False)
+    assert stream(RandomPolicy(seed=4), True) != stream(oracle, True), "returns follow satisfaction"
+    step = next(iter(_sim(world, seed=4).run(1)))
+    assert step.user >= 0 and len(step.candidates) == 20
+    assert world.ml.user_ids[step.user] == step.impression["user_id"]
+
+
 def test_oracle_beats_random_offline_and_evaluation_is_repeatable(world: World) -> None:
     users = {u: i for i, u in enumerate(world.ml.user_ids)}
     oracle = OraclePolicy(world.grades, users, world.item_index)
