@@ -205,6 +205,26 @@ class FlinkCluster:
         raise SetupError(f"the Flink cluster did not become ready within {self.config.startup_timeout_s:.0f} s; "
                          f"see the logs in {self.log_dir}")
 
+    def taskmanager_pids(self) -> list[int]:
+        """The cluster's TaskManager processes (its JobManager is the other marked process)."""
+        return [p for p in self.pids() if "TaskManagerRunner" in process.cmdline(p)]
+
+    def start_taskmanager(self, timeout_s: float = 90.0) -> None:
+        """One more TaskManager for this cluster (after one died, or to add slots); returns once the
+        JobManager counts more TaskManagers than it did."""
+        url = f"http://localhost:{self.config.rest_port}/overview"
+        before = _int((rest_get(url) or {}).get("taskmanagers", 0))
+        proc = subprocess.run(["bash", str(flink_home() / "bin" / "taskmanager.sh"), "start"], env=self.env(),
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SetupError(f"taskmanager.sh start failed: {(proc.stdout + proc.stderr).strip()[-600:]}")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if _int((rest_get(url) or {}).get("taskmanagers", 0)) > before:
+                return
+            time.sleep(0.5)
+        raise SetupError(f"the new TaskManager did not register within {timeout_s:.0f} s; see {self.log_dir}")
+
     def stop(self, timeout_s: float = 30.0) -> list[int]:
         pids = self.pids()
         if pids:

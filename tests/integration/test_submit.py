@@ -338,3 +338,67 @@ def test_a_broker_restart_under_a_submitted_job_changes_nothing(
         assert code == 0, err
     finally:
         broker.stop()
+
+
+@pytest.mark.slow
+def test_six_taskmanager_kills_on_the_session_cluster_change_nothing(
+        cluster: FlinkCluster, kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 11: the old fixed-delay strategy (3 attempts, never reset) left the job FAILED on its fourth
+    failure. Here the TaskManager is SIGKILLed six times while traffic arrives in chunks, a new one is started
+    each time, and the job ends RUNNING with every read_committed WinRate equal to the reference."""
+    import os
+    import signal
+
+    from drnflow.tools.flink_jobs import job_exceptions, rest
+    from tests.integration.test_traffic_gap import windows
+
+    jm = cluster.config.jobmanager
+    prefix = f"tm{uuid.uuid4().hex[:8]}."
+    names = TopicNames(prefix)
+    create_topics(kafka_bootstrap, names)
+    major = initial_major(MinorUpdateConfig(seed=11), "m1", 1, T0 - 1)
+    publish(kafka_bootstrap, names.model_weights, [(b"m1", serde.encode("ModelWeights", major))])
+    kills = 6
+    chunks = [windows(2 * k, 2 * k + 1) for k in range(kills + 1)]
+    code, out, err = cli(capsys, "submit", "minor-update", "--jobmanager", jm,
+                         *job_flags(kafka_bootstrap, prefix, tmp_path))
+    assert code == 0, err
+    job_id = out.split("job id")[1].split()[0]
+
+    def recovered(failures: int) -> bool:
+        detail = rest(jm, f"/jobs/{job_id}")
+        tasks = [v.get("status") for v in detail.get("vertices", [])]
+        return (detail.get("state") == "RUNNING" and bool(tasks) and all(t == "RUNNING" for t in tasks)
+                and len(job_exceptions(jm, job_id)) >= failures)
+
+    for k in range(kills):
+        produce(kafka_bootstrap, names, chunks[k].impressions, chunks[k].clicks)
+        time.sleep(3)  # some of the chunk is read (and maybe checkpointed) before the kill
+        victims = cluster.taskmanager_pids()
+        assert victims, "the cluster has a TaskManager to kill"
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        cluster.start_taskmanager()
+        wait_until(f"the job running again after kill {k + 1}", lambda n=k + 1: recovered(n), timeout_s=240)
+    flush_imp = impression("flush", T0 + 100 * WINDOW_MS, "flush", 0, 1, "E")
+    produce(kafka_bootstrap, names, [*chunks[kills].impressions, flush_imp], chunks[kills].clicks)
+    everything = [c for ch in chunks for c in ch.impressions], [c for ch in chunks for c in ch.clicks]
+    cfg = MinorUpdateConfig(bootstrap=kafka_bootstrap, topic_prefix=prefix, window=WINDOW_MS,
+                            attribution_window=ATTRIBUTION_MS, out_of_orderness=OOO_MS, seed=3, alpha=0.1)
+    ref = run_reference(*everything, [major], ReferenceConfig(
+        window_ms=WINDOW_MS, attribution_window_ms=ATTRIBUTION_MS, dbgd=cfg.dbgd_config(),
+        impressions_topic=names.impressions, clicks_topic=names.clicks))
+
+    def win_rates() -> list[dict[str, Any]]:
+        rows = [serde.decode("WinRate", r.value) for r in read_committed(kafka_bootstrap, names.win_rates)]
+        return [r for r in rows if r["model_id"] != "flush"]
+
+    wait_until("every window", lambda: w if len(w := win_rates()) >= len(ref.win_rates) else [], timeout_s=300)
+    time.sleep(5)  # a duplicate would come after the last expected row
+    key = lambda r: (r["model_id"], r["window_start"], r["model_version"], r["explore_seed"])  # noqa: E731
+    assert sorted(win_rates(), key=key) == sorted(ref.win_rates, key=key)
+    code, out, _ = cli(capsys, "jobs", "--jobmanager", jm)
+    row = next(ln for ln in out.splitlines() if ln.startswith(job_id))
+    assert row.split()[1] == "RUNNING" and int(row.split()[3]) >= kills, out
+    code, _, err = cli(capsys, "cancel", job_id, "--jobmanager", jm)
+    assert code == 0, err

@@ -88,3 +88,20 @@ def test_acceptance_tests_reach_the_learner() -> None:
     assert MinorUpdateConfig().dbgd_config().confidence is None  # off by default, as in DRN
     with pytest.raises(ValueError, match="confidence"):
         MinorUpdateConfig(confidence=1.5)
+
+
+def test_the_job_takes_its_broker_and_prefix_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12: DRNFLOW_KAFKA_PORT was ignored by the job (and by simulate and major-update)."""
+    monkeypatch.delenv("DRNFLOW_BOOTSTRAP", raising=False)
+    monkeypatch.setenv("DRNFLOW_KAFKA_PORT", "19092")
+    monkeypatch.setenv("DRNFLOW_TOPIC_PREFIX", "team.")
+    assert (MinorUpdateConfig().bootstrap, MinorUpdateConfig().topic_prefix) == ("127.0.0.1:19092", "team.")
+    monkeypatch.setenv("DRNFLOW_BOOTSTRAP", "10.0.0.1:9000")
+    assert MinorUpdateConfig().bootstrap == "10.0.0.1:9000"
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    cfg = from_args(parser.parse_args(["--topic-prefix", "old.", "--bootstrap", "127.0.0.1:1"]))
+    assert (cfg.bootstrap, cfg.topic_prefix) == ("127.0.0.1:1", "old."), "the old spelling still parses"
+    cfg = from_args(parser.parse_args(["--prefix", "new."]))
+    assert (cfg.bootstrap, cfg.topic_prefix) == ("10.0.0.1:9000", "new.")
+    assert "--topic-prefix" not in parser.format_help(), "old spellings are hidden"
