@@ -50,6 +50,9 @@ def register(subparsers: Any) -> None:
                    help="with --policy drn: explore direction, like --alpha (default: the served version's)")
     p.add_argument("--weights-timeout", type=float, default=30.0,
                    help="with --policy drn: seconds to wait for a first ModelWeights (default %(default)s)")
+    p.add_argument("--drift", default="none", choices=["none", "news"],
+                   help="none: a static world; news: items publish, age and expire, new ones keep coming and "
+                   "genre popularity walks (seeded by --seed; models/simulator/drift.py) (default %(default)s)")
     p.add_argument("--k", type=int, default=10, help="slots per impression (default %(default)s)")
     p.add_argument("--candidates", type=int, default=100, help="candidates per request (default %(default)s)")
     p.add_argument("--arrivals", default="timestamps", choices=["timestamps", "poisson"],
@@ -257,12 +260,14 @@ def _build(args: argparse.Namespace, weights_topic: str = "", start_ms: int | No
     from drnflow import datasets
     from drnflow.datasets import DataUnavailable
     from models.simulator import ArrivalConfig, Simulator, SimulatorConfig, WorldConfig
+    from models.simulator.drift import DriftConfig
     from models.simulator.policies import OraclePolicy, PopularPolicy, RandomPolicy
 
     try:
         arrivals = ArrivalConfig(mode=args.arrivals, time_compression=args.time_compression,
                                  rate_per_s=args.rate, **({} if start_ms is None else {"start_ms": start_ms}))
-        sim_cfg = SimulatorConfig(seed=args.seed, click_model=args.click_model, k=args.k, arrivals=arrivals)
+        sim_cfg = SimulatorConfig(seed=args.seed, click_model=args.click_model, k=args.k, arrivals=arrivals,
+                                  drift=DriftConfig(kind=args.drift, seed=args.seed))
         world_cfg = WorldConfig(seed=args.seed, n_candidates=args.candidates)
     except ValueError as e:
         raise CommandError(str(e)) from None
@@ -282,7 +287,10 @@ def _build(args: argparse.Namespace, weights_topic: str = "", start_ms: int | No
     else:
         users = {u: i for i, u in enumerate(world.ml.user_ids)}
         policy = OraclePolicy(world.grades, users, world.item_index, args.model_id)
-    return Simulator(world, policy, sim_cfg), follower
+    sim = Simulator(world, policy, sim_cfg)
+    if isinstance(policy, OraclePolicy):
+        policy.drift = sim.drift  # the oracle ranks by the grades of the moment in a drifting world
+    return sim, follower
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

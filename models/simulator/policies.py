@@ -83,16 +83,24 @@ class OraclePolicy:
     """Ranks by the true grade (ties by candidate order): what a perfect ranker would show."""
 
     def __init__(self, grades: npt.NDArray[np.int8], user_index: dict[str, int],
-                 item_index: dict[str, int], model_id: str = "oracle") -> None:
+                 item_index: dict[str, int], model_id: str = "oracle", drift: Any = None,
+                 frozen_at: int | None = None) -> None:
+        """`drift` (a NewsDrift): rank by the grades of that moment; `frozen_at`: by those of a fixed
+        moment instead (what a model that knew everything then, and learned nothing since, would do)."""
         self.grades = grades
         self.user_index = user_index
         self.item_index = item_index
         self.model_id = model_id
+        self.drift = drift
+        self.frozen_at = frozen_at
 
     def rank(self, request_id: str, user_id: str, event_time: int, state_features: npt.ArrayLike,
              candidates: Sequence[tuple[str, npt.ArrayLike]], k: int) -> dict[str, Any]:
         u = self.user_index[user_id]
-        g = np.array([self.grades[u, self.item_index[c[0]]] for c in candidates])
+        idx = np.array([self.item_index[c[0]] for c in candidates], dtype=np.int64)
+        g = self.grades[u, idx]
+        if self.drift is not None:
+            g = self.drift.grades(g, idx, event_time if self.frozen_at is None else self.frozen_at)
         order = [int(i) for i in np.argsort(-g, kind="stable")]
         return impression_record(request_id=request_id, user_id=user_id, event_time=event_time,
                                  model_id=self.model_id, order=order, candidates=candidates,

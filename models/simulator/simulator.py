@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from models.simulator.arrivals import DEFAULT_START_MS, ArrivalConfig, Arrivals, satisfaction
 from models.simulator.click_models import ClickModel, click_model
+from models.simulator.drift import DriftConfig, NewsDrift
 from models.simulator.policies import RankingPolicy
 from models.simulator.world import World
 
@@ -31,6 +33,8 @@ class SimulatorConfig:
     #: Satisfied users come back sooner (DRN's user activeness). Off, the request stream (who arrives
     #: when) is the same whatever the policy, which a side-by-side comparison of policies needs.
     return_visits: bool = True
+    #: A world that changes (models/simulator/drift.py); kind "none" keeps it static.
+    drift: DriftConfig = field(default_factory=DriftConfig)
 
     def __post_init__(self) -> None:
         click_model(self.click_model)  # raises on an unknown name
@@ -80,6 +84,8 @@ class Simulator:
         self._delay_rng = np.random.default_rng(delay_ss)
         self.steps = 0
         self.total_clicks = 0
+        self.drift = (NewsDrift(world.ml, self.config.drift, self.config.arrivals.start_ms)
+                      if self.config.drift.kind == "news" else None)
 
     def request_id(self, n: int) -> str:
         """Unique per (seed, start time, n): a run started later (`simulate --continue`) must not reuse the
@@ -93,9 +99,11 @@ class Simulator:
         event_time, user, is_return = self.arrivals.next()
         request_id = self.request_id(self.steps)
         self.steps += 1
-        cands = world.candidates(self._cand_rng)
+        drift = self.drift
+        cands = world.candidates(self._cand_rng, None if drift is None else self._live(event_time))
         state, actions = world.features(
-            user, cands, event_time=event_time, activeness=float(self.arrivals.activeness[user])
+            user, cands, event_time=event_time, activeness=float(self.arrivals.activeness[user]),
+            item_age=None if drift is None else drift.age_fraction(cands, event_time),
         )
         item_ids = world.ml.item_ids
         user_id = world.ml.user_ids[user]
@@ -104,7 +112,11 @@ class Simulator:
             [(item_ids[int(c)], actions[j]) for j, c in enumerate(cands)], cfg.k,
         )
         shown = [str(s["item_id"]) for s in impression["slots"]]
-        grades = [world.grade(user, item) for item in shown]
+        if drift is None:
+            grades = [world.grade(user, item) for item in shown]
+        else:
+            idx = np.array([world.item_index[item] for item in shown], dtype=np.int64)
+            grades = [int(g) for g in drift.grades(world.grades[user, idx], idx, event_time)]
         clicked = self.click_model.sample(grades, self._click_rng)
         click_times = self._click_times(event_time, len(clicked))
         clicks = [
@@ -117,6 +129,19 @@ class Simulator:
         truth = [TruthRow(request_id, item, pos, g)
                  for pos, (item, g) in enumerate(zip(shown, grades, strict=True))]
         return SimStep(impression, clicks, truth, is_return, int(user), tuple(int(c) for c in cands))
+
+    def _live(self, event_time: int) -> npt.NDArray[np.bool_]:
+        """The items a drifting world can recommend now; the freshest published ones when fewer than
+        the candidate count are alive (the end of a run longer than the publish span)."""
+        assert self.drift is not None
+        live = self.drift.alive(event_time)
+        m = self.world.config.n_candidates
+        if int(live.sum()) >= m:
+            return live
+        published = np.where(self.drift.publish_ms <= event_time, self.drift.publish_ms, np.iinfo(np.int64).min)
+        live = np.zeros_like(live)
+        live[np.argpartition(-published, m - 1)[:m]] = True
+        return live
 
     def _click_times(self, event_time: int, n: int) -> list[int]:
         """Increasing click times: 2 s + Exp(first) after the impression, then + Exp(next) each."""

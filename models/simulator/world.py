@@ -22,6 +22,7 @@ FEATURE_RANK = 8
 STATE_DIM = FEATURE_RANK + 8
 ACTION_DIM = len(GENRES) + FEATURE_RANK + 5
 POPULARITY_COLUMN = len(GENRES)  # index of the popularity action feature
+YEAR_COLUMN = len(GENRES) + 2  # the item's year; its age in a drifting world (models/simulator/drift.py)
 
 
 @dataclass(frozen=True)
@@ -113,8 +114,10 @@ class World:
         ]).astype(np.float32)
 
     # --- per request ---------------------------------------------------------------------------
-    def candidates(self, rng: np.random.Generator) -> npt.NDArray[np.int64]:
-        """M distinct item indices: `popular_share` drawn by real popularity, the rest uniformly."""
+    def candidates(self, rng: np.random.Generator,
+                   allowed: npt.NDArray[np.bool_] | None = None) -> npt.NDArray[np.int64]:
+        """M distinct item indices: `popular_share` drawn by real popularity, the rest uniformly; only
+        `allowed` items when given (a drifting world's live items; it must allow at least M)."""
         m = self.config.n_candidates
         n_pop = round(m * self.config.popular_share)
         n_items = self.ml.n_items
@@ -123,9 +126,13 @@ class World:
             # Gumbel top-k = sampling without replacement ∝ popularity, vectorised (rng.choice with
             # p and replace=False was the simulator's bottleneck).
             keys = self._log_popularity + rng.gumbel(size=n_items)
+            if allowed is not None:
+                keys = np.where(allowed, keys, -np.inf)
             chosen = np.argpartition(-keys, n_pop - 1)[:n_pop]
         if m > n_pop:
             keys = rng.random(n_items)
+            if allowed is not None:
+                keys = np.where(allowed, keys, 3.0)
             keys[chosen] = 2.0  # never picked twice
             rest = np.argpartition(keys, m - n_pop - 1)[: m - n_pop]
             chosen = np.concatenate([chosen, rest])
@@ -137,7 +144,8 @@ class World:
             return np.log(self.popularity.astype(np.float64))
 
     def features(
-        self, user: int, candidates: npt.ArrayLike, *, event_time: int = 0, activeness: float = 0.0
+        self, user: int, candidates: npt.ArrayLike, *, event_time: int = 0, activeness: float = 0.0,
+        item_age: npt.ArrayLike | None = None,
     ) -> tuple[F32, F32]:
         """(state (state_dim,), actions (len(candidates), action_dim)) as the ranker logs them.
 
@@ -156,6 +164,8 @@ class World:
         dot = fm.item_vec[cand] @ fm.user_vec[user]
         pred = fm.mu + fm.user_bias[user] + fm.item_bias[cand] + dot - 3.5
         actions = np.hstack([self._item_static[cand], dot[:, None], pred[:, None]]).astype(np.float32)
+        if item_age is not None:  # a drifting world: the item's age (share of its lifetime) replaces its year
+            actions[:, YEAR_COLUMN] = np.asarray(item_age, dtype=np.float32)
         return state, actions
 
     def grade(self, user: int, item_id: str) -> int:

@@ -188,4 +188,8 @@ def test_monitor_once_and_export_import_with_the_environment(env: TopicNames, ka
     code, _, err = run(capsys, "import", str(path), "--prefix", other.prefix, "--append")
     assert code == 0, err
     assert len(read_committed(kafka_bootstrap, other.impressions)) == 40
+    code, _, err = run(capsys, "simulate", "--impressions", "10", "--no-progress", "--drift", "news", "--policy",
+                       "oracle", "--prefix", other.prefix, "--start-time", "2024-02-01")
+    assert code == 0, err
+    assert len(read_committed(kafka_bootstrap, other.impressions)) == 50
     assert kafka_io.list_topics(kafka_bootstrap)[other.impressions] >= 1
