@@ -89,7 +89,15 @@ class DbgdStep(KeyedCoProcessFunction):
         self.max_version = dict(weights_log.max_version)
 
     def open(self, runtime_context: Any) -> None:
+        import os
+
         from pyflink.common import Types
+
+        if not os.path.exists(__file__):
+            # Thread mode: this TaskManager's Python keeps the modules of the first job it ran (whose files
+            # are gone). The code is that job's; a new drnflow version needs a TaskManager restart.
+            log.warning("dbgd-step runs modules of an earlier job on this TaskManager (%s no longer exists); "
+                        "restart the TaskManager to run new drnflow code", __file__)
         from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
         self.learner_state = runtime_context.get_state(ValueStateDescriptor("learner", Types.PICKLED_BYTE_ARRAY()))

@@ -78,6 +78,15 @@ class PythonJobEnv:
     extra_jars: tuple[Path, ...] = ()
 
 
+def python_execution_mode() -> str:
+    """PyFlink's Python execution mode for drnflow's jobs: `thread` (embedded in the TaskManager, the
+    default) or `process` (a Python worker per task), from DRNFLOW_PYTHON_MODE."""
+    mode = os.environ.get("DRNFLOW_PYTHON_MODE", "thread")
+    if mode not in ("thread", "process"):
+        raise ValueError(f"DRNFLOW_PYTHON_MODE must be thread or process, got {mode!r}")
+    return mode
+
+
 def point_thread_mode_at_checkout() -> None:
     """The embedded Python of thread mode starts from the base interpreter's prefix: point it at this
     checkout (schemas, models, operators, jobs, drnflow) and this environment's site-packages (pemja,
@@ -97,7 +106,7 @@ def python_job_env(cfg: PythonJobEnv) -> Any:
     cfg.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     conf = Configuration()
     for key, value in {
-        "python.execution-mode": "thread",
+        "python.execution-mode": python_execution_mode(),
         "python.executable": sys.executable,
         "python.client.executable": sys.executable,
         "python.fn-execution.bundle.time": "100",

@@ -38,14 +38,25 @@ def _strip_logical_types(node: Any) -> Any:
     return node
 
 
-@cache
+def _read_schemas() -> dict[str, Mapping[str, Any]]:
+    out: dict[str, Mapping[str, Any]] = {}
+    for name, file in SCHEMA_FILES.items():
+        with open(SCHEMA_DIR / file, encoding="utf-8") as f:
+            out[name] = json.load(f)
+    return out
+
+
+#: Read when the module is imported, never later: a Flink TaskManager in thread mode keeps the modules of
+#: the first job it ran, and deletes that job's files when it ends, so a later job that read a schema file
+#: lazily failed with FileNotFoundError (issue 12).
+_SCHEMAS = _read_schemas()
+
+
 def schema_json(name: str) -> Mapping[str, Any]:
     """The schema as written in `schemas/<file>.avsc` (logical types kept)."""
-    if name not in SCHEMA_FILES:
+    if name not in _SCHEMAS:
         raise KeyError(f"unknown schema {name!r}; known: {', '.join(sorted(SCHEMA_FILES))}")
-    with open(SCHEMA_DIR / SCHEMA_FILES[name], encoding="utf-8") as f:
-        parsed: Mapping[str, Any] = json.load(f)
-    return parsed
+    return _SCHEMAS[name]
 
 
 @cache

@@ -229,6 +229,10 @@ def package_project(dest: Path) -> Path:
     return path
 
 
+def env_python_mode() -> str:
+    return os.environ.get("DRNFLOW_PYTHON_MODE", "process")
+
+
 def client_conf_dir(dest: Path) -> Path:
     """A private FLINK_CONF_DIR for the `flink` client: this interpreter for Python, the wheel's logging."""
     from drnflow.stack.flink import _wheel_java_opts, flink_home
@@ -243,7 +247,7 @@ def client_conf_dir(dest: Path) -> Path:
         f"env.java.opts.all: {json.dumps(_wheel_java_opts())}\n"
         f"python.client.executable: {json.dumps(sys.executable)}\n"
         f"python.executable: {json.dumps(sys.executable)}\n"
-        "python.execution-mode: thread\n"
+        f"python.execution-mode: {env_python_mode()}\n"
     )
     return conf
 
@@ -300,6 +304,11 @@ def submit(sub: Submission, timeout_s: float = 300.0, settle_s: float = 5.0) -> 
         env.pop("PYTHONPATH", None)
         env["DRNFLOW_CACHE"] = str(cache_dir())
         env["DRNFLOW_STATE"] = str(state_dir())
+        # On a shared session cluster each job's Python runs in its own worker processes: in thread mode the
+        # TaskManager's one interpreter kept the first job's modules for every later job (whose files were
+        # gone: FileNotFoundError), and cancelling a job could crash the whole TaskManager (SIGSEGV in
+        # take_gil), taking every other job on it down (issue 12).
+        env.setdefault("DRNFLOW_PYTHON_MODE", "process")
         job_id, output = _run_client(flink_run_command(sub, package), env, work, timeout_s)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -47,8 +47,11 @@ class _Counter:
     def __init__(self) -> None:
         self.n = 0
 
-    def inc(self) -> None:
-        self.n += 1
+    def inc(self, n: int = 1) -> None:
+        self.n += n
+
+    def dec(self, n: int = 1) -> None:
+        self.n -= n
 
 
 class _MetricGroup:
@@ -150,7 +153,7 @@ def test_rows_wait_for_their_window_then_a_live_major_rebases_the_learner() -> N
     assert runtime.states["pending"].d == {}, "decided windows leave the buffer"
     metrics = runtime.metrics
     assert metrics["model.m.decisions.accept"].n == 2, "every emitted WinRate is recorded"
-    assert (metrics["model.m.win_rate_permille"](), metrics["model.m.model_version"]()) == (800, 20)
+    assert (metrics["model.m.win_rate_permille"].n, metrics["model.m.model_version"].n) == (800, 20)
 
 
 def test_a_model_without_major_gets_a_published_seed_model() -> None:

@@ -99,8 +99,11 @@ class _FakeCounter:
     def __init__(self) -> None:
         self.n = 0
 
-    def inc(self) -> None:
-        self.n += 1
+    def inc(self, n: int = 1) -> None:
+        self.n += n
+
+    def dec(self, n: int = 1) -> None:
+        self.n -= n
 
 
 class _FakeGroup:
@@ -128,7 +131,8 @@ def test_flink_metrics_follow_the_last_row_and_count_decisions() -> None:
     metrics.record(win_rate("m1", 0, 6, 2))
     metrics.record(win_rate("m1", 1, 1, 3, version=2, decision="REJECT"))
     metrics.record(win_rate("m2", 0, 0, 0, decision="STALE"))
-    assert registry["model.m1.win_rate_permille"]() == 250 and registry["model.m1.model_version"]() == 2
-    assert registry["model.m2.win_rate_permille"]() == -1
+    assert registry["model.m1.win_rate_permille"].n == 250 and registry["model.m1.model_version"].n == 2
+    assert registry["model.m2.win_rate_permille"].n == -1
+    assert registry["model.m1.window_end"].n == win_rate("m1", 1, 1, 3)["window_end"]
     assert registry["model.m1.decisions.accept"].n == 1 and registry["model.m1.decisions.reject"].n == 1
     assert registry["model.m2.decisions.stale"].n == 1
