@@ -230,7 +230,7 @@ def package_project(dest: Path) -> Path:
 
 
 def env_python_mode() -> str:
-    return os.environ.get("DRNFLOW_PYTHON_MODE", "process")
+    return os.environ.get("DRNFLOW_PYTHON_MODE", "thread")
 
 
 def client_conf_dir(dest: Path) -> Path:
@@ -304,11 +304,9 @@ def submit(sub: Submission, timeout_s: float = 300.0, settle_s: float = 5.0) -> 
         env.pop("PYTHONPATH", None)
         env["DRNFLOW_CACHE"] = str(cache_dir())
         env["DRNFLOW_STATE"] = str(state_dir())
-        # On a shared session cluster each job's Python runs in its own worker processes: in thread mode the
-        # TaskManager's one interpreter kept the first job's modules for every later job (whose files were
-        # gone: FileNotFoundError), and cancelling a job could crash the whole TaskManager (SIGSEGV in
-        # take_gil), taking every other job on it down (issue 12).
-        env.setdefault("DRNFLOW_PYTHON_MODE", "process")
+        # Thread mode (the default) runs every job's Python in the TaskManager's one interpreter, which keeps
+        # the modules of the first job it ran; DRNFLOW_PYTHON_MODE=process gives each job its own workers.
+        env.setdefault("DRNFLOW_PYTHON_MODE", env_python_mode())
         job_id, output = _run_client(flink_run_command(sub, package), env, work, timeout_s)
     finally:
         shutil.rmtree(work, ignore_errors=True)

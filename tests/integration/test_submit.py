@@ -71,12 +71,43 @@ def job_flags(bootstrap: str, prefix: str, tmp: Path) -> list[str]:
 
 
 def produce(bootstrap: str, names: TopicNames, imps: list[dict[str, Any]], clicks: list[dict[str, Any]]) -> None:
-    publish(bootstrap, names.impressions, [(r["request_id"].encode(), serde.encode("Impression", r)) for r in imps])
-    publish(bootstrap, names.clicks, [(r["request_id"].encode(), serde.encode("Click", r)) for r in clicks])
+    """Impressions and clicks interleaved in event-time order, as live traffic arrives (the impressions of
+    a batch first, then its clicks, let an idle clicks source release the watermark to the impressions
+    alone after a pause, which makes the clicks LATE: the job's idleness semantics, not a fault)."""
+    import heapq
+
+    from kafka import KafkaProducer
+
+    # heapq.merge keeps each topic's own order (the reference reads topic order) and interleaves by time.
+    events = heapq.merge([(int(r["event_time"]), 0, names.impressions, "Impression", r) for r in imps],
+                         [(int(r["event_time"]), 1, names.clicks, "Click", r) for r in clicks], key=lambda e: e[:2])
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        for _, _, topic, schema, r in events:
+            producer.send(topic, key=r["request_id"].encode(), value=serde.encode(schema, r))
+        producer.flush()
+    finally:
+        producer.close()
 
 
 def weights_of(bootstrap: str, names: TopicNames) -> list[dict[str, Any]]:
     return [serde.decode("ModelWeights", r.value) for r in read_committed(bootstrap, names.model_weights)]
+
+
+def _cancel_all(jobmanager: str) -> None:
+    """Cancel whatever a failed test left running, so its slots do not fail the next test."""
+    from drnflow.tools.flink_jobs import cancel, list_jobs
+
+    for j in list_jobs(jobmanager):
+        if j.state not in ("FINISHED", "CANCELED", "FAILED"):
+            cancel(jobmanager, j.job_id)
+
+
+@pytest.fixture(autouse=True)
+def _no_job_left(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "cluster" in request.fixturenames:
+        _cancel_all(request.getfixturevalue("cluster").config.jobmanager)
 
 
 def wait_until(what: str, check: Any, timeout_s: float = 150.0) -> Any:
@@ -337,6 +368,7 @@ def test_a_broker_restart_under_a_submitted_job_changes_nothing(
         code, _, err = cli(capsys, "cancel", job_id, "--jobmanager", jm)
         assert code == 0, err
     finally:
+        _cancel_all(cluster.config.jobmanager)
         broker.stop()
 
 
@@ -402,3 +434,55 @@ def test_six_taskmanager_kills_on_the_session_cluster_change_nothing(
     assert row.split()[1] == "RUNNING" and int(row.split()[3]) >= kills, out
     code, _, err = cli(capsys, "cancel", job_id, "--jobmanager", jm)
     assert code == 0, err
+
+
+@pytest.mark.slow
+def test_jobs_one_after_another_on_a_fresh_session_cluster_all_produce(
+        kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 12, item 2: on a fresh cluster the first job is stopped with a savepoint before its Python has
+    decoded anything, the second resumes from it and gets the traffic. In thread mode the second job ran
+    the first job's modules, whose files were deleted, and crash-looped (FileNotFoundError in serde); a
+    third, fresh job after it must work too."""
+    from tests.integration.test_traffic_gap import windows
+
+    fresh = FlinkCluster(FlinkClusterConfig(state_dir=tmp_path_factory.mktemp("flink-fresh"),
+                                            rest_port=process.free_port(), rpc_port=process.free_port()))
+    fresh.start()
+    try:
+        jm = fresh.config.jobmanager
+        outputs: list[int] = []
+        for run in range(2):
+            prefix = f"seq{run}{uuid.uuid4().hex[:6]}."
+            names = TopicNames(prefix)
+            create_topics(kafka_bootstrap, names)
+            major = initial_major(MinorUpdateConfig(seed=11), "m1", 1, T0 - 1)
+            publish(kafka_bootstrap, names.model_weights, [(b"m1", serde.encode("ModelWeights", major))])
+            flags = job_flags(kafka_bootstrap, prefix, tmp_path / str(run))
+            code, out, err = cli(capsys, "submit", "minor-update", "--jobmanager", jm, *flags)
+            assert code == 0, err
+            first = out.split("job id")[1].split()[0]
+            if run == 0:  # stop before any traffic, resume, then feed the resumed job
+                code, out, err = cli(capsys, "stop", first, "--jobmanager", jm, "--savepoint", str(tmp_path / "sp"))
+                assert code == 0, err
+                savepoint = next(ln.split()[1] for ln in out.splitlines() if ln.startswith("savepoint "))
+                code, out, err = cli(capsys, "submit", "minor-update", "--jobmanager", jm, "--from-savepoint",
+                                     savepoint, *flags)
+                assert code == 0, err
+            job = out.split("job id")[1].split()[0]
+            stream = windows(0, 4)
+            produce(kafka_bootstrap, names, [*stream.impressions, impression("flush", T0 + 100 * WINDOW_MS, "flush",
+                                                                              0, 1, "E")], stream.clicks)
+            got = wait_until(f"the five windows of job {run + 1}", lambda n=names: w if len(w := [
+                r for r in read_committed(kafka_bootstrap, n.win_rates)
+                if serde.decode("WinRate", r.value)["model_id"] == "m1"]) >= 5 else [], timeout_s=180)
+            outputs.append(len(got))
+            code, out, _ = cli(capsys, "jobs", "--jobmanager", jm)
+            row = next(ln for ln in out.splitlines() if ln.startswith(job))
+            assert row.split()[1] == "RUNNING" and row.split()[3] == "0", f"job {job} failed meanwhile:\n{out}"
+            code, _, err = cli(capsys, "cancel", job, "--jobmanager", jm)
+            assert code == 0, err
+        assert outputs == [5, 5], outputs
+        assert len(fresh.taskmanager_pids()) == 1, "cancelling the jobs left the TaskManager alive"
+    finally:
+        fresh.stop()
