@@ -1,4 +1,4 @@
-# One entry point for set-up, tests, lint, benchmarks and the demo; CI runs `make test`.
+# One entry point for set-up, tests, lint, benchmarks and the demo; CI runs `make test` then `make test-faults`.
 # Every target installs what it needs (venv, pip packages, pinned jars), idempotently.
 
 PYTHON_SYS ?= $(shell command -v python3.11 || command -v python3)
@@ -8,11 +8,12 @@ PIP        := $(VENV)/bin/pip
 STAMP      := $(VENV)/.drnflow-installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv jars data test test-unit test-integration lint bench demo up down status clean
+.PHONY: help setup venv jars data test test-faults test-unit test-integration lint bench demo up down status clean
 
 help:
 	@echo "make demo   - set up everything and run the main job end to end, then stop what it started"
-	@echo "make test   - set up everything and run the whole test suite (real Kafka + Flink)"
+	@echo "make test   - set up everything and run the test suite (real Kafka + Flink), about 11 min"
+	@echo "make test-faults - the long fault-injection tests on the standalone cluster, about 10 min"
 	@echo "make lint   - ruff + mypy + the import layers contract"
 	@echo "make bench  - benchmarks, printing medians and side-by-side ratios"
 	@echo "make up / status / down - the local Kafka broker and Flink cluster (drnflow up --cluster)"
@@ -34,7 +35,10 @@ data: $(STAMP)
 setup: venv jars data
 
 test: setup
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not faults" $(PYTEST_ARGS)
+
+test-faults: setup
+	$(PY) -m pytest -q -m faults $(PYTEST_ARGS)
 
 test-unit: venv
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)

@@ -311,6 +311,7 @@ def test_old_event_times_after_a_restore_are_late_and_the_job_keeps_running(
 
 
 @pytest.mark.slow
+@pytest.mark.faults
 def test_a_broker_restart_under_a_submitted_job_changes_nothing(
         cluster: FlinkCluster, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -373,6 +374,7 @@ def test_a_broker_restart_under_a_submitted_job_changes_nothing(
 
 
 @pytest.mark.slow
+@pytest.mark.faults
 def test_six_taskmanager_kills_on_the_session_cluster_change_nothing(
         cluster: FlinkCluster, kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Issue 11: the old fixed-delay strategy (3 attempts, never reset) left the job FAILED on its fourth
@@ -437,6 +439,7 @@ def test_six_taskmanager_kills_on_the_session_cluster_change_nothing(
 
 
 @pytest.mark.slow
+@pytest.mark.faults
 def test_jobs_one_after_another_on_a_fresh_session_cluster_all_produce(
         kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
