@@ -193,3 +193,53 @@ def test_monitor_once_and_export_import_with_the_environment(env: TopicNames, ka
     assert code == 0, err
     assert len(read_committed(kafka_bootstrap, other.impressions)) == 50
     assert kafka_io.list_topics(kafka_bootstrap)[other.impressions] >= 1
+
+
+def test_replay_and_major_update_with_the_environment(env: TopicNames, kafka_bootstrap: str,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "model", "init", "drn", "--seed", "1")
+    assert code == 0, err
+    code, _, err = run(capsys, "simulate", "--impressions", "300", "--no-progress", "--policy", "popular")
+    assert code == 0, err
+    target = f"rp{uuid.uuid4().hex[:8]}."
+    code, out, err = run(capsys, "replay", "--to-prefix", target, "--no-progress")
+    assert code == 0, err
+    assert "replayed 300 impressions" in out
+    assert len(read_committed(kafka_bootstrap, target + "impressions")) == 300
+    code, out, err = run(capsys, "major-update", "--from", "2024-01-01", "--to", "2024-01-02", "--model-id", "drn",
+                         "--steps", "20", "--no-baselines", "--no-progress")
+    assert code in (0, 3), err  # 3: the gate kept the candidate unpublished, which is a result too
+    assert "major-update drn: " in out and "kafka.conn" not in out + err
+
+
+@pytest.fixture(scope="module")
+def env_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from drnflow.stack import process
+    from drnflow.stack.flink import FlinkCluster, FlinkClusterConfig
+
+    c = FlinkCluster(FlinkClusterConfig(state_dir=tmp_path_factory.mktemp("flink-env"),
+                                        rest_port=process.free_port(), rpc_port=process.free_port()))
+    c.start()
+    try:
+        yield str(c.config.rest_port)
+    finally:
+        c.stop()
+
+
+@pytest.mark.slow
+def test_submit_jobs_and_cancel_with_the_environment(env: TopicNames, env_cluster: str,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """No --jobmanager, --bootstrap or --prefix: the cluster, the broker and the topics come from the
+    environment, and the submitted job reads the topics the environment names."""
+    monkeypatch.delenv("DRNFLOW_JOBMANAGER", raising=False)
+    monkeypatch.setenv("DRNFLOW_FLINK_REST_PORT", env_cluster)
+    code, _, err = run(capsys, "model", "init", "drn", "--seed", "2")
+    assert code == 0, err
+    code, out, err = run(capsys, "submit", "minor-update", "--window", "2 min", "--attribution-window", "2 min")
+    assert code == 0, err
+    job_id = out.split("job id")[1].split()[0]
+    code, out, err = run(capsys, "jobs")
+    assert code == 0 and job_id in out and "RUNNING" in out, err
+    code, _, err = run(capsys, "cancel", job_id)
+    assert code == 0, err

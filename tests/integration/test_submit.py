@@ -81,11 +81,16 @@ def produce(bootstrap: str, names: TopicNames, imps: list[dict[str, Any]], click
     # heapq.merge keeps each topic's own order (the reference reads topic order) and interleaves by time.
     events = heapq.merge([(int(r["event_time"]), 0, names.impressions, "Impression", r) for r in imps],
                          [(int(r["event_time"]), 1, names.clicks, "Click", r) for r in clicks], key=lambda e: e[:2])
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    # Right after a broker restart its partitions may still be electing a leader: retry, and check every
+    # send (an unchecked future loses the record silently, and the test would wait for windows forever).
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", retries=20, retry_backoff_ms=500,
+                             max_in_flight_requests_per_connection=1)
     try:
-        for _, _, topic, schema, r in events:
-            producer.send(topic, key=r["request_id"].encode(), value=serde.encode(schema, r))
+        futures = [producer.send(topic, key=r["request_id"].encode(), value=serde.encode(schema, r))
+                   for _, _, topic, schema, r in events]
         producer.flush()
+        for f in futures:
+            f.get(timeout=60)
     finally:
         producer.close()
 
