@@ -48,7 +48,8 @@ def run_arm(world: Any, arm: str, seed: int, drift: str, n: int) -> dict[str, An
 
     cfg = SimulatorConfig(seed=seed, click_model="pbm", return_visits=False,
                           arrivals=ArrivalConfig(mode="poisson", rate_per_s=1.0),
-                          drift=DriftConfig(kind=drift, seed=seed))
+                          # items keep being published for the whole run (n arrivals at 1/s)
+                          drift=DriftConfig(kind=drift, seed=seed, publish_span_h=max(n / 3600.0, 1.0)))
     curve: list[tuple[int, int]] = []  # (clicks, shown slots) per step
 
     def keep(step: Any) -> None:
