@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 from operators import kafka_io
+from operators.kafka_io import PartitionSpan
 from schemas.event_time import event_time_of
 from schemas.topics import TOPIC_SCHEMAS, TopicNames
 
@@ -36,8 +35,6 @@ def summarize(bootstrap: str, prefix: str, exact: bool = False, sample: int = 50
               timeout_s: float = 60.0) -> list[TopicSummary]:
     """One summary per drnflow topic of `prefix`. Without `exact` the time span comes from the first and
     last `sample` records of each partition; with it every committed record is read and counted."""
-    from kafka import TopicPartition
-
     names = TopicNames(prefix)
     known = kafka_io.list_topics(bootstrap)
     out = []
@@ -48,70 +45,51 @@ def summarize(bootstrap: str, prefix: str, exact: bool = False, sample: int = 50
             if name not in known:
                 out.append(TopicSummary(logical, name, exists=False))
                 continue
-            tps = [TopicPartition(name, p) for p in range(known[name])]
-            begins, ends = reader.beginning_offsets(tps), reader.end_offsets(tps)
-            offsets = sum(int(ends[tp]) - int(begins[tp]) for tp in tps)
-            windows: list[tuple[Any, int, int]] = []
-            for tp in tps:
-                lo, hi = int(begins[tp]), int(ends[tp])
-                if exact or hi - lo <= 2 * sample:
-                    windows.append((tp, lo, hi))
+            spans = kafka_io.whole_topic(reader, name)
+            offsets = sum(s.end - s.start for s in spans)
+            read: list[PartitionSpan] = []
+            for s in spans:
+                if exact or s.end - s.start <= 2 * sample:
+                    read.append(s)
                 else:
-                    windows += [(tp, lo, lo + sample), (tp, hi - sample, hi)]
+                    read += [replace(s, end=s.start + sample), replace(s, start=s.end - sample)]
             count, first, last = 0, None, None
-            for tp, lo, hi in windows:
-                for value, timestamp in _read(reader, tp, lo, hi, timeout_s):
+            # One span at a time: read_span_records assigns (and so reads) only the spans it is given.
+            for span in read:
+                for r in kafka_io.read_span_records(reader, [span], timeout_s):
                     count += 1
-                    t = _time_of(logical, value, timestamp)
+                    t = _time_of(logical, r.value, int(r.timestamp))
                     if t is not None:
                         first = t if first is None else min(first, t)
                         last = t if last is None else max(last, t)
-            out.append(TopicSummary(logical, name, True, len(tps), offsets, count if exact else None, first, last))
+            out.append(TopicSummary(logical, name, True, len(spans), offsets, count if exact else None, first,
+                                    last))
     finally:
         reader.close()
     return out
 
 
-def _read(reader: Any, tp: Any, lo: int, hi: int, timeout_s: float) -> list[tuple[bytes | None, int]]:
-    """(value, timestamp) of the committed records of one partition in offsets [lo, hi)."""
-    if hi <= lo:
-        return []
-    reader.assign([tp])
-    reader.seek(tp, lo)
-    got: list[tuple[bytes | None, int]] = []
-    deadline = time.monotonic() + timeout_s
-    while reader.position(tp) < hi:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"reading {tp.topic}[{tp.partition}] took longer than {timeout_s:g} s")
-        for records in reader.poll(timeout_ms=300).values():
-            got += [(r.value, int(r.timestamp)) for r in records if r.offset < hi]
-    return got
-
-
 def end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
-    """The current end offset of every partition of `topics`."""
-    from kafka import TopicPartition
-
+    """The current end offset of every partition of those of `topics` that exist."""
     known = kafka_io.list_topics(bootstrap)
-    tps = [TopicPartition(t, p) for t in topics for p in range(known.get(t, 0))]
     reader = kafka_io.consumer(bootstrap, "drnflow-topics")
     try:
-        return {(tp.topic, tp.partition): int(o) for tp, o in reader.end_offsets(tps).items()} if tps else {}
+        return {(s.topic, s.partition): s.end for t in topics if t in known for s in kafka_io.whole_topic(reader, t)}
     finally:
         reader.close()
 
 
 def committed_since(bootstrap: str, since: dict[tuple[str, int], int], timeout_s: float = 60.0) -> dict[str, int]:
     """Committed records per topic written after the offsets `since` (from end_offsets)."""
-    from kafka import TopicPartition
-
-    now = end_offsets(bootstrap, sorted({t for t, _ in since}))
-    counts = {t: 0 for t, _ in since}
+    topics = sorted({t for t, _ in since})
+    counts = dict.fromkeys(topics, 0)
+    known = kafka_io.list_topics(bootstrap)
     reader = kafka_io.consumer(bootstrap, "drnflow-topics")
     try:
-        for (topic, partition), end in now.items():
-            counts[topic] += len(_read(reader, TopicPartition(topic, partition), since.get((topic, partition), 0),
-                                       end, timeout_s))
+        spans = [replace(s, start=since.get((s.topic, s.partition), 0))
+                 for t in topics if t in known for s in kafka_io.whole_topic(reader, t)]
+        for topic, _, _, _ in kafka_io.read_spans(reader, spans, timeout_s):
+            counts[topic] += 1
     finally:
         reader.close()
     return counts

@@ -17,11 +17,19 @@ from operators.kafka_io.ranges import (
     require_broker,
     require_topics,
 )
-from operators.kafka_io.spans import PartitionSpan, TopicLog, read_spans, read_to_end, spans_by_time, whole_topic
+from operators.kafka_io.spans import (
+    PartitionSpan,
+    TopicLog,
+    read_span_records,
+    read_spans,
+    read_to_end,
+    spans_by_time,
+    whole_topic,
+)
 
 __all__ = [
     "CLIENTS", "Client", "KafkaIOError", "KafkaRecord", "PartitionSpan", "RecordRange", "RecordWriter", "TopicLog",
     "admin", "available_clients", "consumer", "list_topics", "pick_client", "port_answers", "producer",
-    "read_partition", "read_spans", "read_to_end", "read_topic", "record_time", "require_broker",
+    "read_partition", "read_span_records", "read_spans", "read_to_end", "read_topic", "record_time", "require_broker",
     "require_topics", "spans_by_time", "whole_topic",
 ]

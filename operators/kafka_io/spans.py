@@ -58,6 +58,12 @@ def read_spans(reader: Any, spans: Sequence[PartitionSpan], timeout_s: float = 1
                ) -> Iterator[tuple[str, int, int, bytes | None]]:
     """(topic, partition, offset, value) of every committed record of the spans; TimeoutError when they
     cannot be read within `timeout_s`."""
+    for r in read_span_records(reader, spans, timeout_s):
+        yield r.topic, r.partition, r.offset, r.value
+
+
+def read_span_records(reader: Any, spans: Sequence[PartitionSpan], timeout_s: float = 120.0) -> Iterator[Any]:
+    """The client's records (value, key, timestamp, ...) of every committed record of the spans."""
     from kafka import TopicPartition
 
     todo = {TopicPartition(s.topic, s.partition): s for s in spans if s.end > s.start}
@@ -77,7 +83,7 @@ def read_spans(reader: Any, spans: Sequence[PartitionSpan], timeout_s: float = 1
                 continue
             for r in records:
                 if r.offset < span.end:
-                    yield r.topic, r.partition, r.offset, r.value
+                    yield r
         for tp in list(todo):
             if reader.position(tp) >= todo[tp].end:
                 todo.pop(tp)
