@@ -229,13 +229,10 @@ def package_project(dest: Path) -> Path:
     return path
 
 
-def env_python_mode() -> str:
-    return os.environ.get("DRNFLOW_PYTHON_MODE", "thread")
-
-
 def client_conf_dir(dest: Path) -> Path:
     """A private FLINK_CONF_DIR for the `flink` client: this interpreter for Python, the wheel's logging."""
     from drnflow.stack.flink import _wheel_java_opts, flink_home
+    from operators.flinkenv import python_execution_mode
 
     conf = dest / "conf"
     conf.mkdir(parents=True, exist_ok=True)
@@ -247,7 +244,9 @@ def client_conf_dir(dest: Path) -> Path:
         f"env.java.opts.all: {json.dumps(_wheel_java_opts())}\n"
         f"python.client.executable: {json.dumps(sys.executable)}\n"
         f"python.executable: {json.dumps(sys.executable)}\n"
-        f"python.execution-mode: {env_python_mode()}\n"
+        # Thread mode (the default) runs every job's Python in the TaskManager's one interpreter, which keeps
+        # the modules of the first job it ran; DRNFLOW_PYTHON_MODE=process gives each job its own workers.
+        f"python.execution-mode: {python_execution_mode()}\n"
     )
     return conf
 
@@ -304,9 +303,6 @@ def submit(sub: Submission, timeout_s: float = 300.0, settle_s: float = 5.0) -> 
         env.pop("PYTHONPATH", None)
         env["DRNFLOW_CACHE"] = str(cache_dir())
         env["DRNFLOW_STATE"] = str(state_dir())
-        # Thread mode (the default) runs every job's Python in the TaskManager's one interpreter, which keeps
-        # the modules of the first job it ran; DRNFLOW_PYTHON_MODE=process gives each job its own workers.
-        env.setdefault("DRNFLOW_PYTHON_MODE", env_python_mode())
         job_id, output = _run_client(flink_run_command(sub, package), env, work, timeout_s)
     finally:
         shutil.rmtree(work, ignore_errors=True)
