@@ -157,22 +157,20 @@ class DbgdStep(KeyedCoProcessFunction):
         key = model_id.encode("utf-8")
         for ws in due:
             rows = self.pending.get(ws)
+            self.pending.remove(ws)
             last_end = schedule.last_window_end(model_id)
-            if last_end is not None and ws + self.cfg.window_ms <= last_end:
-                # Old event times after a restore (watermarks are not checkpointed): decided STALE, not fatal.
-                late = learner.on_late_window(rows, f"window [{ws}, {ws + self.cfg.window_ms}) arrived after the "
-                                                    f"window ending {last_end} was decided")
-                for win_rate in late.win_rates:
-                    self.metrics.record(win_rate)
-                    yield _out(self.topic_win_rates, key, serde.encode("WinRate", win_rate))
-                self.pending.remove(ws)
-                continue
-            result = learner.on_window(rows)
+            late = last_end is not None and ws + self.cfg.window_ms <= last_end
+            # Old event times after a restore (watermarks are not checkpointed): decided STALE, not fatal.
+            result = (learner.on_late_window(rows, f"window [{ws}, {ws + self.cfg.window_ms}) arrived after the "
+                                                   f"window ending {last_end} was decided")
+                      if late else learner.on_window(rows))
             for win_rate in result.win_rates:
                 self.metrics.record(win_rate)
                 yield _out(self.topic_win_rates, key, serde.encode("WinRate", win_rate))
             if result.weights is not None:
                 yield _out(self.topic_weights, key, serde.encode("ModelWeights", result.weights))
+            if late:
+                continue
             ranges = []
             for r in rows:
                 ranges += parse_ranges(r["impression_offsets"], self.topic_impressions)
@@ -181,7 +179,6 @@ class DbgdStep(KeyedCoProcessFunction):
                                              _version(learner), ranges)
             if trigger is not None:
                 yield _out(self.topic_triggers, key, serde.encode("MajorUpdateTrigger", trigger))
-            self.pending.remove(ws)
         self.learner_state.update(learner.snapshot())
         self.trigger_state.update(schedule.snapshot(model_id))
 
