@@ -99,13 +99,52 @@ def weights_of(bootstrap: str, names: TopicNames) -> list[dict[str, Any]]:
     return [serde.decode("ModelWeights", r.value) for r in read_committed(bootstrap, names.model_weights)]
 
 
+def start_topics(bootstrap: str, prefix: str) -> tuple[TopicNames, dict[str, Any]]:
+    """The six topics of `prefix`, with m1's MAJOR v1 published on model-weights."""
+    names = TopicNames(prefix)
+    create_topics(bootstrap, names)
+    major = initial_major(MinorUpdateConfig(seed=11), "m1", 1, T0 - 1)
+    publish(bootstrap, names.model_weights, [(b"m1", serde.encode("ModelWeights", major))])
+    return names, major
+
+
+def flush_impression() -> dict[str, Any]:
+    """One impression far ahead: it pushes the watermark past every window of a test stream."""
+    return impression("flush", T0 + 100 * WINDOW_MS, "flush", 0, 1, "E")
+
+
+def win_rates_of(bootstrap: str, names: TopicNames) -> list[dict[str, Any]]:
+    """Every committed WinRate but the flush model's."""
+    rows = [serde.decode("WinRate", r.value) for r in read_committed(bootstrap, names.win_rates)]
+    return [r for r in rows if r["model_id"] != "flush"]
+
+
+def reference_of(names: TopicNames, impressions: list[dict[str, Any]], clicks: list[dict[str, Any]],
+                 major: dict[str, Any]) -> Any:
+    """The plain-Python reference with job_flags' settings (seed 3, alpha 0.1) over the stream."""
+    cfg = MinorUpdateConfig(topic_prefix=names.prefix, window=WINDOW_MS, attribution_window=ATTRIBUTION_MS,
+                            out_of_orderness=OOO_MS, seed=3, alpha=0.1)
+    return run_reference(impressions, clicks, [major], ReferenceConfig(
+        window_ms=WINDOW_MS, attribution_window_ms=ATTRIBUTION_MS, dbgd=cfg.dbgd_config(),
+        impressions_topic=names.impressions, clicks_topic=names.clicks))
+
+
+def row_key(r: dict[str, Any]) -> tuple[Any, ...]:
+    return (r["model_id"], r["window_start"], r["model_version"], r["explore_seed"])
+
+
 def _cancel_all(jobmanager: str) -> None:
     """Cancel whatever a failed test left running, so its slots do not fail the next test."""
     from drnflow.tools.flink_jobs import cancel, list_jobs
 
+    from drnflow.errors import CommandError
+
     for j in list_jobs(jobmanager):
         if j.state not in ("FINISHED", "CANCELED", "FAILED"):
-            cancel(jobmanager, j.job_id)
+            try:
+                cancel(jobmanager, j.job_id)
+            except CommandError:  # it ended between the listing and the cancel
+                pass
 
 
 @pytest.fixture(autouse=True)
@@ -224,12 +263,8 @@ def test_a_60s_pause_on_the_session_cluster_changes_nothing(
 
     jm = cluster.config.jobmanager
     prefix = f"gap{uuid.uuid4().hex[:8]}."
-    names = TopicNames(prefix)
-    create_topics(kafka_bootstrap, names)
-    major = initial_major(MinorUpdateConfig(seed=11), "m1", 1, T0 - 1)
-    publish(kafka_bootstrap, names.model_weights, [(b"m1", serde.encode("ModelWeights", major))])
+    names, major = start_topics(kafka_bootstrap, prefix)
     before, after = windows(0, 5), windows(6, 12)
-    flush_imp = impression("flush", T0 + 100 * WINDOW_MS, "flush", 0, 1, "E")
     produce(kafka_bootstrap, names, before.impressions, before.clicks)
     code, out, err = cli(capsys, "submit", "minor-update", "--jobmanager", jm,
                          *job_flags(kafka_bootstrap, prefix, tmp_path))
@@ -237,21 +272,14 @@ def test_a_60s_pause_on_the_session_cluster_changes_nothing(
     job_id = out.split("job id")[1].split()[0]
 
     def win_rates() -> list[dict[str, Any]]:
-        rows = [serde.decode("WinRate", r.value) for r in read_committed(kafka_bootstrap, names.win_rates)]
-        return [r for r in rows if r["model_id"] != "flush"]
+        return win_rates_of(kafka_bootstrap, names)
 
     wait_until("the windows before the pause", lambda: len(win_rates()) >= 4)
     time.sleep(60)
-    produce(kafka_bootstrap, names, [*after.impressions, flush_imp], after.clicks)
-    cfg = MinorUpdateConfig(bootstrap=kafka_bootstrap, topic_prefix=prefix, window=WINDOW_MS,
-                            attribution_window=ATTRIBUTION_MS, out_of_orderness=OOO_MS, seed=3, alpha=0.1)
-    ref = run_reference([*before.impressions, *after.impressions], [*before.clicks, *after.clicks], [major],
-                        ReferenceConfig(window_ms=WINDOW_MS, attribution_window_ms=ATTRIBUTION_MS,
-                                        dbgd=cfg.dbgd_config(), impressions_topic=names.impressions,
-                                        clicks_topic=names.clicks))
+    produce(kafka_bootstrap, names, [*after.impressions, flush_impression()], after.clicks)
+    ref = reference_of(names, [*before.impressions, *after.impressions], [*before.clicks, *after.clicks], major)
     got = wait_until("every window after the pause", lambda: w if len(w := win_rates()) >= len(ref.win_rates) else [])
-    key = lambda r: (r["model_id"], r["window_start"], r["model_version"], r["explore_seed"])  # noqa: E731
-    assert sorted(got, key=key) == sorted(ref.win_rates, key=key)
+    assert sorted(got, key=row_key) == sorted(ref.win_rates, key=row_key)
     code, _, err = cli(capsys, "stop", job_id, "--jobmanager", jm)
     assert code == 0, err
 
@@ -267,15 +295,11 @@ def test_old_event_times_after_a_restore_are_late_and_the_job_keeps_running(
 
     jm = cluster.config.jobmanager
     prefix = f"late{uuid.uuid4().hex[:8]}."
-    names = TopicNames(prefix)
-    create_topics(kafka_bootstrap, names)
-    major = initial_major(MinorUpdateConfig(seed=11), "m1", 1, T0 - 1)
-    publish(kafka_bootstrap, names.model_weights, [(b"m1", serde.encode("ModelWeights", major))])
+    names, major = start_topics(kafka_bootstrap, prefix)
     before, after = windows(0, 5), windows(6, 9)
     old = windows(0, 3)
     for r in [*old.impressions, *old.clicks]:
         r["request_id"] = "again-" + r["request_id"]
-    flush_imp = impression("flush", T0 + 100 * WINDOW_MS, "flush", 0, 1, "E")
     flags = job_flags(kafka_bootstrap, prefix, tmp_path)
     produce(kafka_bootstrap, names, before.impressions, before.clicks)
     code, out, err = cli(capsys, "submit", "minor-update", "--jobmanager", jm, *flags)
@@ -283,8 +307,7 @@ def test_old_event_times_after_a_restore_are_late_and_the_job_keeps_running(
     job_id = out.split("job id")[1].split()[0]
 
     def win_rates() -> list[dict[str, Any]]:
-        rows = [serde.decode("WinRate", r.value) for r in read_committed(kafka_bootstrap, names.win_rates)]
-        return [r for r in rows if r["model_id"] != "flush"]
+        return win_rates_of(kafka_bootstrap, names)
 
     wait_until("the windows before the stop", lambda: len(win_rates()) >= 4)
     code, out, err = cli(capsys, "stop", job_id, "--jobmanager", jm, "--savepoint", str(tmp_path / "sp"))
@@ -294,18 +317,12 @@ def test_old_event_times_after_a_restore_are_late_and_the_job_keeps_running(
     assert code == 0, err
     resumed = out.split("job id")[1].split()[0]
     produce(kafka_bootstrap, names, old.impressions, old.clicks)
-    produce(kafka_bootstrap, names, [*after.impressions, flush_imp], after.clicks)
+    produce(kafka_bootstrap, names, [*after.impressions, flush_impression()], after.clicks)
 
-    cfg = MinorUpdateConfig(bootstrap=kafka_bootstrap, topic_prefix=prefix, window=WINDOW_MS,
-                            attribution_window=ATTRIBUTION_MS, out_of_orderness=OOO_MS, seed=3, alpha=0.1)
-    ref = run_reference([*before.impressions, *after.impressions], [*before.clicks, *after.clicks], [major],
-                        ReferenceConfig(window_ms=WINDOW_MS, attribution_window_ms=ATTRIBUTION_MS,
-                                        dbgd=cfg.dbgd_config(), impressions_topic=names.impressions,
-                                        clicks_topic=names.clicks))
+    ref = reference_of(names, [*before.impressions, *after.impressions], [*before.clicks, *after.clicks], major)
     got = wait_until("every window after the old records",
                      lambda: w if len(w := win_rates()) >= len(ref.win_rates) else [])
-    key = lambda r: (r["model_id"], r["window_start"], r["model_version"], r["explore_seed"])  # noqa: E731
-    assert sorted(got, key=key) == sorted(ref.win_rates, key=key)
+    assert sorted(got, key=row_key) == sorted(ref.win_rates, key=row_key)
     dead = [serde.decode("DeadLetter", r.value) for r in read_committed(kafka_bootstrap, names.dead_letters)]
     late = sorted(d["raw_key"] for d in dead if d["reason"] == "LATE" and d["source_topic"] == names.impressions)
     assert late == sorted(r["request_id"].encode() for r in old.impressions), dead
@@ -333,12 +350,8 @@ def test_a_broker_restart_under_a_submitted_job_changes_nothing(
         bootstrap = broker.config.bootstrap
         jm = cluster.config.jobmanager
         prefix = f"rb{uuid.uuid4().hex[:8]}."
-        names = TopicNames(prefix)
-        create_topics(bootstrap, names)
-        major = initial_major(MinorUpdateConfig(seed=11), "m1", 1, T0 - 1)
-        publish(bootstrap, names.model_weights, [(b"m1", serde.encode("ModelWeights", major))])
+        names, major = start_topics(bootstrap, prefix)
         before, after = windows(0, 5), windows(6, 11)
-        flush_imp = impression("flush", T0 + 100 * WINDOW_MS, "flush", 0, 1, "E")
         produce(bootstrap, names, before.impressions, before.clicks)
         flags = job_flags(bootstrap, prefix, tmp_path)
         code, out, err = cli(capsys, "submit", "minor-update", "--jobmanager", jm, *flags)
@@ -346,26 +359,20 @@ def test_a_broker_restart_under_a_submitted_job_changes_nothing(
         job_id = out.split("job id")[1].split()[0]
 
         def win_rates() -> list[dict[str, Any]]:
-            rows = [serde.decode("WinRate", r.value) for r in read_committed(bootstrap, names.win_rates)]
-            return [r for r in rows if r["model_id"] != "flush"]
+            return win_rates_of(bootstrap, names)
 
         wait_until("the windows before the outage", lambda: len(win_rates()) >= 4)
         broker.stop()
         time.sleep(20)
         broker.start()
-        produce(bootstrap, names, [*after.impressions, flush_imp], after.clicks)
-        cfg = MinorUpdateConfig(bootstrap=bootstrap, topic_prefix=prefix, window=WINDOW_MS,
-                                attribution_window=ATTRIBUTION_MS, out_of_orderness=OOO_MS, seed=3, alpha=0.1)
-        ref = run_reference([*before.impressions, *after.impressions], [*before.clicks, *after.clicks], [major],
-                            ReferenceConfig(window_ms=WINDOW_MS, attribution_window_ms=ATTRIBUTION_MS,
-                                            dbgd=cfg.dbgd_config(), impressions_topic=names.impressions,
-                                            clicks_topic=names.clicks))
+        produce(bootstrap, names, [*after.impressions, flush_impression()], after.clicks)
+        ref = reference_of(names, [*before.impressions, *after.impressions], [*before.clicks, *after.clicks],
+                           major)
         got = wait_until("every window after the outage",
                          lambda: w if len(w := win_rates()) >= len(ref.win_rates) else [], timeout_s=300)
         time.sleep(5)  # a duplicate would come after the last expected row
         got = win_rates()
-        key = lambda r: (r["model_id"], r["window_start"], r["model_version"], r["explore_seed"])  # noqa: E731
-        assert sorted(got, key=key) == sorted(ref.win_rates, key=key)
+        assert sorted(got, key=row_key) == sorted(ref.win_rates, key=row_key)
         minors = [w for w in (serde.decode("ModelWeights", r.value) for r in read_committed(bootstrap,
                   names.model_weights)) if w["kind"] == "MINOR" and w["model_id"] == "m1"]
         assert minors == [w for w in ref.model_weights if w["model_id"] == "m1" and w["kind"] == "MINOR"]
@@ -393,10 +400,7 @@ def test_six_taskmanager_kills_on_the_session_cluster_change_nothing(
 
     jm = cluster.config.jobmanager
     prefix = f"tm{uuid.uuid4().hex[:8]}."
-    names = TopicNames(prefix)
-    create_topics(kafka_bootstrap, names)
-    major = initial_major(MinorUpdateConfig(seed=11), "m1", 1, T0 - 1)
-    publish(kafka_bootstrap, names.model_weights, [(b"m1", serde.encode("ModelWeights", major))])
+    names, major = start_topics(kafka_bootstrap, prefix)
     kills = 6
     chunks = [windows(2 * k, 2 * k + 1) for k in range(kills + 1)]
     code, out, err = cli(capsys, "submit", "minor-update", "--jobmanager", jm,
@@ -419,23 +423,16 @@ def test_six_taskmanager_kills_on_the_session_cluster_change_nothing(
             os.kill(pid, signal.SIGKILL)
         cluster.start_taskmanager()
         wait_until(f"the job running again after kill {k + 1}", lambda n=k + 1: recovered(n), timeout_s=240)
-    flush_imp = impression("flush", T0 + 100 * WINDOW_MS, "flush", 0, 1, "E")
-    produce(kafka_bootstrap, names, [*chunks[kills].impressions, flush_imp], chunks[kills].clicks)
-    everything = [c for ch in chunks for c in ch.impressions], [c for ch in chunks for c in ch.clicks]
-    cfg = MinorUpdateConfig(bootstrap=kafka_bootstrap, topic_prefix=prefix, window=WINDOW_MS,
-                            attribution_window=ATTRIBUTION_MS, out_of_orderness=OOO_MS, seed=3, alpha=0.1)
-    ref = run_reference(*everything, [major], ReferenceConfig(
-        window_ms=WINDOW_MS, attribution_window_ms=ATTRIBUTION_MS, dbgd=cfg.dbgd_config(),
-        impressions_topic=names.impressions, clicks_topic=names.clicks))
+    produce(kafka_bootstrap, names, [*chunks[kills].impressions, flush_impression()], chunks[kills].clicks)
+    ref = reference_of(names, [c for ch in chunks for c in ch.impressions], [c for ch in chunks for c in ch.clicks],
+                       major)
 
     def win_rates() -> list[dict[str, Any]]:
-        rows = [serde.decode("WinRate", r.value) for r in read_committed(kafka_bootstrap, names.win_rates)]
-        return [r for r in rows if r["model_id"] != "flush"]
+        return win_rates_of(kafka_bootstrap, names)
 
     wait_until("every window", lambda: w if len(w := win_rates()) >= len(ref.win_rates) else [], timeout_s=300)
     time.sleep(5)  # a duplicate would come after the last expected row
-    key = lambda r: (r["model_id"], r["window_start"], r["model_version"], r["explore_seed"])  # noqa: E731
-    assert sorted(win_rates(), key=key) == sorted(ref.win_rates, key=key)
+    assert sorted(win_rates(), key=row_key) == sorted(ref.win_rates, key=row_key)
     code, out, _ = cli(capsys, "jobs", "--jobmanager", jm)
     row = next(ln for ln in out.splitlines() if ln.startswith(job_id))
     assert row.split()[1] == "RUNNING" and int(row.split()[3]) >= kills, out
@@ -462,10 +459,7 @@ def test_jobs_one_after_another_on_a_fresh_session_cluster_all_produce(
         outputs: list[int] = []
         for run in range(2):
             prefix = f"seq{run}{uuid.uuid4().hex[:6]}."
-            names = TopicNames(prefix)
-            create_topics(kafka_bootstrap, names)
-            major = initial_major(MinorUpdateConfig(seed=11), "m1", 1, T0 - 1)
-            publish(kafka_bootstrap, names.model_weights, [(b"m1", serde.encode("ModelWeights", major))])
+            names, _ = start_topics(kafka_bootstrap, prefix)
             flags = job_flags(kafka_bootstrap, prefix, tmp_path / str(run))
             code, out, err = cli(capsys, "submit", "minor-update", "--jobmanager", jm, *flags)
             assert code == 0, err
@@ -479,8 +473,7 @@ def test_jobs_one_after_another_on_a_fresh_session_cluster_all_produce(
                 assert code == 0, err
             job = out.split("job id")[1].split()[0]
             stream = windows(0, 4)
-            produce(kafka_bootstrap, names, [*stream.impressions, impression("flush", T0 + 100 * WINDOW_MS, "flush",
-                                                                              0, 1, "E")], stream.clicks)
+            produce(kafka_bootstrap, names, [*stream.impressions, flush_impression()], stream.clicks)
             got = wait_until(f"the five windows of job {run + 1}", lambda n=names: w if len(w := [
                 r for r in read_committed(kafka_bootstrap, n.win_rates)
                 if serde.decode("WinRate", r.value)["model_id"] == "m1"]) >= 5 else [], timeout_s=180)
