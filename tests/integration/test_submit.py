@@ -135,9 +135,8 @@ def row_key(r: dict[str, Any]) -> tuple[Any, ...]:
 
 def _cancel_all(jobmanager: str) -> None:
     """Cancel whatever a failed test left running, so its slots do not fail the next test."""
-    from drnflow.tools.flink_jobs import cancel, list_jobs
-
     from drnflow.errors import CommandError
+    from drnflow.tools.flink_jobs import cancel, list_jobs
 
     for j in list_jobs(jobmanager):
         if j.state not in ("FINISHED", "CANCELED", "FAILED"):
