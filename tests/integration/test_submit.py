@@ -5,6 +5,7 @@ the whole stream)."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 import uuid
@@ -140,10 +141,8 @@ def _cancel_all(jobmanager: str) -> None:
 
     for j in list_jobs(jobmanager):
         if j.state not in ("FINISHED", "CANCELED", "FAILED"):
-            try:
+            with contextlib.suppress(CommandError):  # it ended between the listing and the cancel
                 cancel(jobmanager, j.job_id)
-            except CommandError:  # it ended between the listing and the cancel
-                pass
 
 
 @pytest.fixture(autouse=True)
