@@ -21,6 +21,7 @@ import org.apache.flink.connector.kafka.source.reader.deserializer.KafkaRecordDe
 import org.apache.flink.kafka.shaded.org.apache.kafka.clients.consumer.OffsetResetStrategy;
 import org.apache.flink.kafka.shaded.org.apache.kafka.common.TopicPartition;
 import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.DataStreamUtils;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.types.Row;
@@ -55,8 +56,14 @@ public final class MinorUpdatePipeline {
                             s.failures))
                     .name("fault-injector").uid("fault-injector");
         }
-        SingleOutputStreamOperator<PartialCounts> outcomes = impressionsIn.union(clicks)
-                .keyBy(new RequestIdKey())
+        long clicksGraceMs = s.bounded ? 0 : s.idlenessMs;
+        DataStream<SourceEvent> joined = impressionsIn.keyBy(new RequestIdKey())
+                .connect(clicks.keyBy(new RequestIdKey()))
+                .transform("impressions-lead-watermarks", TypeInformation.of(SourceEvent.class),
+                        new ImpressionsLeadWatermarks(clicksGraceMs))
+                .uid("impressions-lead-watermarks");
+        SingleOutputStreamOperator<PartialCounts> outcomes = DataStreamUtils
+                .reinterpretAsKeyedStream(joined, new RequestIdKey(), Types.STRING)
                 .process(new AttributeClicks(s.windowMs, s.attributionWindowMs, s.clickHorizonMs))
                 .name("attribute-clicks").uid("attribute-clicks");
         DataStream<PartialCounts> counted = outcomes;
