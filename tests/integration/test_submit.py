@@ -72,9 +72,9 @@ def job_flags(bootstrap: str, prefix: str, tmp: Path) -> list[str]:
 
 
 def produce(bootstrap: str, names: TopicNames, imps: list[dict[str, Any]], clicks: list[dict[str, Any]]) -> None:
-    """Impressions and clicks interleaved in event-time order, as live traffic arrives (the impressions of
-    a batch first, then its clicks, let an idle clicks source release the watermark to the impressions
-    alone after a pause, which makes the clicks LATE: the job's idleness semantics, not a fault)."""
+    """Impressions and clicks interleaved in event-time order, as live traffic arrives (a batch of
+    impressions sent more than --idleness ahead of its clicks after a pause would make those clicks LATE:
+    the job's idleness semantics, design.md §4, not a fault)."""
     import heapq
 
     from kafka import KafkaProducer
@@ -152,14 +152,56 @@ def _no_job_left(request: pytest.FixtureRequest) -> Iterator[None]:
         _cancel_all(request.getfixturevalue("cluster").config.jobmanager)
 
 
-def wait_until(what: str, check: Any, timeout_s: float = 150.0) -> Any:
+def wait_until(what: str, check: Any, timeout_s: float = 150.0, explain: Any = None) -> Any:
+    """check() until it is truthy; on timeout, explain() (when given) says what the job was doing."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = check()
         if value:
             return value
         time.sleep(1.0)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}" + (f": {explain()}" if explain else ""))
+
+
+def transactions_story(bootstrap: str, topic: str) -> str:
+    """The topic's last stable offset against its high watermark, and the broker's open transactions: an
+    open transaction holds every read_committed reader at its first offset."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from operators.jars import kafka_libs
+
+    ends = {}
+    for level in ("read_committed", "read_uncommitted"):
+        c = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level=level, enable_auto_commit=False)
+        try:
+            tps = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or [])]
+            ends[level] = {tp.partition: o for tp, o in c.end_offsets(tps).items()}
+        finally:
+            c.close()
+    tool = ["java", "-cp", f"{kafka_libs()}/*", "org.apache.kafka.tools.TransactionsCommand", "--bootstrap-server",
+            bootstrap]
+    listed = subprocess.run([*tool, "list"], capture_output=True, text=True, timeout=60).stdout
+    hanging = subprocess.run([*tool, "find-hanging", "--broker-id", "1"], capture_output=True, text=True,
+                             timeout=60).stdout
+    return f"{topic}: stable {ends['read_committed']} vs high {ends['read_uncommitted']}; " \
+           f"transactions: {listed.strip()!r}; hanging: {hanging.strip()!r}"
+
+
+def job_story(jobmanager: str, job_id: str, got: list[dict[str, Any]], expected: list[dict[str, Any]]) -> str:
+    """The job's state, its failure causes and the rows it still owes: what a timed-out wait needs to say."""
+    from drnflow.errors import CommandError
+    from drnflow.tools.flink_jobs import job_exceptions, rest
+
+    try:
+        detail = rest(jobmanager, f"/jobs/{job_id}")
+        state = f"{detail.get('state')} ({', '.join(str(v.get('status')) for v in detail.get('vertices', []))})"
+    except CommandError as e:
+        state = f"unknown ({e})"
+    have = {row_key(r) for r in got}
+    missing = [row_key(r) for r in expected if row_key(r) not in have]
+    causes = job_exceptions(jobmanager, job_id)[:5]
+    return (f"job {state}; {len(got)} of {len(expected)} rows {sorted(have)}, missing {missing[:8]}; "
+            f"failures (newest first): {causes}; ")
 
 
 def test_submit_stop_with_savepoint_and_resume_keeps_the_weights(
@@ -276,7 +318,8 @@ def test_a_60s_pause_on_the_session_cluster_changes_nothing(
     time.sleep(60)
     produce(kafka_bootstrap, names, [*after.impressions, flush_impression()], after.clicks)
     ref = reference_of(names, [*before.impressions, *after.impressions], [*before.clicks, *after.clicks], major)
-    got = wait_until("every window after the pause", lambda: w if len(w := win_rates()) >= len(ref.win_rates) else [])
+    got = wait_until("every window after the pause", lambda: w if len(w := win_rates()) >= len(ref.win_rates) else [],
+                     explain=lambda: job_story(jm, job_id, win_rates(), ref.win_rates))
     assert sorted(got, key=row_key) == sorted(ref.win_rates, key=row_key)
     code, _, err = cli(capsys, "stop", job_id, "--jobmanager", jm)
     assert code == 0, err
@@ -319,7 +362,8 @@ def test_old_event_times_after_a_restore_are_late_and_the_job_keeps_running(
 
     ref = reference_of(names, [*before.impressions, *after.impressions], [*before.clicks, *after.clicks], major)
     got = wait_until("every window after the old records",
-                     lambda: w if len(w := win_rates()) >= len(ref.win_rates) else [])
+                     lambda: w if len(w := win_rates()) >= len(ref.win_rates) else [],
+                     explain=lambda: job_story(jm, resumed, win_rates(), ref.win_rates))
     assert sorted(got, key=row_key) == sorted(ref.win_rates, key=row_key)
     dead = [serde.decode("DeadLetter", r.value) for r in read_committed(kafka_bootstrap, names.dead_letters)]
     late = sorted(d["raw_key"] for d in dead if d["reason"] == "LATE" and d["source_topic"] == names.impressions)
@@ -367,7 +411,9 @@ def test_a_broker_restart_under_a_submitted_job_changes_nothing(
         ref = reference_of(names, [*before.impressions, *after.impressions], [*before.clicks, *after.clicks],
                            major)
         got = wait_until("every window after the outage",
-                         lambda: w if len(w := win_rates()) >= len(ref.win_rates) else [], timeout_s=300)
+                         lambda: w if len(w := win_rates()) >= len(ref.win_rates) else [], timeout_s=300,
+                         explain=lambda: job_story(jm, job_id, win_rates(), ref.win_rates)
+                         + transactions_story(bootstrap, names.win_rates))
         time.sleep(5)  # a duplicate would come after the last expected row
         got = win_rates()
         assert sorted(got, key=row_key) == sorted(ref.win_rates, key=row_key)
@@ -428,7 +474,8 @@ def test_six_taskmanager_kills_on_the_session_cluster_change_nothing(
     def win_rates() -> list[dict[str, Any]]:
         return win_rates_of(kafka_bootstrap, names)
 
-    wait_until("every window", lambda: w if len(w := win_rates()) >= len(ref.win_rates) else [], timeout_s=300)
+    wait_until("every window", lambda: w if len(w := win_rates()) >= len(ref.win_rates) else [], timeout_s=300,
+               explain=lambda: job_story(jm, job_id, win_rates(), ref.win_rates))
     time.sleep(5)  # a duplicate would come after the last expected row
     assert sorted(win_rates(), key=row_key) == sorted(ref.win_rates, key=row_key)
     code, out, _ = cli(capsys, "jobs", "--jobmanager", jm)
