@@ -8,25 +8,25 @@ import org.apache.flink.streaming.runtime.watermarkstatus.WatermarkStatus;
 
 /**
  * Joins the impressions (input 1) and clicks (input 2) streams, records unchanged, with an event-time
- * watermark that clicks alone never move forward.
+ * watermark that never passes the impressions' own: clicks alone never move event time forward.
  *
  * <p>A plain union takes the minimum watermark of its active inputs and leaves an idle input out. After
  * any gap longer than --idleness (a night, a broker outage) both sources are idle, and whichever
  * catches up on its backlog first drives the watermark alone: when the clicks came back first, their
  * watermark passed the impressions still in the backlog and every one of them went LATE (seen after a
- * 16 s broker restart); when the impressions came first, their clicks went LATE. Here:
+ * 16 s broker restart); when the impressions came first, their clicks went LATE. Here the watermark is
  * <ul>
- *   <li>while the impressions input is idle the watermark holds, whatever the clicks do (their records
- *       still pass and wait in attribution state for their impressions);</li>
- *   <li>while it is active the watermark is the minimum of both inputs, or the impressions' alone when
- *       the clicks are idle (clicks are sparse; a quiet click stream must not stop the windows);</li>
+ *   <li>the minimum of both inputs while the clicks input is active, so it is never ahead of the
+ *       impressions (an idle impressions input keeps its last watermark, which then holds);</li>
+ *   <li>the impressions' alone while the clicks input is idle (clicks are sparse; a quiet click stream
+ *       must not stop the windows, and at the end of a burst the last windows still close);</li>
  *   <li>when the impressions turn active again after being idle, an idle clicks input still holds the
  *       watermark at its last value for one more idleness timeout, so a clicks backlog fetched a little
  *       after the impressions backlog is not LATE.</li>
  * </ul>
- * The output is idle only when both inputs are. A finished input (watermark Long.MAX_VALUE) never
- * holds anything. Watermarks are not checkpointed, as everywhere in Flink (AttributeClicks keeps the
- * highest one it saw).
+ * Downstream the output stays active (the only input it meets later, model-weights, is always idle), so
+ * a watermark emitted after both inputs went idle is not discarded. Watermarks are not checkpointed, as
+ * everywhere in Flink (AttributeClicks keeps the highest one it saw).
  */
 public final class ImpressionsLeadWatermarks extends AbstractStreamOperator<SourceEvent>
         implements TwoInputStreamOperator<SourceEvent, SourceEvent, SourceEvent> {
@@ -41,7 +41,6 @@ public final class ImpressionsLeadWatermarks extends AbstractStreamOperator<Sour
     /** Processing time until which an idle clicks input still holds the watermark. */
     private transient long clicksGraceEndsAt;
     private transient long emitted;
-    private transient boolean outputIdle;
 
     /** @param graceMs how long an idle clicks input may still catch up once impressions resume (the idleness). */
     public ImpressionsLeadWatermarks(long graceMs) {
@@ -57,7 +56,6 @@ public final class ImpressionsLeadWatermarks extends AbstractStreamOperator<Sour
         clicksIdle = false;
         clicksGraceEndsAt = Long.MIN_VALUE;
         emitted = Long.MIN_VALUE;
-        outputIdle = false;
     }
 
     @Override
@@ -88,26 +86,16 @@ public final class ImpressionsLeadWatermarks extends AbstractStreamOperator<Sour
             boolean resumed = impressionsIdle && !status.isIdle();
             impressionsIdle = status.isIdle();
             if (resumed && graceMs > 0) {
-                long now = getProcessingTimeService().getCurrentProcessingTime();
-                clicksGraceEndsAt = now + graceMs;
+                clicksGraceEndsAt = getProcessingTimeService().getCurrentProcessingTime() + graceMs;
                 getProcessingTimeService().registerTimer(clicksGraceEndsAt, t -> advance());
             }
         } else {
             clicksIdle = status.isIdle();
         }
-        boolean idle = impressionsIdle && clicksIdle;
-        if (idle != outputIdle) {
-            outputIdle = idle;
-            output.emitWatermarkStatus(idle ? WatermarkStatus.IDLE : WatermarkStatus.ACTIVE);
-        }
         advance();
     }
 
     private void advance() throws Exception {
-        boolean impressionsDone = impressionsWatermark == Long.MAX_VALUE;
-        if (impressionsIdle && !impressionsDone) {
-            return;
-        }
         long next = impressionsWatermark;
         boolean clicksHold = !clicksIdle
                 || getProcessingTimeService().getCurrentProcessingTime() < clicksGraceEndsAt;
