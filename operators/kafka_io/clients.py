@@ -1,5 +1,7 @@
 """Every Kafka client drnflow opens, built here: one place for the settings that must agree.
 
+Every client authenticates as this process's identity (operators/kafka_io/security.py: a client properties
+file or environment variables, never the command line); explicit settings win over it.
 Readers see committed records only (`read_committed`: the jobs write transactionally) and fetch in
 large batches (model-weights records are megabytes); writers wait for all in-sync replicas
 (`acks=all`). Callers name themselves with `client_id`, which is what a broker's logs show.
@@ -10,6 +12,8 @@ from __future__ import annotations
 import logging
 import socket
 from typing import Any
+
+from operators.kafka_io.security import from_environment
 
 #: Fetch limits large enough for one ModelWeights record of a big network.
 MAX_FETCH_BYTES = 64 * 1024 * 1024
@@ -45,6 +49,7 @@ def consumer(bootstrap: str, client_id: str, *topics: str, **settings: Any) -> A
         "isolation_level": "read_committed",
         "max_partition_fetch_bytes": MAX_PARTITION_FETCH_BYTES,
         "fetch_max_bytes": MAX_FETCH_BYTES,
+        **from_environment().kafka_python(),
     }
     options.update(settings)
     return KafkaConsumer(*topics, **options)
@@ -60,6 +65,7 @@ def producer(bootstrap: str, client_id: str, **settings: Any) -> Any:
         "acks": "all",
         "linger_ms": 20,
         "max_request_size": MAX_FETCH_BYTES,
+        **from_environment().kafka_python(),
     }
     options.update(settings)
     return KafkaProducer(**options)
@@ -69,7 +75,10 @@ def admin(bootstrap: str, client_id: str, **settings: Any) -> Any:
     """A kafka-python KafkaAdminClient."""
     from kafka import KafkaAdminClient
 
-    return KafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id, **settings)
+    options: dict[str, Any] = {"bootstrap_servers": bootstrap, "client_id": client_id,
+                               **from_environment().kafka_python()}
+    options.update(settings)
+    return KafkaAdminClient(**options)
 
 
 #: librdkafka writes its own log lines (`%4|...|GETPID|...` while an idempotent producer starts) straight
@@ -86,7 +95,7 @@ def confluent_consumer(bootstrap: str, client_id: str, group_id: str, **settings
     options: dict[str, Any] = {
         "bootstrap.servers": bootstrap, "group.id": group_id, "client.id": client_id,
         "enable.auto.commit": False, "isolation.level": "read_committed",
-        "fetch.max.bytes": MAX_FETCH_BYTES,
+        "fetch.max.bytes": MAX_FETCH_BYTES, **from_environment().librdkafka(),
     }
     options.update(settings)
     return Consumer(options, logger=LIBRDKAFKA_LOG)
@@ -98,7 +107,7 @@ def confluent_producer(bootstrap: str, client_id: str, **settings: Any) -> Any:
 
     options: dict[str, Any] = {
         "bootstrap.servers": bootstrap, "client.id": client_id, "enable.idempotence": True, "acks": "all",
-        "linger.ms": 20,
+        "linger.ms": 20, **from_environment().librdkafka(),
     }
     options.update(settings)
     return Producer(options, logger=LIBRDKAFKA_LOG)
