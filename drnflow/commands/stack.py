@@ -46,7 +46,8 @@ def _components(args: argparse.Namespace) -> tuple[Any, Any]:
     state = (args.state_dir or state_dir()).resolve()
     try:
         broker = KafkaBroker(KafkaConfig(state_dir=state, port=args.kafka_port,
-                                         controller_port=args.controller_port))
+                                         controller_port=args.controller_port,
+                                         secure=getattr(args, "secure", False)))
         cluster = FlinkCluster(FlinkClusterConfig(state_dir=state, rest_port=args.rest_port,
                                                   rpc_port=args.rpc_port,
                                                   prometheus=getattr(args, "prometheus", False)))
@@ -66,14 +67,26 @@ def cmd_up(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise CommandError(str(e)) from None
     try:
-        already = broker.status().running
+        current = broker.status()
+        if current.running and current.secure != broker.config.secure:
+            raise CommandError(f"the broker of {broker.home} already runs {'with' if current.secure else 'without'} "
+                               f"--secure; `drnflow down` first to change that")
         t0 = time.monotonic()
         status = broker.start()
         took = time.monotonic() - t0
-        print(f"kafka   {'already running' if already else f'ready in {took:.1f} s'}: "
+        print(f"kafka   {'already running' if current.running else f'ready in {took:.1f} s'}: "
               f"bootstrap {status.bootstrap} (pid {status.pid})")
-        created = create_topics(status.bootstrap, names, settings)
+        admin = broker.identity()
+        created = create_topics(status.bootstrap, names, settings, identity=admin)
         print(f"topics  {len(names.all())} present ({len(created)} created) with prefix {names.prefix!r}")
+        if admin is not None:
+            from drnflow.stack.access import PRINCIPALS, apply_grants, credentials_dir, credentials_file
+
+            granted = apply_grants(status.bootstrap, admin, names)
+            print(f"secure  SASL/SCRAM-SHA-512 and {granted} ACLs for prefix {names.prefix!r}; credentials of "
+                  f"{', '.join(PRINCIPALS)} in {credentials_dir(broker.home)}")
+            print(f"        the job authenticates with: export DRNFLOW_KAFKA_CONFIG="
+                  f"{credentials_file(broker.home, 'job')}")
         if args.cluster:
             already = cluster.status().running
             t0 = time.monotonic()
@@ -94,14 +107,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({
             "state_dir": str(broker.config.state_dir),
-            "kafka": {"running": b.running, "pid": b.pid, "bootstrap": b.bootstrap, "controller": b.controller},
+            "kafka": {"running": b.running, "pid": b.pid, "bootstrap": b.bootstrap, "controller": b.controller,
+                      "secure": b.secure},
             "flink": {"running": c.running, "pids": c.pids, "jobmanager": c.jobmanager, "web_ui": c.web_ui,
                       "taskmanagers": c.taskmanagers},
         }, indent=2))
     else:
         print(f"state   {broker.config.state_dir}")
         if b.running:
-            print(f"kafka   running, pid {b.pid}, bootstrap {b.bootstrap}, controller {b.controller}")
+            print(f"kafka   running, pid {b.pid}, bootstrap {b.bootstrap}, controller {b.controller}"
+                  f"{', SASL/SCRAM + ACLs' if b.secure else ''}")
         else:
             print("kafka   not running")
         if c.running:
@@ -150,6 +165,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
                     help="with --cluster: expose every Flink metric (win-rates included) to Prometheus on "
                          "localhost:9249-9259 (deploy/flink/prometheus.yml scrapes them)")
     add_prefix_argument(up, help="prefix of every topic name to create (env DRNFLOW_TOPIC_PREFIX; default none)")
+    up.add_argument("--secure", action="store_true",
+                    help="SASL/SCRAM-SHA-512 authentication and ACLs: one principal each for the job, the major "
+                         "update, the ranker, read-only tools and the admin, with credential files under "
+                         "<state>/kafka/credentials (clients read one from DRNFLOW_KAFKA_CONFIG)")
     up.add_argument("--partitions", type=int, default=1, help="partitions per topic (default 1)")
     up.add_argument("--retention", dest="retention_ms", type=_duration_ms, default="forever",
                     help="topic retention as Flink writes durations, e.g. 7d, 12h, or 'forever' (default: "

@@ -1,7 +1,11 @@
 """A real single-node Apache Kafka broker (KRaft, combined broker+controller) from Maven Central jars.
 
 Everything it writes lives under `<state>/kafka/`: data, logs, server.properties, the pid file.
-It listens on loopback only.
+It listens on loopback only. With `secure=True` (`drnflow up --secure`) clients must authenticate with
+SASL/SCRAM-SHA-512 as one of the principals of drnflow/stack/access.py, whose passwords are generated
+when the storage is formatted; the controller listener takes the admin user over SASL/PLAIN (KRaft keeps
+SCRAM credentials in the metadata log the controller itself serves), and the StandardAuthorizer denies
+whatever no ACL allows.
 """
 
 from __future__ import annotations
@@ -9,15 +13,17 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from drnflow.stack import process
+from drnflow.stack import access, process
 from operators import kafka_io
 from operators.jars import SetupError, kafka_libs, require_tool
+from operators.kafka_io.security import KafkaSecurity
 from schemas.topics import TopicNames
 
 SERVICE = "kafka"
@@ -55,6 +61,8 @@ class KafkaConfig:
     heap_mb: int = 512
     startup_timeout_s: float = 90.0
     extra_properties: dict[str, str] = field(default_factory=dict)
+    #: SASL/SCRAM authentication and ACLs (see the module docstring).
+    secure: bool = False
 
     def __post_init__(self) -> None:
         if self.host not in ("127.0.0.1", "localhost", "::1"):
@@ -80,6 +88,7 @@ class BrokerStatus:
     bootstrap: str | None
     controller: str | None
     home: Path
+    secure: bool = False
 
 
 class KafkaBroker:
@@ -92,6 +101,8 @@ class KafkaBroker:
         self.logs_dir = self.home / "logs"
         self.pid_file = self.home / "broker.pid"
         self.info_file = self.home / "broker.json"
+        #: "secure" or "plaintext": how the storage was formatted (SCRAM users exist only if secure).
+        self.mode_file = self.home / "security-mode"
         self.mark = process.marker(SERVICE, config.state_dir.resolve())
 
     # -- queries ---------------------------------------------------------------------------------
@@ -111,7 +122,18 @@ class KafkaBroker:
         info = self._info()
         if pid is None:
             return BrokerStatus(False, None, None, None, self.home)
-        return BrokerStatus(True, pid, info.get("bootstrap"), info.get("controller"), self.home)
+        return BrokerStatus(True, pid, info.get("bootstrap"), info.get("controller"), self.home,
+                            bool(info.get("secure", False)))
+
+    def identity(self, principal: str = access.ADMIN) -> KafkaSecurity | None:
+        """`principal`'s credentials on a secure broker (generated on first use); None when not secure."""
+        if not self.config.secure:
+            return None
+        return access.ensure_credentials(self.home)[principal]
+
+    def _admin_settings(self) -> dict[str, object]:
+        admin = self.identity()
+        return admin.kafka_python() if admin else {}
 
     def _info(self) -> dict[str, str]:
         try:
@@ -134,6 +156,13 @@ class KafkaBroker:
                     f"port {port} on {cfg.host} is already in use by another process; choose other ports "
                     f"with --kafka-port/--controller-port (or DRNFLOW_KAFKA_PORT)."
                 )
+        mode = "secure" if cfg.secure else "plaintext"
+        formatted = (self.data_dir / "meta.properties").exists()
+        if formatted and self.mode_file.exists() and self.mode_file.read_text().strip() != mode:
+            raise SetupError(
+                f"the broker in {self.home} was set up {self.mode_file.read_text().strip()}, not {mode}; "
+                f"start it {'without' if cfg.secure else 'with'} --secure, or use another --state-dir "
+                f"(or `drnflow down --purge` to delete its data)")
         libs = kafka_libs()
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -146,8 +175,9 @@ class KafkaBroker:
             "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
             f"-Dkafka.logs.dir={self.logs_dir}", self.mark, "-cp", classpath,
         ]
-        if not (self.data_dir / "meta.properties").exists():
+        if not formatted:
             self._format(jvm, props)
+            self.mode_file.write_text(mode + "\n")
         stdout = open(self.logs_dir / "stdout.log", "ab")  # noqa: SIM115 - handed to the child
         proc = subprocess.Popen(
             [*jvm, "kafka.Kafka", str(props)],
@@ -156,7 +186,7 @@ class KafkaBroker:
         stdout.close()
         self.pid_file.write_text(str(proc.pid))
         self.info_file.write_text(json.dumps({
-            "bootstrap": cfg.bootstrap, "controller": f"{cfg.host}:{cfg.controller_port}",
+            "bootstrap": cfg.bootstrap, "controller": f"{cfg.host}:{cfg.controller_port}", "secure": cfg.secure,
         }))
         self._wait_ready(proc)
         return self.status()
@@ -188,21 +218,60 @@ class KafkaBroker:
             "log.retention.ms": "-1",
             "log.segment.bytes": str(64 * 1024 * 1024),
             "log.cleaner.enable": "true",
+            **(self._secure_properties() if cfg.secure else {}),
             **cfg.extra_properties,
         }
         path = self.home / "server.properties"
-        path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        path.unlink(missing_ok=True)
+        # It holds the admin password when secure: readable by its owner only.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("".join(f"{k}={v}\n" for k, v in props.items()))
         return path
+
+    def _secure_properties(self) -> dict[str, str]:
+        cfg = self.config
+        admin = self.identity()
+        assert admin is not None and admin.password is not None
+        pw = admin.password
+        return {
+            "listeners": f"SASL_PLAINTEXT://{cfg.host}:{cfg.port},CONTROLLER://{cfg.host}:{cfg.controller_port}",
+            "advertised.listeners": f"SASL_PLAINTEXT://{cfg.host}:{cfg.port}",
+            "listener.security.protocol.map": "CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+            "inter.broker.listener.name": "SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms": access.MECHANISM,
+            "sasl.mechanism.inter.broker.protocol": access.MECHANISM,
+            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config":
+                f'org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="{pw}";',
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config":
+                f'org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="{pw}" '
+                f'user_admin="{pw}";',
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": f"User:{access.ADMIN}",
+            "allow.everyone.if.no.acl.found": "false",
+        }
 
     def _format(self, jvm: list[str], props: Path) -> None:
         cluster_id = new_cluster_id()
         proc = subprocess.run(
-            [*jvm, "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(props)],
+            [*jvm, "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(props),
+             *self._scram_users()],
             capture_output=True, text=True,
         )
         if proc.returncode != 0:
             raise SetupError(f"formatting Kafka storage in {self.data_dir} failed: "
                              f"{(proc.stdout + proc.stderr).strip()[-800:]}")
+
+    def _scram_users(self) -> list[str]:
+        """`--add-scram` arguments of the storage tool: every principal, written with the metadata."""
+        if not self.config.secure:
+            return []
+        out: list[str] = []
+        for principal, who in access.ensure_credentials(self.home).items():
+            out += ["--add-scram", f"{access.MECHANISM}=[name={principal},password={who.password}]"]
+        return out
 
     def _wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
         cfg = self.config
@@ -214,7 +283,7 @@ class KafkaBroker:
                     f"({self.logs_dir}):\n{process.log_tail(self.logs_dir / 'server.log')}\n"
                     f"{process.log_tail(self.logs_dir / 'stdout.log', 5)}"
                 )
-            if process.port_answers(cfg.host, cfg.port) and _metadata_ok(cfg.bootstrap):
+            if process.port_answers(cfg.host, cfg.port) and _metadata_ok(cfg.bootstrap, self._admin_settings()):
                 return
             time.sleep(0.3)
         self.stop()
@@ -230,11 +299,11 @@ class KafkaBroker:
         return pids
 
 
-def _metadata_ok(bootstrap: str) -> bool:
+def _metadata_ok(bootstrap: str, settings: dict[str, object]) -> bool:
     from kafka.errors import KafkaError
 
     try:
-        admin = kafka_io.admin(bootstrap, "drnflow-ready-check", request_timeout_ms=3000)
+        admin = kafka_io.admin(bootstrap, "drnflow-ready-check", request_timeout_ms=3000, **settings)
     except (KafkaError, OSError, ValueError):
         return False
     try:
@@ -271,13 +340,16 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-def create_topics(bootstrap: str, names: TopicNames, settings: TopicSettings | None = None) -> list[str]:
-    """Create the six topics of design.md §2 (existing ones are kept); returns the names created."""
+def create_topics(bootstrap: str, names: TopicNames, settings: TopicSettings | None = None,
+                  identity: KafkaSecurity | None = None) -> list[str]:
+    """Create the six topics of design.md §2 (existing ones are kept); returns the names created.
+    `identity` (default: the process's, DRNFLOW_KAFKA_CONFIG) must be allowed to create topics."""
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
     settings = settings or TopicSettings()
-    admin = kafka_io.admin(bootstrap, "drnflow-admin", request_timeout_ms=15000)
+    admin = kafka_io.admin(bootstrap, "drnflow-admin", request_timeout_ms=15000,
+                           **(identity.kafka_python() if identity else {}))
     try:
         existing = set(admin.list_topics())
         wanted = [t for t in names.all() if t not in existing]
