@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobs.minor_update_config import MinorUpdateConfig, add_arguments, from_args
 from operators.dbgd_step import DbgdStep, rebase_candidates
+from operators.kafka_io.security import FLINK_SHADED_PREFIX, from_environment
 from operators.model_weights_log import WeightsLog, read_weights_log
 from schemas import serde
 
@@ -56,6 +57,8 @@ def jvm_settings(cfg: MinorUpdateConfig, weights_log: WeightsLog) -> dict[str, s
         "fault.failures": str(cfg.fault.failures),
         "fault.throttle-us": str(cfg.fault.throttle_us),
         "probe.dir": cfg.probe_dir or "",
+        # The job authenticates as this process does (DRNFLOW_KAFKA_CONFIG); Flink's connector shades the clients.
+        **{f"kafka.client.{k}": v for k, v in from_environment().java(FLINK_SHADED_PREFIX).items()},
     }
     return settings
 

@@ -10,6 +10,7 @@ import java.util.Properties;
  */
 public final class JobSettings implements Serializable {
     private static final long serialVersionUID = 1L;
+    private static final String KAFKA_CLIENT_PREFIX = "kafka.client.";
 
     public final String jobName;
     public final String bootstrap;
@@ -43,6 +44,8 @@ public final class JobSettings implements Serializable {
     public final long throttleMicrosPerImpression;
     /** Where throughput probes write their first/last timestamps ("" = no probes). */
     public final String probeDir;
+    /** Client properties of every Kafka source and sink (keys "kafka.client.*" without it): credentials. */
+    public final Properties kafkaClient;
 
     private JobSettings(Properties p) {
         jobName = req(p, "job.name");
@@ -70,6 +73,12 @@ public final class JobSettings implements Serializable {
         failures = Integer.parseInt(p.getProperty("fault.failures", "1"));
         throttleMicrosPerImpression = Long.parseLong(p.getProperty("fault.throttle-us", "0"));
         probeDir = p.getProperty("probe.dir", "");
+        kafkaClient = new Properties();
+        for (String key : p.stringPropertyNames()) {
+            if (key.startsWith(KAFKA_CLIENT_PREFIX)) {
+                kafkaClient.setProperty(key.substring(KAFKA_CLIENT_PREFIX.length()), p.getProperty(key));
+            }
+        }
         if (windowMs <= 0 || attributionWindowMs < 0 || clickHorizonMs < attributionWindowMs) {
             throw new IllegalArgumentException("need window.ms > 0 and click-horizon.ms >= attribution-window.ms >= 0");
         }

@@ -14,6 +14,7 @@ import org.apache.flink.api.java.tuple.Tuple4;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
+import org.apache.flink.connector.kafka.sink.KafkaSinkBuilder;
 import org.apache.flink.connector.kafka.source.KafkaSource;
 import org.apache.flink.connector.kafka.source.KafkaSourceBuilder;
 import org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer;
@@ -108,6 +109,7 @@ public final class MinorUpdatePipeline {
                 .setStartingOffsets(OffsetsInitializer.offsets(start, OffsetResetStrategy.EARLIEST))
                 .setDeserializer(new RawRecordDeserializer())
                 .setProperty("isolation.level", "read_committed");
+        withClientProperties(b, s);
         if (s.bounded) {
             b.setBounded(OffsetsInitializer.latest());
         }
@@ -128,13 +130,23 @@ public final class MinorUpdatePipeline {
     }
 
     private static <T> KafkaSink<T> transactional(JobSettings s, KafkaRecordSerializationSchema<T> ser, String prefix) {
-        return KafkaSink.<T>builder()
+        KafkaSinkBuilder<T> b = KafkaSink.<T>builder()
                 .setBootstrapServers(s.bootstrap)
                 .setRecordSerializer(ser)
                 .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
                 .setTransactionalIdPrefix(prefix)
-                .setProperty("transaction.timeout.ms", Long.toString(s.transactionTimeoutMs))
-                .build();
+                .setProperty("transaction.timeout.ms", Long.toString(s.transactionTimeoutMs));
+        for (String key : s.kafkaClient.stringPropertyNames()) {
+            b.setProperty(key, s.kafkaClient.getProperty(key));
+        }
+        return b.build();
+    }
+
+    /** The job's credentials (security.protocol, sasl.*) on a source. */
+    private static void withClientProperties(KafkaSourceBuilder<?> b, JobSettings s) {
+        for (String key : s.kafkaClient.stringPropertyNames()) {
+            b.setProperty(key, s.kafkaClient.getProperty(key));
+        }
     }
 
     private static SingleOutputStreamOperator<SourceEvent> decoded(StreamExecutionEnvironment env, JobSettings s,
@@ -145,6 +157,7 @@ public final class MinorUpdatePipeline {
                 .setGroupId(s.groupId)
                 .setDeserializer(deserializer)
                 .setProperty("isolation.level", "read_committed");
+        withClientProperties(b, s);
         if (s.bounded) {
             b.setStartingOffsets(OffsetsInitializer.earliest()).setBounded(OffsetsInitializer.latest());
         } else {
