@@ -69,7 +69,7 @@ def evaluate_policy(
         clicks += float(p.sum())
         any_click += 1.0 - float(np.prod(1.0 - _first_click_free(model, grades)))
         ideal = np.sort(users.grades[user, cands])[::-1][:k]
-        ndcg_sum += _ndcg(np.asarray(grades), ideal)
+        ndcg_sum += ndcg(np.asarray(grades), ideal)
         slots += len(grades)
         grade_sum += sum(grades)
     return PolicyReport(n, slots, clicks, grade_sum / slots if slots else 0.0, ndcg_sum / n, any_click / n)
@@ -84,7 +84,7 @@ def _first_click_free(model: object, grades: list[int]) -> np.ndarray:
     return np.asarray(model.p_click)[np.asarray(grades, dtype=np.int64)]
 
 
-def _ndcg(grades: np.ndarray, ideal: np.ndarray) -> float:
+def ndcg(grades: np.ndarray, ideal: np.ndarray) -> float:
     disc = 1.0 / np.log2(np.arange(2, grades.size + 2))
     idcg = float(((2.0 ** ideal - 1) * disc[: ideal.size]).sum())
     return float(((2.0 ** grades - 1) * disc).sum()) / idcg if idcg > 0 else 0.0

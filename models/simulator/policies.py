@@ -105,3 +105,31 @@ class OraclePolicy:
         return impression_record(request_id=request_id, user_id=user_id, event_time=event_time,
                                  model_id=self.model_id, order=order, candidates=candidates,
                                  state_features=state_features, k=k)
+
+
+class ExploringPolicy:
+    """A logging policy with exploration: `base` ranks, except that a seeded `epsilon` share of requests
+    (chosen by a hash of the request id, so independent of arrival order) get a uniformly random order.
+
+    The random share is what lets a model trained offline on the log learn more than the base's order:
+    DRN's offline start trains on such a log before it goes online."""
+
+    def __init__(self, base: RankingPolicy, epsilon: float, model_id: str = "logging", seed: int = 0) -> None:
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"ExploringPolicy.epsilon must be in [0, 1], got {epsilon}")
+        self.base = base
+        self.epsilon = epsilon
+        self.model_id = model_id
+        self.random = RandomPolicy(model_id, seed=seed)
+        self.seed = seed
+
+    def explores(self, request_id: str) -> bool:
+        h = int.from_bytes(hashlib.blake2b(f"{self.seed}/{request_id}".encode(), digest_size=8).digest(), "little")
+        return h / 2.0**64 < self.epsilon
+
+    def rank(self, request_id: str, user_id: str, event_time: int, state_features: npt.ArrayLike,
+             candidates: Sequence[tuple[str, npt.ArrayLike]], k: int) -> dict[str, Any]:
+        policy = self.random if self.explores(request_id) else self.base
+        record = policy.rank(request_id, user_id, event_time, state_features, candidates, k)
+        record["model_id"] = self.model_id
+        return record
