@@ -17,6 +17,10 @@ import numpy.typing as npt
 
 from models.dbgd import DbgdConfig, DbgdLearner
 from models.interleave import Outcome, credit
+from models.major.offline_start import log_range
+from models.major.update import BaseModel, MajorUpdateConfig, run_update
+from models.perturbation import ExploreParams
+from models.weights import flatten, layout_of, make_model_weights_record
 from operators.ranker import Ranker, RankerConfig
 
 
@@ -56,10 +60,71 @@ class LoopStats:
         return self.clicks / self.shown_slots if self.shown_slots else 0.0
 
 
+Judge = Callable[[Any, Any, list[Any]], dict[str, float]]
+
+
+class MajorUpdates:
+    """The live chain's major update, in process: every `every_ms` of event time, the served version is
+    retrained on the log since the last major update (`run_update`, the served version as base), gated,
+    and when it passes published as a MAJOR above every version, which the ranker serves and the learner
+    rebases on. The Flink path does the same with triggers and `drnflow major-update --follow`."""
+
+    def __init__(self, model_id: str, every_ms: int, config: MajorUpdateConfig,
+                 explore: ExploreParams | None = None, judge: Judge | None = None) -> None:
+        """`judge(candidate, base, steps)`, when given, scores both networks on the simulator's truth for the
+        update's steps; its dict joins the outcome (how often the gate agrees with the truth)."""
+        if every_ms <= 0:
+            raise ValueError(f"MajorUpdates.every_ms must be > 0, got {every_ms}")
+        self.model_id = model_id
+        self.every_ms = every_ms
+        self.config = config
+        self.explore = explore
+        self.judge = judge
+        self.outcomes: list[dict[str, Any]] = []
+        self._steps: list[Any] = []
+        self._since: int | None = None
+
+    def observe(self, step: Any) -> None:
+        t = int(step.impression["event_time"])
+        self._since = t if self._since is None else self._since
+        self._steps.append(step)
+
+    def due(self, now_ms: int) -> bool:
+        return self._since is not None and now_ms - self._since >= self.every_ms
+
+    def update(self, now_ms: int, ranker: Ranker, learner: DbgdLearner | None) -> dict[str, Any] | None:
+        """Retrain on the steps seen since the last update; the published MAJOR record, or None (gate)."""
+        served = ranker.served
+        assert served is not None, "a major update needs a served version to start from"
+        steps, self._steps, self._since = self._steps, [], now_ms
+        data_log = log_range(self.model_id, steps)
+        base = BaseModel(served.version, served.flat, served.layout)
+        outcome = run_update(data_log, base, self.config)
+        top = max(served.version, learner.next_version - 1 if learner is not None else 0)
+        summary: dict[str, Any] = {"at": now_ms, "base_version": served.version, "status": outcome.status,
+                                   "reason": outcome.reason, "version": None, "gate": outcome.report.get("gate")}
+        if self.judge is not None and outcome.network is not None:
+            summary["truth"] = self.judge(outcome.network, base.network(), steps)
+        record = None
+        if outcome.publish and outcome.network is not None:
+            arch = outcome.architecture if self.explore is None else self.explore.written_into(outcome.architecture)
+            record = make_model_weights_record(
+                model_id=self.model_id, version=top + 1, parent_version=served.version, kind="MAJOR",
+                flat=flatten(outcome.network), layout=layout_of(outcome.network), created_at=now_ms,
+                explore_seeds=[], window_start=data_log.start_ms, window_end=data_log.end_ms, architecture=arch)
+            ranker.apply_weights(record)
+            if learner is not None:
+                learner.rebase(record)
+            summary["version"] = top + 1
+        self.outcomes.append(summary)
+        return record
+
+
 def run_loop(sim: Any, ranker: Ranker, learner: DbgdLearner | None, impressions: int, window_ms: int,
              on_window: Callable[[dict[str, Any]], None] | None = None,
-             on_step: Callable[[Any], None] | None = None) -> LoopStats:
-    """Drive `sim` (whose policy is `ranker`) for n impressions; learn per window unless learner is None.
+             on_step: Callable[[Any], None] | None = None, majors: MajorUpdates | None = None) -> LoopStats:
+    """Drive `sim` (whose policy is `ranker`) for n impressions; learn per window unless learner is None,
+    and retrain by `majors` (when given) at the first window end after each of its periods.
     `on_step` sees every simulator step (impression, clicks, truth, user, candidates) as it happens."""
     stats = LoopStats()
     counts: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
@@ -82,6 +147,12 @@ def run_loop(sim: Any, ranker: Ranker, learner: DbgdLearner | None, impressions:
                 stats.final_weights = result.weights
                 summary["accepted"] = True
                 summary["version"] = result.weights["version"]
+        if majors is not None and majors.due(window + window_ms):
+            record = majors.update(window + window_ms, ranker, learner)
+            if record is not None:
+                stats.final_weights = record
+                summary["major"] = record["version"]
+                summary["version"] = record["version"]
         stats.windows.append(summary)
         if on_window:
             on_window(summary)
@@ -103,6 +174,8 @@ def run_loop(sim: Any, ranker: Ranker, learner: DbgdLearner | None, impressions:
         stats.impressions += 1
         stats.clicks += len(step.clicks)
         stats.shown_slots += len(imp["slots"])
+        if majors is not None:
+            majors.observe(step)
         if on_step is not None:
             on_step(step)
     if current_window is not None:

@@ -115,6 +115,7 @@ class UpdateOutcome:
     status: str
     reason: str
     report: dict[str, Any]
+    #: The trained candidate: published when `publish`, kept but not published when REJECTED.
     network: DrnQNetwork | None = None
     architecture: str = ""
 
@@ -123,10 +124,10 @@ class UpdateOutcome:
         return self.status == PUBLISH
 
 
-def _stop(status: str, reason: str, report: dict[str, Any]) -> UpdateOutcome:
+def _stop(status: str, reason: str, report: dict[str, Any], network: DrnQNetwork | None = None) -> UpdateOutcome:
     log.warning("major update of %s publishes nothing: %s", report.get("model_id"), reason)
     report.update(status=status, reason=reason)
-    return UpdateOutcome(status, reason, report)
+    return UpdateOutcome(status, reason, report, network)
 
 
 def run_update(
@@ -215,8 +216,8 @@ def run_update(
     arch = candidate.config.to_json()
     gate = _gate(by_name.get(BASE), by_name[CANDIDATE], cfg)
     report["gate"] = gate
-    if not gate["passed"]:
-        return _stop(REJECTED, gate["reason"], report)
+    if not gate["passed"]:  # the refused candidate stays in the outcome, to be judged (bench_learning)
+        return _stop(REJECTED, gate["reason"], report, candidate)
     report.update(status=PUBLISH, reason=gate["reason"])
     return UpdateOutcome(PUBLISH, gate["reason"], report, candidate, arch)
 
