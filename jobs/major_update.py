@@ -137,7 +137,8 @@ def publish_major(bootstrap: str, topic: str, model_id: str, outcome: UpdateOutc
     producer = kafka_io.producer(bootstrap, "drnflow-major-update-publish", linger_ms=0)
     try:
         for attempt in range(max_tries):
-            version = view.max_version + 1
+            # above every version; a model's first is 1, as simulate --publish-initial and the demo number it
+            version = max(view.max_version, 0) + 1
             rec = make_model_weights_record(
                 model_id=model_id, version=version, parent_version=None if base is None else base.version,
                 kind="MAJOR", flat=flat, layout=layout, created_at=int(time.time() * 1000), explore_seeds=[],
