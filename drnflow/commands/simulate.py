@@ -31,6 +31,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--policy", default="random", choices=["random", "popular", "oracle", "drn"],
                    help="stand-alone ranking policy, or drn: the DRN ranker (operators/ranker.py) "
                    "following {prefix}model-weights for --model-id (default %(default)s)")
+    p.add_argument("--explore", type=float, default=0.0, metavar="EPSILON",
+                   help="with --policy popular or oracle: show this share of requests (chosen by a seeded hash "
+                   "of the request id) in a random order, a logging policy with exploration for DRN's offline "
+                   "start (default %(default)s)")
     p.add_argument("--reranker", action="store_true",
                    help="with --policy drn: DRN keeps its top --top-m candidates, the GE pointer generator "
                    "(following {prefix}model-weights for --reranker-model-id) orders the shown list and "
@@ -252,6 +256,11 @@ def _check_flags(args: argparse.Namespace) -> None:
         raise CommandError("--reranker re-ranks the DRN ranker's top candidates; use it with --policy drn")
     if args.publish_initial and args.policy != "drn":
         raise CommandError("--publish-initial publishes the served model's first version; use it with --policy drn")
+    if not 0.0 <= args.explore <= 1.0:
+        raise CommandError(f"--explore must be in [0, 1], got {args.explore}")
+    if args.explore and args.policy not in ("popular", "oracle"):
+        raise CommandError("--explore mixes random orders into a stand-alone policy; use it with --policy popular "
+                           "or oracle (random already explores; drn explores by its own perturbations)")
     if args.speedup is not None and not args.speedup > 0:
         raise CommandError(f"--speedup must be > 0, got {args.speedup}")
 
@@ -261,7 +270,7 @@ def _build(args: argparse.Namespace, weights_topic: str = "", start_ms: int | No
     from drnflow.datasets import DataUnavailable
     from models.simulator import ArrivalConfig, Simulator, SimulatorConfig, WorldConfig
     from models.simulator.drift import DriftConfig
-    from models.simulator.policies import OraclePolicy, PopularPolicy, RandomPolicy
+    from models.simulator.policies import ExploringPolicy, OraclePolicy, PopularPolicy, RandomPolicy
 
     try:
         arrivals = ArrivalConfig(mode=args.arrivals, time_compression=args.time_compression,
@@ -290,6 +299,8 @@ def _build(args: argparse.Namespace, weights_topic: str = "", start_ms: int | No
     sim = Simulator(world, policy, sim_cfg)
     if isinstance(policy, OraclePolicy):
         policy.drift = sim.drift  # the oracle ranks by the grades of the moment in a drifting world
+    if args.explore:
+        sim.policy = ExploringPolicy(policy, args.explore, model_id=args.model_id, seed=args.seed)
     return sim, follower
 
 
