@@ -20,7 +20,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         cfg = LoopDemoConfig(out_dir=args.out.resolve(), seed=args.seed, duration_s=args.duration,
                              window=args.window, attribution_window=args.attribution_window, alpha=args.alpha,
-                             eta=args.eta, click_model=args.click_model, eval_requests=args.eval_requests)
+                             eta=args.eta, click_model=args.click_model, eval_requests=args.eval_requests,
+                             log_impressions=args.log_impressions, log_epsilon=args.log_epsilon)
     except ValueError as e:
         raise CommandError(str(e)) from None
     return run_loop_demo(cfg, state)
@@ -33,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
 
     d = {f.name: f.default for f in fields(LoopDemoConfig)}  # the demo's defaults live there, once
     p = sub.add_parser("demo", help="run the main job end to end on a private stack",
-                       description="Start a private Kafka broker, publish an initial DRN model, run the "
+                       description="Start a private Kafka broker, train the initial DRN model offline on a logging "
+                                   "policy's simulated log and publish it, run the "
                                    "minor-update Flink job and the MovieLens user simulator together, show a live "
                                    "table of windowed win-rates, compare the learned model with the initial model "
                                    "and a frozen-model control, write a PNG plot, and stop everything it started.")
@@ -54,6 +56,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
                    help="simulated users' click model (default %(default)s: CTR rises with ranking quality)")
     p.add_argument("--eval-requests", type=int, default=d["eval_requests"],
                    help="simulated requests for the offline comparison of models (default %(default)s)")
+    p.add_argument("--log-impressions", type=int, default=d["log_impressions"],
+                   help="DRN's offline start: requests the logging policy serves before the initial model is "
+                        "trained on its log (default %(default)s; 0: start from a random network)")
+    p.add_argument("--log-epsilon", type=float, default=d["log_epsilon"],
+                   help="share of the logging policy's requests shown in a random order (default %(default)s)")
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / "out" / "demo",
                    help="where the plot and summary go (default out/demo)")
     p.set_defaults(func=cmd_demo)

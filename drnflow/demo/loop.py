@@ -39,6 +39,11 @@ class LoopDemoConfig:
     click_model: str = "pbm"
     model_id: str = "drn"
     eval_requests: int = 1000
+    #: DRN's offline start: a logging policy (popular, `log_epsilon` of requests in a random order) serves this
+    #: many simulated requests, the major update trains the initial network on that log, and the online loop
+    #: starts from it. 0 starts from a seeded random network instead.
+    log_impressions: int = 10_000
+    log_epsilon: float = 0.3
     #: Back-pressure: the simulator stays at most this many windows ahead of the last final window.
     windows_ahead: int = 4
 
@@ -51,6 +56,10 @@ class LoopDemoConfig:
             raise ValueError(f"eval_requests must be >= 10, got {self.eval_requests}")
         if self.windows_ahead < 1:
             raise ValueError(f"windows_ahead must be >= 1, got {self.windows_ahead}")
+        if self.log_impressions != 0 and self.log_impressions < 100:
+            raise ValueError(f"log_impressions must be 0 (no offline start) or >= 100, got {self.log_impressions}")
+        if not 0.0 <= self.log_epsilon <= 1.0:
+            raise ValueError(f"log_epsilon must be in [0, 1], got {self.log_epsilon}")
 
     @property
     def window_ms(self) -> int:
@@ -193,8 +202,11 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
     print("[demo] loading MovieLens-100K users and items (from the recbole wheel) ...", flush=True)
     world = datasets.world(WorldConfig(seed=cfg.seed))
     sim_cfg = SimulatorConfig(seed=cfg.seed, click_model=cfg.click_model)
-    major = initial_drn_record(cfg.model_id, world.state_dim, world.action_dim, cfg.seed, created_at=0,
-                               explore=ExploreParams(cfg.alpha))
+    if cfg.log_impressions:
+        major = _offline_start(cfg, world)
+    else:
+        major = initial_drn_record(cfg.model_id, world.state_dim, world.action_dim, cfg.seed, created_at=0,
+                                   explore=ExploreParams(cfg.alpha))
 
     with demo_broker(state, names) as bootstrap:
         writer = EventWriter(bootstrap, names, "drnflow-demo")
@@ -202,8 +214,9 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
         publisher.send(names.model_weights, serde.encode("ModelWeights", major), key=cfg.model_id.encode())
         publisher.flush()
         publisher.close()
-        print(f"[demo] published the initial model {cfg.model_id!r} v1 (MAJOR, seed {cfg.seed}) to "
-              f"{names.model_weights}", flush=True)
+        how = "trained offline on the logging policy's log" if cfg.log_impressions else f"random, seed {cfg.seed}"
+        print(f"[demo] published the initial model {cfg.model_id!r} v1 (MAJOR, {how}) to {names.model_weights}",
+              flush=True)
         job_log = cfg.out_dir / "minor-update.log"
         job = _start_job(cfg, bootstrap, names, job_log)
         print(f"[demo] started the minor-update Flink job (pid {job.pid}, log {job_log}); window {cfg.window}, "
@@ -263,6 +276,12 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
                              click_model_name=cfg.click_model)
     e_final = evaluate_policy(GreedyPolicy(final_ranker), world, cfg.eval_requests, cfg.seed + 1000,
                               click_model_name=cfg.click_model)
+    from models.simulator.policies import PopularPolicy, RandomPolicy
+
+    e_popular = evaluate_policy(PopularPolicy(cfg.model_id), world, cfg.eval_requests, cfg.seed + 1000,
+                                click_model_name=cfg.click_model)
+    e_random = evaluate_policy(RandomPolicy(cfg.model_id, seed=cfg.seed), world, cfg.eval_requests, cfg.seed + 1000,
+                               click_model_name=cfg.click_model)
     frozen_ranker = make_ranker(cfg.model_id, major, cfg.alpha, cfg.seed)
     frozen = run_loop(Simulator(world, frozen_ranker, sim_cfg), frozen_ranker, None, counts["impression"],
                       cfg.window_ms)
@@ -278,6 +297,8 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
         "online_ctr_learning": live_ctr, "online_ctr_frozen_control": frozen.ctr,
         "offline_initial": {"ctr": e_init.ctr, "ndcg": e_init.ndcg},
         "offline_final": {"ctr": e_final.ctr, "ndcg": e_final.ndcg},
+        "offline_popular": {"ctr": e_popular.ctr, "ndcg": e_popular.ndcg},
+        "offline_random": {"ctr": e_random.ctr, "ndcg": e_random.ndcg},
     }
     (cfg.out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     plot = cfg.out_dir / "demo.png"
@@ -290,10 +311,40 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
     print(f"offline CTR, final model    {e_final.ctr:.4f}   vs initial model {e_init.ctr:.4f} "
           f"({_pct(e_final.ctr, e_init.ctr)}); nDCG@10 {e_final.ndcg:.4f} vs {e_init.ndcg:.4f} "
           f"on {cfg.eval_requests} simulated requests, click model {cfg.click_model}")
+    print(f"the same requests ranked by popularity: CTR {e_popular.ctr:.4f}, nDCG@10 {e_popular.ndcg:.4f}; at random: "
+          f"CTR {e_random.ctr:.4f}, nDCG@10 {e_random.ndcg:.4f}"
+          + ("" if not cfg.log_impressions else " (the initial model is the offline start)"))
     if watcher.dead_letters:
         print(f"dead letters: {dict(watcher.dead_letters)}")
     print(f"plot {plot}\nsummary {cfg.out_dir / 'summary.json'}")
     return 0 if watcher.rows else 1
+
+
+def _offline_start(cfg: LoopDemoConfig, world: Any) -> dict[str, Any]:
+    """MAJOR v1 trained by the major update on a logging policy's log (models/major/offline_start.py). The log
+    is simulated in process, on other users' requests than the online run's (seed + 500)."""
+    from models.major.ddqn import DdqnConfig
+    from models.major.offline_start import log_range, train_offline_start
+    from models.major.update import MajorUpdateConfig
+    from models.perturbation import ExploreParams
+    from models.simulator import Simulator, SimulatorConfig
+    from models.simulator.policies import ExploringPolicy, PopularPolicy
+
+    t0 = time.monotonic()
+    print(f"[demo] offline start: a logging policy (popularity, {cfg.log_epsilon:.0%} of requests in a random order) "
+          f"serves {cfg.log_impressions} simulated requests; the major update trains the initial DRN on that log "
+          "...", flush=True)
+    logger = ExploringPolicy(PopularPolicy(), cfg.log_epsilon, model_id=cfg.model_id, seed=cfg.seed)
+    sim = Simulator(world, logger, SimulatorConfig(seed=cfg.seed + 500, click_model=cfg.click_model,
+                                                   return_visits=False))
+    data = log_range(cfg.model_id, sim.run(cfg.log_impressions))
+    major, outcome = train_offline_start(
+        data, MajorUpdateConfig(ddqn=DdqnConfig(seed=cfg.seed, device="cpu"), run_baselines=False), created_at=0,
+        explore=ExploreParams(cfg.alpha))
+    tr = outcome.report["training"]
+    print(f"[demo] offline start: {len(data.impressions)} impressions, {len(data.clicks)} clicks logged; "
+          f"{tr['steps']} DDQN steps in {tr['seconds']:.0f} s ({time.monotonic() - t0:.0f} s in all)", flush=True)
+    return major
 
 
 def _wait_for_learner(cfg: LoopDemoConfig, job: subprocess.Popen[bytes], watcher: OutputWatcher,
