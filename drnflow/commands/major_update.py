@@ -68,6 +68,10 @@ def register(subparsers: Any) -> None:
                    help="offline metric the gate compares (default %(default)s: position-debiased nDCG)")
     e.add_argument("--gate-margin", type=float, default=0.01,
                    help="publish nothing when the candidate is worse than the base by more (default %(default)s)")
+    e.add_argument("--gate-confidence", type=float, default=0.95,
+                   help="with --gate-metric ndcg_ips: refuse only when the candidate is worse by more than the "
+                   "margin with this one-sided confidence, paired over the held-out impressions; 0 refuses on "
+                   "the point estimate (default %(default)s)")
     e.add_argument("--max-corrupt-fraction", type=float, default=0.01,
                    help="publish nothing when more records of the range are corrupt (default %(default)s)")
     e.add_argument("--no-baselines", action="store_true", help="skip the LR / FM rows of the offline table")
@@ -93,6 +97,7 @@ def build_config(args: argparse.Namespace) -> Any:
                             device=args.device, checkpoint_every=args.checkpoint_every),
             baselines=BaselineConfig(seed=args.seed),
             holdout_fraction=args.holdout, gate_metric=args.gate_metric, gate_margin=args.gate_margin,
+            gate_confidence=args.gate_confidence,
             max_corrupt_fraction=args.max_corrupt_fraction, run_baselines=not args.no_baselines,
         )
     except ValueError as e:

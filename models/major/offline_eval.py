@@ -84,12 +84,41 @@ def ranking_metrics(method: str, scores: npt.ArrayLike, clicks: npt.ArrayLike,
     p5 = ranked[:, :top5].sum(axis=1) / np.minimum(mk.sum(axis=1), 5)
     ndcg_ips = float("nan")
     if propensity is not None:
-        gains = ck / np.asarray(propensity, dtype=np.float64)[None, :k]
-        ranked_g = np.take_along_axis(gains, order, axis=1)
-        ideal = -np.sort(-gains, axis=1)
-        ndcg_ips = float(((ranked_g * disc).sum(axis=1) / (ideal * disc).sum(axis=1)).mean())
+        ndcg_ips = float(_ndcg_ips_rows(ck, order, propensity).mean())
     return OfflineMetrics(method, n, float(ranked[:, 0].mean()), float(p5.mean()), float((dcg / idcg).mean()),
                           ndcg_ips)
+
+
+def _ndcg_ips_rows(ck: npt.NDArray[np.bool_], order: npt.NDArray[np.int64],
+                   propensity: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    k = ck.shape[1]
+    disc = 1.0 / np.log2(np.arange(2, k + 2))
+    gains = ck / np.asarray(propensity, dtype=np.float64)[None, :k]
+    ranked_g = np.take_along_axis(gains, order, axis=1)
+    ideal = -np.sort(-gains, axis=1)
+    out: npt.NDArray[np.float64] = (ranked_g * disc).sum(axis=1) / (ideal * disc).sum(axis=1)
+    return out
+
+
+def ndcg_ips_per_impression(scores: npt.ArrayLike, clicks: npt.ArrayLike, mask: npt.ArrayLike,
+                            propensity: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """ndcg_ips of each impression with a click (the rows `ranking_metrics` averages), in row order: what a
+    paired comparison of two methods on the same impressions needs."""
+    sc = np.asarray(scores, dtype=np.float64)
+    ck = np.asarray(clicks, dtype=bool)
+    mk = np.asarray(mask, dtype=bool)
+    keep = (ck & mk).any(axis=1)
+    sc, ck, mk = sc[keep], ck[keep] & mk[keep], mk[keep]
+    order = np.argsort(np.where(mk, -sc, np.inf), axis=1, kind="stable")
+    return _ndcg_ips_rows(ck, order, propensity)
+
+
+def score_rows(data: TransitionSet, rows: npt.NDArray[np.int64], scorer: Scorer,
+               batch: int = 4096) -> npt.NDArray[np.float32]:
+    """A scorer's scores [len(rows), K] for the impressions `rows`, in batches."""
+    parts = [scorer(data.states[r], data.actions[r], data.mask[r])
+             for r in (rows[i: i + batch] for i in range(0, rows.size, batch))]
+    return np.concatenate(parts) if parts else np.zeros((0, data.mask.shape[1]), np.float32)
 
 
 def network_scorer(network: DrnQNetwork) -> Scorer:
@@ -132,11 +161,7 @@ def offline_table(data: TransitionSet, rows: npt.NDArray[np.int64], scorers: Map
     """One OfflineMetrics per scorer on the impressions `rows`, in the scorers' order."""
     out = []
     for name, scorer in scorers.items():
-        parts = [
-            scorer(data.states[r], data.actions[r], data.mask[r])
-            for r in (rows[i: i + batch] for i in range(0, rows.size, batch))
-        ]
-        scores = np.concatenate(parts) if parts else np.zeros((0, data.mask.shape[1]), np.float32)
+        scores = score_rows(data, rows, scorer, batch)
         out.append(ranking_metrics(name, scores, data.clicks[rows], data.mask[rows], propensity))
     return out
 

@@ -31,10 +31,12 @@ from models.major.offline_eval import (
     Scorer,
     logged_scorer,
     markdown_table,
+    ndcg_ips_per_impression,
     network_scorer,
     offline_table,
     position_propensity,
     random_scorer,
+    score_rows,
 )
 from models.transitions import EmptyRange, TransitionConfig, TransitionSet, build_transitions
 from models.weights import Layout, WeightsError
@@ -56,6 +58,11 @@ class MajorUpdateConfig:
     holdout_fraction: float = 0.2
     gate_metric: str = "ndcg_ips"
     gate_margin: float = 0.01
+    #: With ndcg_ips: refuse the candidate only when it is worse than the base by more than the margin with
+    #: this one-sided confidence, paired over the held-out impressions (the held-out lists were chosen by
+    #: the base, which already tilts the comparison its way; the benefit of the doubt goes to the
+    #: candidate). 0: refuse whenever the point estimate is worse by more than the margin.
+    gate_confidence: float = 0.95
     max_corrupt_fraction: float = 0.01
     run_baselines: bool = True
     #: Sizes of a network built from scratch (only when the model has no weights on the topic yet).
@@ -69,6 +76,8 @@ class MajorUpdateConfig:
             raise ValueError(f"MajorUpdateConfig.gate_metric must be one of {GATE_METRICS}, got {self.gate_metric!r}")
         if not (np.isfinite(self.gate_margin) and self.gate_margin >= 0):
             raise ValueError(f"MajorUpdateConfig.gate_margin must be finite and >= 0, got {self.gate_margin}")
+        if not 0 <= self.gate_confidence < 1:
+            raise ValueError(f"MajorUpdateConfig.gate_confidence must be in [0, 1), got {self.gate_confidence}")
         if not 0 <= self.max_corrupt_fraction <= 1:
             raise ValueError(
                 f"MajorUpdateConfig.max_corrupt_fraction must be in [0, 1], got {self.max_corrupt_fraction}"
@@ -214,7 +223,12 @@ def run_update(
     report["offline_markdown"] = markdown_table(table)
     by_name = {m.method: m for m in table}
     arch = candidate.config.to_json()
-    gate = _gate(by_name.get(BASE), by_name[CANDIDATE], cfg)
+    paired = None
+    if base is not None and cfg.gate_metric == "ndcg_ips" and cfg.gate_confidence > 0:
+        clicks, mask = data.clicks[test_rows], data.mask[test_rows]
+        paired = (ndcg_ips_per_impression(score_rows(data, test_rows, scorers[CANDIDATE]), clicks, mask, propensity)
+                  - ndcg_ips_per_impression(score_rows(data, test_rows, scorers[BASE]), clicks, mask, propensity))
+    gate = _gate(by_name.get(BASE), by_name[CANDIDATE], cfg, paired)
     report["gate"] = gate
     if not gate["passed"]:  # the refused candidate stays in the outcome, to be judged (bench_learning)
         return _stop(REJECTED, gate["reason"], report, candidate)
@@ -244,17 +258,35 @@ def _start_network(base: BaseModel | None, data: TransitionSet, cfg: MajorUpdate
     return base.network()
 
 
-def _gate(base: OfflineMetrics | None, cand: OfflineMetrics, cfg: MajorUpdateConfig) -> dict[str, Any]:
+def _gate(base: OfflineMetrics | None, cand: OfflineMetrics, cfg: MajorUpdateConfig,
+          paired: npt.NDArray[np.float64] | None = None) -> dict[str, Any]:
+    """Pass or refuse the candidate. `paired`: candidate - base per held-out impression (ndcg_ips); the
+    candidate is refused when the upper one-sided `gate_confidence` bound of its mean is below -margin."""
     metric, margin = cfg.gate_metric, cfg.gate_margin
     c = float(getattr(cand, metric))
     if base is None:
         return {"metric": metric, "margin": margin, "base": None, "candidate": c, "passed": True,
                 "reason": "no base version on the topic: nothing to compare against"}
     b = float(getattr(base, metric))
-    passed = bool(np.isfinite(c) and c >= b - margin)
-    why = (f"candidate {metric} {c:.4f} vs base {b:.4f} (margin {margin:g}): "
-           + ("within the margin or better" if passed else "worse than the base by more than the margin"))
-    return {"metric": metric, "margin": margin, "base": b, "candidate": c, "passed": passed, "reason": why}
+    out: dict[str, Any] = {"metric": metric, "margin": margin, "base": b, "candidate": c}
+    if paired is not None and paired.size >= 2 and np.isfinite(paired).all():
+        import statistics
+
+        z = statistics.NormalDist().inv_cdf(cfg.gate_confidence)
+        mean, se = float(paired.mean()), float(paired.std(ddof=1) / np.sqrt(paired.size))
+        upper = mean + z * se
+        passed = bool(np.isfinite(c) and upper >= -margin)
+        out.update(confidence=cfg.gate_confidence, paired_mean=mean, paired_se=se, upper_bound=upper)
+        why = (f"candidate {metric} {c:.4f} vs base {b:.4f}: paired difference {mean:+.4f}, upper "
+               f"{cfg.gate_confidence:.0%} bound {upper:+.4f} over {paired.size} held-out impressions (margin "
+               f"{margin:g}): " + ("not shown worse than the base" if passed else
+                                   "worse than the base by more than the margin, with that confidence"))
+    else:
+        passed = bool(np.isfinite(c) and c >= b - margin)
+        why = (f"candidate {metric} {c:.4f} vs base {b:.4f} (margin {margin:g}): "
+               + ("within the margin or better" if passed else "worse than the base by more than the margin"))
+    out.update(passed=passed, reason=why)
+    return out
 
 
 def _baseline_scorer(model: Any) -> Scorer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
 import pytest
 import torch
 
@@ -83,3 +84,24 @@ def test_time_parsing_and_config_errors() -> None:
         MajorUpdateConfig(gate_metric="auc")
     with pytest.raises(ValueError, match="holdout_fraction"):
         MajorUpdateConfig(holdout_fraction=1.0)
+
+
+def test_the_paired_gate_refuses_only_a_candidate_shown_worse() -> None:
+    from models.major.offline_eval import OfflineMetrics
+    from models.major.update import _gate
+
+    def metrics(v: float) -> OfflineMetrics:
+        return OfflineMetrics("x", 400, 0.0, 0.0, 0.0, v)
+
+    rng = np.random.default_rng(0)
+    cfg = MajorUpdateConfig()
+    noisy = rng.normal(-0.015, 0.3, size=400)  # point estimate worse by more than the margin, but noise
+    g = _gate(metrics(0.65), metrics(0.635), cfg, noisy)
+    assert g["passed"] and g["upper_bound"] > -0.01 and "not shown worse" in g["reason"]
+    worse = rng.normal(-0.05, 0.1, size=400)
+    g = _gate(metrics(0.65), metrics(0.60), cfg, worse)
+    assert not g["passed"] and g["upper_bound"] < -0.01 and "with that confidence" in g["reason"]
+    point = _gate(metrics(0.65), metrics(0.635), MajorUpdateConfig(gate_confidence=0.0))
+    assert not point["passed"] and "upper_bound" not in point
+    with pytest.raises(ValueError, match="gate_confidence"):
+        MajorUpdateConfig(gate_confidence=1.0)
