@@ -20,14 +20,19 @@ click model; true nDCG@10 over the candidates; each for the whole run and its la
 with a 95% t-interval; and per seed the gain of drn over frozen and over popular.
 
 BENCH_LEARNING_IMPRESSIONS (default 20000), BENCH_LEARNING_SEEDS (default 5), BENCH_LEARNING_LOG (default
-10000) and BENCH_LEARNING_ARMS (comma-separated, default all) size it. Writes out/bench/learning.json and
-learning.png.
+10000), BENCH_LEARNING_ARMS and BENCH_LEARNING_WORLDS (comma-separated, default all) size it. Writes
+learning.json and learning.png to BENCH_LEARNING_OUT (default out/bench).
 """
 
 from __future__ import annotations
 
-import json
 import os
+
+# The ranker's matrix products are small: multi-threaded BLAS only spins against the other core.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import json
 import statistics
 import sys
 import time
@@ -39,7 +44,12 @@ import numpy as np
 ARMS = ("random", "popular", "frozen", "major", "dbgd", "drn", "cold", "oracle")
 WINDOW_MS = 10 * 60_000
 MAJOR_EVERY_MS = 2 * 3_600_000
-ALPHA, ETA = 0.1, 0.5
+#: DBGD settings of the learning arms (bench/sweep_learning.py chose them; BENCH_LEARNING_ALPHA / _ETA /
+#: _CONFIDENCE override, _CONFIDENCE=none turns the binomial acceptance test off).
+ALPHA = float(os.environ.get("BENCH_LEARNING_ALPHA", "0.1"))
+ETA = float(os.environ.get("BENCH_LEARNING_ETA", "0.5"))
+_conf = os.environ.get("BENCH_LEARNING_CONFIDENCE", "none")
+CONFIDENCE = None if _conf == "none" else float(_conf)
 EPSILON = 0.3
 CASCADES = ("perfect", "navigational", "informational")
 T_975 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
@@ -153,7 +163,7 @@ def run_arm(world: Any, arm: str, seed: int, drift: str, n: int, n_log: int, sta
         major = (initial_drn_record("drn", world.state_dim, world.action_dim, seed, created_at=0,
                                     explore=ExploreParams(ALPHA)) if arm == "cold" else start)
         ranker = make_ranker("drn", major, alpha=ALPHA, seed=seed)
-        learner = (make_learner("drn", major, ALPHA, ETA, WINDOW_MS, WINDOW_MS)
+        learner = (make_learner("drn", major, ALPHA, ETA, WINDOW_MS, WINDOW_MS, confidence=CONFIDENCE)
                    if arm in ("dbgd", "drn", "cold") else None)
         majors = (MajorUpdates("drn", MAJOR_EVERY_MS, MajorUpdateConfig(
             ddqn=DdqnConfig(seed=seed, steps=500, device="cpu"), run_baselines=False), ExploreParams(ALPHA),
@@ -205,10 +215,11 @@ def main() -> None:
     print(f"learning bench: {len(seeds)} seeds x {len(arms)} arms x 2 worlds; {n_log} logged impressions "
           f"(popular, {EPSILON:.0%} random) for the offline start, then {n} impressions per arm; PBM clicks, "
           f"window {WINDOW_MS // 60_000} min, major update every {MAJOR_EVERY_MS // 3_600_000} h, alpha {ALPHA}, "
-          f"eta {ETA}; load average {os.getloadavg()[0]:.2f}", flush=True)
+          f"eta {ETA}, acceptance confidence {CONFIDENCE}; load average {os.getloadavg()[0]:.2f}", flush=True)
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     starts: dict[str, list[dict[str, Any]]] = {}
-    for drift in ("none", "news"):
+    worlds = [w for w in os.environ.get("BENCH_LEARNING_WORLDS", "none,news").split(",") if w]
+    for drift in worlds:
         results[drift] = {arm: [] for arm in arms}
         starts[drift] = []
         for seed in seeds:
@@ -233,14 +244,15 @@ def main() -> None:
             for arm in arms:
                 cells = [interval([r[part][c] for r in by_arm[arm]]) for c in cols]
                 print(f"  {'':<10}{arm:<8}" + "".join(f"{m:>13.4f} ± {h:<6.4f}" for m, h in cells))
-        for other in ("frozen", "popular"):
-            if "drn" in by_arm and other in by_arm:
+        for arm, other in (("drn", "frozen"), ("drn", "popular"), ("dbgd", "frozen"), ("major", "frozen"),
+                           ("cold", "frozen")):
+            if arm in by_arm and other in by_arm:
                 gains = [d["last20"]["ctr"] - f["last20"]["ctr"]
-                         for d, f in zip(by_arm["drn"], by_arm[other], strict=True)]
+                         for d, f in zip(by_arm[arm], by_arm[other], strict=True)]
                 g, gh = interval(gains)
                 wins = sum(1 for x in gains if x > 0)
-                print(f"  drn - {other}, CTR last 20%: {g:+.4f} ± {gh:.4f}; drn better on {wins} of {len(gains)} "
-                      f"seeds ({', '.join(f'{x:+.4f}' for x in gains)})")
+                print(f"  {arm} - {other}, CTR last 20%: {g:+.4f} ± {gh:.4f}; {arm} better on {wins} of "
+                      f"{len(gains)} seeds ({', '.join(f'{x:+.4f}' for x in gains)})")
         judged = [u for runs in by_arm.values() for r in runs for u in r["updates"] if "truth" in u]
         if judged:
             agree = sum(1 for u in judged if (u["version"] is not None)
@@ -249,7 +261,7 @@ def main() -> None:
             print(f"  major-update gate vs the truth: agrees on {agree} of {len(judged)} updates; published "
                   f"{sum(1 for u in judged if u['version'] is not None)}, truly not worse {better}")
         print()
-    out = Path("out/bench")
+    out = Path(os.environ.get("BENCH_LEARNING_OUT", "out/bench"))
     out.mkdir(parents=True, exist_ok=True)
     (out / "learning.json").write_text(json.dumps({"impressions": n, "log_impressions": n_log, "seeds": seeds,
                                                    "results": results, "offline_starts": starts}, default=float))
@@ -263,8 +275,8 @@ def _plot(results: dict[str, dict[str, list[dict[str, Any]]]], path: Path) -> No
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
-    for ax, (drift, by_arm) in zip(axes, results.items(), strict=True):
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4), sharey=True, squeeze=False)
+    for ax, (drift, by_arm) in zip(axes[0], results.items(), strict=True):
         for arm, runs in by_arm.items():
             curves = np.array([r["curve"] for r in runs])
             x = np.linspace(0, 100, curves.shape[1])
@@ -272,7 +284,7 @@ def _plot(results: dict[str, dict[str, list[dict[str, Any]]]], path: Path) -> No
         ax.set_title("static world" if drift == "none" else "news drift")
         ax.set_xlabel("% of the run (after the logging period)")
         ax.legend(fontsize=8)
-    axes[0].set_ylabel("CTR per shown slot (mean over seeds)")
+    axes[0][0].set_ylabel("CTR per shown slot (mean over seeds)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
