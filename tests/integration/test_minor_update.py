@@ -346,3 +346,96 @@ def test_other_seeded_streams_agree_with_the_reference(seed: int, kafka_bootstra
         assert [w for w in minors if w["model_id"] == model] == [
             w for w in ref.model_weights if w["model_id"] == model
         ]
+
+
+def hostile_mix(seed: int) -> Stream:
+    """The hand-written stream with a seeded mix of every hostile kind the job must survive: event times at
+    Long.MIN/MAX, in microseconds, days ahead of the producer's clock, zero and negative; negative and huge
+    explore seeds; NaN and infinite features; clicks on unknown requests and unshown items, repeated clicks
+    and impressions; and, after them, undecodable values (random bytes, truncated Avro, a Click on the
+    impressions topic, an empty value)."""
+    import math
+    import random
+    import time
+
+    from tests.integration.minor_update_data import click, impression
+
+    rng = random.Random(seed)
+    good = hand_written_stream(n_windows=3, seed=seed)
+    future = int(time.time() * 1000) + 3 * 86_400_000
+    span = (T0, T0 + 3 * WINDOW_MS)
+    imps, clicks = list(good.impressions), list(good.clicks)
+    for i in range(30):
+        t = rng.randrange(*span)
+        rid = f"h{i:02d}"
+        kind = rng.choice(["max", "min", "micro", "future", "zero", "negative-time", "negative-seed", "huge-seed",
+                           "nan", "unknown-request", "not-shown", "repeat"])
+        rec = impression(rid, t, "m1", 1, 100 + rng.randrange(3), "EC")
+        if kind in ("max", "min", "micro", "future", "zero", "negative-time"):
+            rec["event_time"] = {"max": 2**63 - 1, "min": -(2**63), "micro": t * 1000, "future": future,
+                                 "zero": 0, "negative-time": -t}[kind]
+        elif kind in ("negative-seed", "huge-seed"):
+            rec["explore_seed"] = -rng.randrange(1, 2**62) if kind == "negative-seed" else 2**63 - 1
+        elif kind == "nan":
+            rec["state_features"] = [math.nan, math.inf]
+            rec["slots"][0]["features"] = [-math.inf, math.nan]
+        if kind == "unknown-request":
+            clicks.insert(rng.randrange(len(clicks) + 1), click(f"nobody-{i}", "x", t))
+            continue
+        imps.insert(rng.randrange(len(imps) + 1), rec)
+        item = f"{rid}/i0" if kind != "not-shown" else f"{rid}/nowhere"
+        at = rec["event_time"] + rng.randrange(10, ATTRIBUTION_MS) if kind not in ("max", "min") else rec["event_time"]
+        clicks.insert(rng.randrange(len(clicks) + 1), click(rid, item, at))
+        if kind == "repeat":
+            imps.insert(rng.randrange(len(imps) + 1), dict(rec))
+            clicks.insert(rng.randrange(len(clicks) + 1), click(rid, item, at + 1))
+    valid = serde.encode("Impression", good.impressions[0])
+    garbage = [("impressions", rng.randbytes(rng.randrange(1, 400))) for _ in range(3)]
+    garbage += [("impressions", valid[: rng.randrange(1, len(valid) - 1)]), ("clicks", rng.randbytes(5)),
+                ("impressions", serde.encode("Click", good.clicks[0])), ("clicks", b"")]
+    return Stream(impressions=imps, clicks=clicks, garbage=garbage)
+
+
+@pytest.mark.parametrize("seed", [11])
+def test_every_hostile_kind_in_a_seeded_mix_meets_one_fate_and_the_job_exits_0(seed: int, kafka_bootstrap: str,
+                                                                                tmp_path: Path) -> None:
+    """Issue 11's property: whatever mix of hostile records arrives, the job exits 0 (run_job asserts it),
+    every record is dead-lettered at most once, each impression is either dead-lettered or counted in a
+    win-rate row, and dead letters and win-rates are exactly the reference's."""
+    stream = hostile_mix(seed)
+    run = run_job(kafka_bootstrap, tmp_path, stream=stream)
+    names = run.cfg.topics
+    got = decoded(run, "dead-letters")
+    where = [(d["source_topic"], d["source_offset"]) for d in got]
+    assert len(where) == len(set(where)), "a record was dead-lettered twice"
+    n_imps = len(stream.impressions) + sum(1 for t, _ in stream.garbage if t == "impressions")
+    n_clicks = len(stream.clicks) + sum(1 for t, _ in stream.garbage if t == "clicks")
+    garbage_at = {(names.impressions if t == "impressions" else names.clicks, off)
+                  for t, off in _garbage_offsets(stream, len(stream.impressions), len(stream.clicks))}
+    assert garbage_at <= set(where) and {d["reason"] for d in got if (d["source_topic"], d["source_offset"])
+                                          in garbage_at} == {"MALFORMED"}
+    assert all(0 <= o < (n_imps if t == names.impressions else n_clicks) for t, o in where)
+    counted = sum(int(r["impressions"]) for r in decoded(run, "win-rates"))
+    dead_imps = sum(1 for t, _ in where if t == names.impressions)
+    assert counted + dead_imps == n_imps, (counted, dead_imps, n_imps)
+    ref = reference_of(run, timestamps=True)
+    assert sorted(d for d in where if d not in garbage_at) == sorted(
+        (d["source_topic"], d["source_offset"]) for d in ref.dead_letters)
+    assert sorted((d["source_topic"], d["source_offset"], d["reason"]) for d in got if
+                  (d["source_topic"], d["source_offset"]) not in garbage_at) == sorted(
+        (d["source_topic"], d["source_offset"], d["reason"]) for d in ref.dead_letters)
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["model_id"], r["window_start"], r["model_version"], r["explore_seed"])
+
+    assert sorted(decoded(run, "win-rates"), key=key) == sorted(ref.win_rates, key=key)
+
+
+def _garbage_offsets(stream: Stream, n_imps: int, n_clicks: int) -> list[tuple[str, int]]:
+    """Offsets of the garbage values: produce_stream writes them after the good records of each topic."""
+    next_offset = {"impressions": n_imps, "clicks": n_clicks}
+    out = []
+    for logical, _ in stream.garbage:
+        out.append((logical, next_offset[logical]))
+        next_offset[logical] += 1
+    return out
