@@ -34,8 +34,9 @@ class LoopDemoConfig:
     duration_s: float = 180.0
     window: str = "60 s"
     attribution_window: str = "10 min"
-    alpha: float = 0.3
-    eta: float = 1.0
+    #: bench_learning's settings: the sweep (docs/learning-sweep.md) found larger steps widen the harm
+    alpha: float = 0.1
+    eta: float = 0.5
     click_model: str = "pbm"
     model_id: str = "drn"
     eval_requests: int = 1000
@@ -192,7 +193,7 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
     from models.initial_model import initial_drn_record
     from models.perturbation import ExploreParams
     from models.simulator import Simulator, SimulatorConfig, WorldConfig
-    from models.simulator.evaluate import evaluate_policy
+    from models.simulator.evaluate import evaluate_policy, paired_difference
     from operators import kafka_io
     from operators.sim_producer import EventWriter, produce_steps
     from operators.weights_follower import WeightsFollower
@@ -314,6 +315,24 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
     print(f"the same requests ranked by popularity: CTR {e_popular.ctr:.4f}, nDCG@10 {e_popular.ndcg:.4f}; at random: "
           f"CTR {e_random.ctr:.4f}, nDCG@10 {e_random.ndcg:.4f}"
           + ("" if not cfg.log_impressions else " (the initial model is the offline start)"))
+    diff, half = paired_difference(e_final, e_init)
+    tail = max(1, len(frozen.windows) // 5)
+    live_tail = _windows_ctr(sorted(sim_windows.items())[-tail:], sim_cfg.k)
+    frozen_tail = _windows_ctr([(w["window_start"], [w["impressions"], w["clicks"]]) for w in frozen.windows[-tail:]],
+                               sim_cfg.k)
+    helped = diff - half > 0 and live_tail > frozen_tail
+    print(f"final - initial model offline, per-request CTR: {diff:+.4f} ± {half:.4f} (95%, paired over the "
+          f"{cfg.eval_requests} requests); last 20% of the run online: learning {live_tail:.4f} vs frozen "
+          f"{frozen_tail:.4f}")
+    print("learning helped: " + ("yes: the final model is better offline and the learning run ended above the "
+                                 "frozen control" if helped else
+                                 "no: " + ("the final model is not shown better than the initial one offline"
+                                           if diff - half <= 0 else "the learning run did not end above the "
+                                           "frozen control")))
+    summary["learning_helped"] = helped
+    summary["offline_final_minus_initial"] = {"mean": diff, "half_width_95": half}
+    summary["online_last20"] = {"learning": live_tail, "frozen": frozen_tail}
+    (cfg.out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     if watcher.dead_letters:
         print(f"dead letters: {dict(watcher.dead_letters)}")
     print(f"plot {plot}\nsummary {cfg.out_dir / 'summary.json'}")
@@ -356,6 +375,12 @@ def _wait_for_learner(cfg: LoopDemoConfig, job: subprocess.Popen[bytes], watcher
         if event_time <= (watcher.last_final_end or start_event) + lead:
             return
         time.sleep(0.05)
+
+
+def _windows_ctr(windows: list[tuple[int, list[int]]], slots: int) -> float:
+    """Clicks per shown slot over (window_start, [impressions, clicks]) pairs."""
+    imps = sum(c[0] for _, c in windows)
+    return per_slot_ctr(sum(c[1] for _, c in windows), imps, slots)
 
 
 def _pct(a: float, b: float) -> str:

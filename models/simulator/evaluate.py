@@ -30,6 +30,9 @@ class PolicyReport:
     mean_grade: float
     ndcg: float  # mean NDCG@k of the shown list against the best k of the candidates
     p_any_click: float  # mean P(at least one click)
+    #: Expected clicks per shown slot of each request, in order: two policies evaluated with the same seed
+    #: meet the same requests, so their difference can be paired request by request.
+    per_request_ctr: tuple[float, ...] = ()
 
     @property
     def ctr(self) -> float:
@@ -57,6 +60,7 @@ def evaluate_policy(
     grade_sum = 0
     ndcg_sum = 0.0
     any_click = 0.0
+    per_request: list[float] = []
     item_ids, user_ids = users.ml.item_ids, users.ml.user_ids
     for i in range(n):
         t, user, _ = process.next()
@@ -67,12 +71,22 @@ def evaluate_policy(
         grades = [users.grade(user, str(s["item_id"])) for s in imp["slots"]]
         p = model.click_probabilities(grades)
         clicks += float(p.sum())
+        per_request.append(float(p.sum()) / max(len(grades), 1))
         any_click += 1.0 - float(np.prod(1.0 - _first_click_free(model, grades)))
         ideal = np.sort(users.grades[user, cands])[::-1][:k]
         ndcg_sum += ndcg(np.asarray(grades), ideal)
         slots += len(grades)
         grade_sum += sum(grades)
-    return PolicyReport(n, slots, clicks, grade_sum / slots if slots else 0.0, ndcg_sum / n, any_click / n)
+    return PolicyReport(n, slots, clicks, grade_sum / slots if slots else 0.0, ndcg_sum / n, any_click / n,
+                        tuple(per_request))
+
+
+def paired_difference(a: PolicyReport, b: PolicyReport) -> tuple[float, float]:
+    """Mean per-request CTR of a minus b over the same requests, and the half-width of its 95% interval."""
+    if len(a.per_request_ctr) != len(b.per_request_ctr) or len(a.per_request_ctr) < 2:
+        raise ValueError("paired_difference needs two reports of the same >= 2 requests")
+    d = np.asarray(a.per_request_ctr) - np.asarray(b.per_request_ctr)
+    return float(d.mean()), float(1.96 * d.std(ddof=1) / np.sqrt(d.size))
 
 
 def _first_click_free(model: object, grades: list[int]) -> np.ndarray:
