@@ -21,7 +21,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         cfg = LoopDemoConfig(out_dir=args.out.resolve(), seed=args.seed, duration_s=args.duration,
                              window=args.window, attribution_window=args.attribution_window, alpha=args.alpha,
                              eta=args.eta, click_model=args.click_model, eval_requests=args.eval_requests,
-                             log_impressions=args.log_impressions, log_epsilon=args.log_epsilon)
+                             log_impressions=args.log_impressions, log_epsilon=args.log_epsilon,
+                             major_every=args.major_every, major_steps=args.major_steps)
     except ValueError as e:
         raise CommandError(str(e)) from None
     return run_loop_demo(cfg, state)
@@ -61,6 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
                         "trained on its log (default %(default)s; 0: start from a random network)")
     p.add_argument("--log-epsilon", type=float, default=d["log_epsilon"],
                    help="share of the logging policy's requests shown in a random order (default %(default)s)")
+    p.add_argument("--major-every", default=d["major_every"],
+                   help="event time between the job's major-update triggers, which a `major-update --follow` "
+                        "the demo starts runs ('none': no major updates) (default '%(default)s')")
+    p.add_argument("--major-steps", type=int, default=d["major_steps"],
+                   help="DDQN steps of each major update (default %(default)s)")
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / "out" / "demo",
                    help="where the plot and summary go (default out/demo)")
     p.set_defaults(func=cmd_demo)

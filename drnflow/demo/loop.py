@@ -45,6 +45,11 @@ class LoopDemoConfig:
     #: starts from it. 0 starts from a seeded random network instead.
     log_impressions: int = 10_000
     log_epsilon: float = 0.3
+    #: The live chain: the job triggers a major update every this much event time ("none": off), which
+    #: `drnflow major-update --follow` runs (retrain on the log since the last one, gate, publish a MAJOR
+    #: the job and the ranker rebase on), with this many DDQN steps.
+    major_every: str = "15 min"
+    major_steps: int = 500
     #: Back-pressure: the simulator stays at most this many windows ahead of the last final window.
     windows_ahead: int = 4
 
@@ -59,6 +64,10 @@ class LoopDemoConfig:
             raise ValueError(f"windows_ahead must be >= 1, got {self.windows_ahead}")
         if self.log_impressions != 0 and self.log_impressions < 100:
             raise ValueError(f"log_impressions must be 0 (no offline start) or >= 100, got {self.log_impressions}")
+        if self.major_every != "none" and parse_duration_ms(self.major_every) <= 0:
+            raise ValueError(f"major_every must be a duration > 0 or 'none', got {self.major_every!r}")
+        if self.major_steps < 1:
+            raise ValueError(f"major_steps must be >= 1, got {self.major_steps}")
         if not 0.0 <= self.log_epsilon <= 1.0:
             raise ValueError(f"log_epsilon must be in [0, 1], got {self.log_epsilon}")
 
@@ -170,7 +179,20 @@ def _start_job(cfg: LoopDemoConfig, bootstrap: str, names: TopicNames, log: Path
     cmd = [sys.executable, "-m", "jobs.minor_update", "--bootstrap", bootstrap, "--prefix", names.prefix,
            "--window", format_duration_ms(cfg.window_ms), "--attribution-window",
            format_duration_ms(cfg.attribution_ms), "--alpha", str(cfg.alpha), "--eta", str(cfg.eta),
-           "--seed", str(cfg.seed), "--checkpoint-interval", "2 s", "--job-name", "drnflow-demo"]
+           "--seed", str(cfg.seed), "--checkpoint-interval", "2 s", "--job-name", "drnflow-demo",
+           "--trigger-every", cfg.major_every]
+    return _spawn(cmd, log)
+
+
+def _start_major_updates(cfg: LoopDemoConfig, bootstrap: str, names: TopicNames) -> subprocess.Popen[bytes]:
+    """`drnflow major-update --follow` on the job's triggers (the live chain's major updates)."""
+    cmd = [sys.executable, "-m", "drnflow", "major-update", "--follow", "--bootstrap", bootstrap, "--prefix",
+           names.prefix, "--steps", str(cfg.major_steps), "--no-baselines", "--device", "cpu", "--no-progress",
+           "--seed", str(cfg.seed), "--group-id", "drnflow-demo-major", "--runs-dir", str(cfg.out_dir / "major-runs")]
+    return _spawn(cmd, cfg.out_dir / "major-update.log")
+
+
+def _spawn(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
     out = open(log, "wb")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     out.close()
@@ -222,6 +244,11 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
         job = _start_job(cfg, bootstrap, names, job_log)
         print(f"[demo] started the minor-update Flink job (pid {job.pid}, log {job_log}); window {cfg.window}, "
               f"attribution window {cfg.attribution_window}, alpha {cfg.alpha}, eta {cfg.eta}", flush=True)
+        majors = None
+        if cfg.major_every != "none":
+            majors = _start_major_updates(cfg, bootstrap, names)
+            print(f"[demo] started major-update --follow (pid {majors.pid}, log {cfg.out_dir / 'major-update.log'}): "
+                  f"the job triggers it every {cfg.major_every} of event time", flush=True)
         sim_windows: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         watcher = OutputWatcher(bootstrap, names, sim_windows, sim_cfg.k).start()
         ranker = make_ranker(cfg.model_id, major, cfg.alpha, cfg.seed)
@@ -263,6 +290,8 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
             time.sleep(8)
         finally:
             follower.stop()
+            if majors is not None:
+                _stop_job(majors)
             _stop_job(job)
             watcher.stop()
             writer.close()
@@ -288,10 +317,11 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
                       cfg.window_ms)
     live_ctr = per_slot_ctr(counts["click"], counts["impression"], sim_cfg.k)
     accepted = [v for v in watcher.versions if v["kind"] == "MINOR"]
+    major_versions = [v for v in watcher.versions if v["kind"] == "MAJOR" and v["version"] != major["version"]]
     summary = {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
         "impressions": counts["impression"], "clicks": counts["click"],
-        "windows_final": len(watcher.rows), "minor_updates": len(accepted),
+        "windows_final": len(watcher.rows), "minor_updates": len(accepted), "major_updates": len(major_versions),
         "final_version": final["version"], "lineage": [(v["version"], v["parent_version"], v["kind"])
                                                        for v in watcher.versions],
         "dead_letters": dict(watcher.dead_letters),
@@ -306,7 +336,8 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
     _plot(plot, watcher, sim_windows, frozen.windows)
     print("\n=== drnflow demo summary ===")
     print(f"impressions {counts['impression']}, clicks {counts['click']}, final windows {len(watcher.rows)}, "
-          f"accepted minor updates {len(accepted)}, final version v{final['version']}")
+          f"accepted minor updates {len(accepted)}, major updates published {len(major_versions)}, final version "
+          f"v{final['version']}")
     print(f"online CTR while learning   {live_ctr:.4f}   vs frozen-model control {frozen.ctr:.4f} "
           f"({_pct(live_ctr, frozen.ctr)})")
     print(f"offline CTR, final model    {e_final.ctr:.4f}   vs initial model {e_init.ctr:.4f} "
