@@ -119,7 +119,8 @@ def choose_base(view: WeightsView, want_version: int | None) -> tuple[BaseModel 
     if rec is None:
         return None, "no version of the model on model-weights: training a new network"
     flat, layout = parse_model_weights_record(rec)
-    return BaseModel(int(rec["version"]), flat, layout), f"v{rec['version']} ({rec['kind']}): {why}"
+    return (BaseModel(int(rec["version"]), flat, layout, str(rec.get("architecture") or "")),
+            f"v{rec['version']} ({rec['kind']}): {why}")
 
 
 def publish_major(bootstrap: str, topic: str, model_id: str, outcome: UpdateOutcome, base: BaseModel | None,

@@ -38,6 +38,7 @@ from models.major.offline_eval import (
     random_scorer,
     score_rows,
 )
+from models.perturbation import ExploreParams
 from models.transitions import EmptyRange, TransitionConfig, TransitionSet, build_transitions
 from models.weights import Layout, WeightsError
 
@@ -114,6 +115,9 @@ class BaseModel:
     version: int
     flat: npt.NDArray[np.float32]
     layout: Layout
+    #: The base record's architecture: its explore parameters (α, ΔW kind) carry over to the candidate, so
+    #: rankers and the job keep exploring the way they did.
+    architecture: str = ""
 
     def network(self) -> DrnQNetwork:
         return network_from_flat(self.flat, self.layout)
@@ -223,6 +227,9 @@ def run_update(
     report["offline_markdown"] = markdown_table(table)
     by_name = {m.method: m for m in table}
     arch = candidate.config.to_json()
+    explore = None if base is None else ExploreParams.read_from(base.architecture)
+    if explore is not None:
+        arch = explore.written_into(arch)
     paired = None
     if base is not None and cfg.gate_metric == "ndcg_ips" and cfg.gate_confidence > 0:
         clicks, mask = data.clicks[test_rows], data.mask[test_rows]

@@ -105,3 +105,16 @@ def test_the_paired_gate_refuses_only_a_candidate_shown_worse() -> None:
     assert not point["passed"] and "upper_bound" not in point
     with pytest.raises(ValueError, match="gate_confidence"):
         MajorUpdateConfig(gate_confidence=1.0)
+
+
+def test_the_candidate_keeps_the_base_versions_explore_parameters() -> None:
+    from dataclasses import replace
+
+    from models.perturbation import ExploreParams
+
+    b = base()
+    arch = ExploreParams(0.2).written_into(DrnConfig.from_layout(b.layout).to_json())
+    lenient = replace(CFG, gate_margin=1.0)
+    out = run_update(tiny_log(), replace(b, architecture=arch), lenient)
+    assert out.publish and ExploreParams.read_from(out.architecture) == ExploreParams(0.2)
+    assert ExploreParams.read_from(run_update(tiny_log(), b, lenient).architecture) is None
