@@ -99,13 +99,13 @@ def truth_judge(world: Any, sim: Any, sample: int = 300) -> Any:
     update's last `sample` requests greedily, and the score is the expected PBM clicks per slot of its top k
     under the true grades of that moment. The gate agrees with the truth when it publishes exactly the
     candidates that score at least as well as their base."""
-    import torch
-
+    from models.major.offline_eval import network_scorer
     from models.simulator.click_models import click_model
 
     pbm = click_model("pbm")
 
     def judge(candidate: Any, base: Any, steps: list[Any]) -> dict[str, float]:
+        scorers = {"candidate": network_scorer(candidate), "base": network_scorer(base)}
         scores = {"candidate": 0.0, "base": 0.0}
         slots = 0
         for step in steps[-sample:]:
@@ -119,10 +119,8 @@ def truth_judge(world: Any, sim: Any, sample: int = 300) -> Any:
                 grades = sim.drift.grades(grades, cands, t)
             k = len(step.impression["slots"])
             slots += k
-            for name, net in (("candidate", candidate), ("base", base)):
-                with torch.inference_mode():
-                    q = net(torch.from_numpy(state[None]), torch.from_numpy(actions[None]),
-                            torch.ones((1, len(cands)), dtype=torch.bool)).numpy()[0]
+            for name, scorer in scorers.items():
+                q = scorer(state[None], actions[None], np.ones((1, len(cands)), dtype=bool))[0]
                 top = np.lexsort((np.arange(len(q)), -q))[:k]
                 scores[name] += float(pbm.click_probabilities(np.asarray(grades)[top]).sum())
         return {name: v / max(slots, 1) for name, v in scores.items()}

@@ -17,10 +17,9 @@ import numpy.typing as npt
 
 from models.dbgd import DbgdConfig, DbgdLearner
 from models.interleave import Outcome, credit
-from models.major.offline_start import log_range
+from models.major.offline_start import log_range, major_record
 from models.major.update import BaseModel, MajorUpdateConfig, run_update
 from models.perturbation import ExploreParams
-from models.weights import flatten, layout_of, make_model_weights_record
 from operators.ranker import Ranker, RankerConfig
 
 
@@ -106,12 +105,9 @@ class MajorUpdates:
         if self.judge is not None and outcome.network is not None:
             summary["truth"] = self.judge(outcome.network, base.network(), steps)
         record = None
-        if outcome.publish and outcome.network is not None:
-            arch = outcome.architecture if self.explore is None else self.explore.written_into(outcome.architecture)
-            record = make_model_weights_record(
-                model_id=self.model_id, version=top + 1, parent_version=served.version, kind="MAJOR",
-                flat=flatten(outcome.network), layout=layout_of(outcome.network), created_at=now_ms,
-                explore_seeds=[], window_start=data_log.start_ms, window_end=data_log.end_ms, architecture=arch)
+        if outcome.publish:
+            record = major_record(outcome, data_log, version=top + 1, parent_version=served.version,
+                                  created_at=now_ms, explore=self.explore)
             ranker.apply_weights(record)
             if learner is not None:
                 learner.rebase(record)

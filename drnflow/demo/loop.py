@@ -331,7 +331,6 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
         "offline_popular": {"ctr": e_popular.ctr, "ndcg": e_popular.ndcg},
         "offline_random": {"ctr": e_random.ctr, "ndcg": e_random.ndcg},
     }
-    (cfg.out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     plot = cfg.out_dir / "demo.png"
     _plot(plot, watcher, sim_windows, frozen.windows)
     print("\n=== drnflow demo summary ===")

@@ -13,27 +13,11 @@ README's "Offline start").
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from models.major.update import LogRange, MajorUpdateConfig, UpdateOutcome, run_update
 from models.perturbation import ExploreParams
 from models.weights import flatten, layout_of, make_model_weights_record
-
-
-@dataclass(frozen=True)
-class OfflineStartConfig:
-    """How long the logging policy serves, how much of it explores, and the major update that trains."""
-
-    log_impressions: int = 10_000
-    epsilon: float = 0.3
-    major: MajorUpdateConfig = field(default_factory=lambda: MajorUpdateConfig(run_baselines=False))
-
-    def __post_init__(self) -> None:
-        if self.log_impressions < 100:
-            raise ValueError(f"OfflineStartConfig.log_impressions must be >= 100, got {self.log_impressions}")
-        if not 0.0 <= self.epsilon <= 1.0:
-            raise ValueError(f"OfflineStartConfig.epsilon must be in [0, 1], got {self.epsilon}")
 
 
 def log_range(model_id: str, steps: Iterable[Any]) -> LogRange:
@@ -60,10 +44,18 @@ def train_offline_start(
     outcome = run_update(data_log, None, config)
     if not outcome.publish or outcome.network is None:
         raise ValueError(f"offline start of {data_log.model_id!r}: {outcome.status}: {outcome.reason}")
+    return major_record(outcome, data_log, version=version, parent_version=None, created_at=created_at,
+                        explore=explore), outcome
+
+
+def major_record(outcome: UpdateOutcome, data_log: LogRange, *, version: int, parent_version: int | None,
+                 created_at: int, explore: ExploreParams | None = None) -> dict[str, Any]:
+    """The MAJOR ModelWeights record of a published update's candidate, trained on `data_log`; `explore`, when
+    given, is written into its architecture."""
+    assert outcome.network is not None, "only a trained candidate becomes a MAJOR"
     arch = outcome.architecture if explore is None else explore.written_into(outcome.architecture)
-    record = make_model_weights_record(
-        model_id=data_log.model_id, version=version, parent_version=None, kind="MAJOR",
+    return make_model_weights_record(
+        model_id=data_log.model_id, version=version, parent_version=parent_version, kind="MAJOR",
         flat=flatten(outcome.network), layout=layout_of(outcome.network), created_at=created_at,
         explore_seeds=[], window_start=data_log.start_ms, window_end=data_log.end_ms, architecture=arch,
     )
-    return record, outcome

@@ -9,7 +9,7 @@ import torch
 
 from drnflow.demo.inmemory import GreedyPolicy, MajorUpdates, make_learner, make_ranker, run_loop
 from models.major.ddqn import DdqnConfig
-from models.major.offline_start import OfflineStartConfig, log_range, train_offline_start
+from models.major.offline_start import log_range, train_offline_start
 from models.major.update import MajorUpdateConfig
 from models.perturbation import ExploreParams
 from models.simulator import ArrivalConfig, Simulator, SimulatorConfig, World, WorldConfig
@@ -57,8 +57,6 @@ def test_exploring_policy_randomises_a_seeded_share_of_requests(world: World) ->
         ExploringPolicy(PopularPolicy(), 0.3, seed=5).explores(f"req-{i}") for i in range(50)]
     with pytest.raises(ValueError, match="epsilon"):
         ExploringPolicy(PopularPolicy(), 1.5)
-    with pytest.raises(ValueError, match="log_impressions"):
-        OfflineStartConfig(log_impressions=10)
 
 
 def test_offline_start_is_trained_on_the_log_and_beats_random(world: World) -> None:
