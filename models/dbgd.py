@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from models.perturbation import ExploreParams, Perturbation, explore_delta
+from models.probation import ProbationParams, Verdict, probation_seed, verdict, without_probation
 from models.weights import (
     FlatWeights,
     Layout,
@@ -32,7 +33,7 @@ from models.weights import (
 
 log = logging.getLogger(__name__)
 
-ACCEPT, REJECT, STALE = "ACCEPT", "REJECT", "STALE"
+ACCEPT, REJECT, STALE, PROBATION = "ACCEPT", "REJECT", "STALE", "PROBATION"
 
 #: Input fields of one window row (the WinRate schema less `win_rate` and `decision`).
 ROW_FIELDS: tuple[str, ...] = (
@@ -243,6 +244,33 @@ class WindowResult:
     refused: str | None = None
     #: (model_version, explore_seed, why) for each STALE row: the same text that was logged.
     stale_reasons: list[tuple[int, int, str]] = field(default_factory=list)
+    #: The probation verdict this window reached (its ROLLBACK record, if any, is `weights`).
+    verdict: Verdict | None = None
+
+
+@dataclass
+class _Probation:
+    """A version on probation against its parent (models/probation.py): the parent's weights (a ROLLBACK
+    republishes them) and the tally so far."""
+
+    version: int
+    parent_version: int
+    params: ProbationParams
+    parent_flat: FlatWeights
+    parent_architecture: str
+    windows: int = 0
+    version_wins: int = 0
+    parent_wins: int = 0
+
+    @property
+    def seed(self) -> int:
+        return probation_seed(self.version, self.parent_version)
+
+    def to_header(self) -> dict[str, Any]:
+        return {"version": self.version, "parent_version": self.parent_version, "windows": self.windows,
+                "version_wins": self.version_wins, "parent_wins": self.parent_wins,
+                "params": {"windows": self.params.windows, "min_win_rate": self.params.min_win_rate},
+                "parent_architecture": self.parent_architecture}
 
 
 _SNAPSHOT_MAGIC = b"DRNFLOW-DBGD\x01"
@@ -267,6 +295,7 @@ class DbgdLearner:
         self._explore = self._configured_explore()
         self._next_version = 0
         self._minor_count = 0
+        self._probation: _Probation | None = None
 
     # --- read-only views -------------------------------------------------------------------------
     @property
@@ -299,6 +328,12 @@ class DbgdLearner:
         return list(self._layout)
 
     @property
+    def on_probation(self) -> tuple[int, int] | None:
+        """(version, parent version) while the current version is on probation against its parent."""
+        held = self._probation
+        return None if held is None else (held.version, held.parent_version)
+
+    @property
     def history_versions(self) -> list[int]:
         return sorted(self._history)
 
@@ -315,11 +350,13 @@ class DbgdLearner:
         self._next_version = max(self._next_version, int(version) + 1)
 
     # --- model-weights topic ---------------------------------------------------------------------
-    def rebase(self, record: Mapping[str, Any]) -> bool:
+    def rebase(self, record: Mapping[str, Any], parent: Mapping[str, Any] | None = None) -> bool:
         """Adopt a MAJOR or ROLLBACK ModelWeights record as the current version; True if adopted.
 
         MINOR records (this job's own output read back) and records not newer than the current
-        version (replays, duplicates) are ignored. A corrupt record raises WeightsError.
+        version (replays, duplicates) are ignored. A corrupt record raises WeightsError. A MAJOR with
+        probation parameters starts its probation against its parent: the learner's current version,
+        or `parent` (that version's record, any kind: a job starting on the MAJOR reads it from the log).
         """
         if record.get("model_id") != self.model_id:
             raise ValueError(
@@ -344,6 +381,9 @@ class DbgdLearner:
                 f"model {self.model_id}: {kind} v{version} explores with {explore.describe()}, this learner "
                 f"is pinned to {self._configured_explore().describe()}; not rebasing on it"
             )
+        if self._version is not None and version == self._version and kind == "ROLLBACK":
+            log.debug("model %s: ROLLBACK v%d is the current version (this learner's own)", self.model_id, version)
+            return False
         if self._version is not None and version <= self._version:
             log.warning(
                 "model %s: ignoring %s v%d, not newer than the learner's v%d",
@@ -354,10 +394,15 @@ class DbgdLearner:
             )
             self._next_version = max(self._next_version, version + 1)
             return False
+        probation = self._probation_for(record, kind, version, layout, parent)
         if layout != self._layout or explore != self._explore:
             self._history.clear()  # older versions cannot be W_base of another architecture or ΔW
         self._layout = layout
-        self._architecture = architecture
+        self._architecture = without_probation(architecture)  # MINORs of it are not on probation
+        self._probation = probation
+        if probation is not None:
+            log.info("model %s: MAJOR v%d on probation: %s v%d", self.model_id, version,
+                     probation.params.describe(), probation.parent_version)
         self._explore = explore
         self._history[version] = flat
         self._version = version
@@ -366,6 +411,26 @@ class DbgdLearner:
             self._minor_count = 0
         self._prune()
         return True
+
+    def _probation_for(self, record: Mapping[str, Any], kind: str, version: int, layout: Layout,
+                       parent: Mapping[str, Any] | None) -> _Probation | None:
+        """The probation a MAJOR record asks for, when the parent's weights are at hand with its layout."""
+        params = ProbationParams.read_from(str(record.get("architecture", "")))
+        if params is None or kind != "MAJOR" or record.get("parent_version") is None:
+            return None
+        parent_version = int(record["parent_version"])
+        if self._version == parent_version and self._layout == layout:
+            return _Probation(version, parent_version, params, self._history[parent_version].copy(),
+                              self._architecture)
+        if (parent is not None and parent.get("model_id") == self.model_id
+                and int(parent["version"]) == parent_version):
+            flat, parent_layout = parse_model_weights_record(parent)
+            if parent_layout == layout:
+                return _Probation(version, parent_version, params, flat,
+                                  without_probation(str(parent.get("architecture", ""))))
+        log.warning("model %s: MAJOR v%d asks for probation against v%d, whose weights (same layout) this "
+                    "learner does not hold; no probation", self.model_id, version, parent_version)
+        return None
 
     # --- one window ------------------------------------------------------------------------------
     def on_window(self, rows: Sequence[Mapping[str, Any]]) -> WindowResult:
@@ -380,10 +445,15 @@ class DbgdLearner:
         self._check_same_window(parsed)
         decided: list[tuple[_Row, str]] = []
         stale: list[tuple[int, int, str]] = []
+        probation = self._probation if self._probation is not None and self._version == self._probation.version \
+            else None
         for row in parsed:
+            if probation is not None and (row.model_version, row.explore_seed) == (probation.version, probation.seed):
+                decided.append((row, PROBATION))
+                continue
             why_stale = (
                 f"explore_seed {row.explore_seed} is negative: no explore network has it"
-                if row.explore_seed < 0 else self._why_stale(row.model_version)
+                if row.explore_seed < 0 else self._why_stale(row.model_version, probation)
             )
             if why_stale is not None:
                 log.info(
@@ -399,13 +469,70 @@ class DbgdLearner:
                 decided.append((row, STALE))
             else:
                 decided.append((row, ACCEPT if self._wins(row) else REJECT))
-        result = WindowResult(win_rates=[r.win_rate_record(d) for r, d in decided], stale_reasons=stale)
+        window_start, window_end = parsed[0].window_start, parsed[0].window_end
+        on_trial = [r for r, d in decided if d == PROBATION]
+        if probation is not None and on_trial:
+            result_verdict = self._tally(probation, on_trial)
+            if result_verdict is not None and result_verdict.rolled_back:
+                why = f"v{probation.version} was rolled back in this window"
+                for i, (r, d) in enumerate(decided):
+                    if d == ACCEPT:  # its explore direction is around a version that is gone
+                        decided[i] = (r, STALE)
+                        stale.append((r.model_version, r.explore_seed, why))
+                result = WindowResult(win_rates=[r.win_rate_record(d) for r, d in decided], stale_reasons=stale,
+                                      verdict=result_verdict)
+                result.weights = self._roll_back(probation, window_end)
+                return result
+        else:
+            result_verdict = None
+        result = WindowResult(win_rates=[r.win_rate_record(d) for r, d in decided], stale_reasons=stale,
+                              verdict=result_verdict)
         accepted = [r for r, d in decided if d == ACCEPT]
         if accepted:
-            result.weights, result.refused = self._update(
-                accepted, parsed[0].window_start, parsed[0].window_end
-            )
+            result.weights, result.refused = self._update(accepted, window_start, window_end)
+            if result.weights is not None and self._probation is not None:
+                log.warning("model %s: probation of v%d ends without a verdict: DBGD rows of it moved it to v%d "
+                            "(a ranker explored instead of serving the parent)", self.model_id,
+                            self._probation.version, self._version)
+                self._probation = None
         return result
+
+    def _tally(self, probation: _Probation, rows: Sequence[_Row]) -> Verdict | None:
+        """Count one probation window; after the last one, the verdict (and probation ends)."""
+        probation.windows += 1
+        probation.version_wins += sum(r.current_wins for r in rows)
+        probation.parent_wins += sum(r.explore_wins for r in rows)
+        if probation.windows < probation.params.windows:
+            return None
+        self._probation = None
+        result = verdict(probation.version, probation.parent_version, probation.params, probation.windows,
+                         probation.version_wins, probation.parent_wins)
+        log.log(logging.WARNING if result.rolled_back else logging.INFO, "model %s: %s", self.model_id,
+                result.describe())
+        return result
+
+    def _roll_back(self, probation: _Probation, window_end: int) -> dict[str, Any]:
+        """ROLLBACK: the parent's weights again, as the next version; the learner adopts it at once."""
+        version = self._next_version
+        record = make_model_weights_record(
+            model_id=self.model_id,
+            version=version,
+            parent_version=probation.parent_version,
+            kind="ROLLBACK",
+            flat=probation.parent_flat,
+            layout=self._layout,
+            created_at=window_end,
+            explore_seeds=[],
+            architecture=probation.parent_architecture,
+        )
+        self._history.clear()  # the rolled-back version's rows are stale from now on
+        self._history[version] = probation.parent_flat.copy()
+        self._architecture = probation.parent_architecture
+        self._explore = self._explore_of(self._architecture)
+        self._version = version
+        self._next_version = version + 1
+        self._prune()
+        return record
 
     def on_late_window(self, rows: Sequence[Mapping[str, Any]], why: str) -> WindowResult:
         """Rows of a window that arrived after a later window was decided (old event times fed after a
@@ -437,12 +564,15 @@ class DbgdLearner:
                 f"must be > window_start {first.window_start}"
             )
 
-    def _why_stale(self, model_version: int) -> str | None:
+    def _why_stale(self, model_version: int, probation: _Probation | None = None) -> str | None:
         if self._version is None:
             return "the learner has no weights yet (no MAJOR version seen)"
         lag = self._version - model_version
         if lag < 0:
             return f"version {model_version} is newer than the learner's v{self._version}"
+        if probation is not None and lag > 0:
+            return (f"v{self._version} is on probation against v{probation.parent_version}: rows of older "
+                    "versions do not move it")
         if lag > self.config.max_staleness:
             return f"{lag} versions behind v{self._version}, max_staleness is {self.config.max_staleness}"
         if model_version not in self._history:
@@ -539,6 +669,11 @@ class DbgdLearner:
                 [v, len(b), hashlib.sha256(b).hexdigest()] for v, b in zip(versions, blobs, strict=True)
             ],
         }
+        if self._probation is not None:  # absent otherwise: snapshots without probation keep their bytes
+            parent = to_bytes(self._probation.parent_flat)
+            header["probation"] = {**self._probation.to_header(), "parent_weights": [len(parent),
+                                                                                   hashlib.sha256(parent).hexdigest()]}
+            blobs.append(parent)
         head = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
         return b"".join([_SNAPSHOT_MAGIC, struct.pack("<Q", len(head)), head, *blobs])
 
@@ -570,6 +705,19 @@ class DbgdLearner:
                 )
             history[int(v)] = from_bytes(blob)
             at += size
+        probation = None
+        held = header.get("probation")
+        if held is not None:
+            size, digest = held["parent_weights"]
+            blob = data[at : at + size]
+            if len(blob) != size or hashlib.sha256(blob).hexdigest() != digest:
+                raise ValueError(f"model {self.model_id}: snapshot probation weights are truncated or corrupt")
+            at += size
+            params = ProbationParams(windows=int(held["params"]["windows"]),
+                                     min_win_rate=float(held["params"]["min_win_rate"]))
+            probation = _Probation(int(held["version"]), int(held["parent_version"]), params, from_bytes(blob),
+                                   str(held["parent_architecture"]), int(held["windows"]),
+                                   int(held["version_wins"]), int(held["parent_wins"]))
         if at != len(data):
             raise ValueError(f"model {self.model_id}: {len(data) - at} trailing bytes after the snapshot")
         self._version = None if header["version"] is None else int(header["version"])
@@ -579,4 +727,5 @@ class DbgdLearner:
         self._explore = self._explore_of(self._architecture)
         self._layout = [ParamSpec.from_record(p) for p in header["layout"]]
         self._history = history
+        self._probation = probation
         self._prune()

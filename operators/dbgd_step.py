@@ -86,6 +86,7 @@ class DbgdStep(KeyedCoProcessFunction):
     def __init__(self, cfg: DbgdStepConfig, weights_log: WeightsLog) -> None:
         self.cfg = cfg
         self.initial_major = {m: serde.encode("ModelWeights", r) for m, r in weights_log.latest_major.items()}
+        self.initial_parent = {m: serde.encode("ModelWeights", r) for m, r in weights_log.major_parent.items()}
         self.max_version = dict(weights_log.max_version)
 
     def open(self, runtime_context: Any) -> None:
@@ -167,7 +168,7 @@ class DbgdStep(KeyedCoProcessFunction):
             for win_rate in result.win_rates:
                 self.metrics.record(win_rate)
                 yield _out(self.topic_win_rates, key, serde.encode("WinRate", win_rate))
-            if result.weights is not None:
+            if result.weights is not None:  # a MINOR, or the ROLLBACK of a version that lost its probation
                 yield _out(self.topic_weights, key, serde.encode("ModelWeights", result.weights))
             if late:
                 continue
@@ -194,7 +195,9 @@ class DbgdStep(KeyedCoProcessFunction):
         out = []
         major = self.initial_major.get(model_id)
         if major is not None:
-            learner.rebase(serde.decode("ModelWeights", major))
+            parent = self.initial_parent.get(model_id)
+            learner.rebase(serde.decode("ModelWeights", major),
+                           parent=None if parent is None else serde.decode("ModelWeights", parent))
         elif seed_model:
             initial = self.cfg.initial_model
             record = initial_drn_record(model_id, initial.state_dim, initial.action_dim, initial.seed,

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-DECISIONS = ("ACCEPT", "REJECT", "STALE")
+DECISIONS = ("ACCEPT", "REJECT", "STALE", "PROBATION")
 
 
 LAST_ROW = ("win_rate_permille", "explore_wins", "current_wins", "impressions", "model_version", "window_end")

@@ -42,15 +42,22 @@ class WeightsLog:
     end_offsets: dict[int, int] = field(default_factory=dict)
     #: The last record per model in topic order: the version being served.
     latest: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The parent of each latest MAJOR when it was the record just before it (models/probation.py: a MAJOR on
+    #: probation is judged against it, and a job starting on that MAJOR needs its weights).
+    major_parent: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add(self, record: Mapping[str, Any]) -> None:
         model_id, version = str(record["model_id"]), int(record["version"])
         self.max_version[model_id] = max(self.max_version.get(model_id, -1), version)
+        before = self.latest.get(model_id)
         self.latest[model_id] = dict(record)
         if record["kind"] == "MAJOR":
             held = self.latest_major.get(model_id)
             if held is None or version > int(held["version"]):
                 self.latest_major[model_id] = dict(record)
+                self.major_parent.pop(model_id, None)
+                if before is not None and int(before["version"]) == record.get("parent_version"):
+                    self.major_parent[model_id] = before
 
 
 def read_weights_log(bootstrap: str, topic: str, timeout_s: float = 30.0) -> WeightsLog:

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from models.interleave import Method
 from models.perturbation import ExploreParams, Perturbation, explore_weights
+from models.probation import ProbationParams, is_probation_round, probation_seed
 from models.weights import (
     FlatWeights,
     Layout,
@@ -117,6 +118,8 @@ class ServedWeights(Generic[S, E]):
         #: The explore parameters the served version's record carries (None: the owner's config decides).
         self._served_explore: tuple[S, ExploreParams | None] | None = None
         self._explore: tuple[S, int, list[E]] | None = None
+        #: (served, its probation, the parent served before it, the first round it was served in).
+        self._probation: tuple[S, ProbationParams, S, int | None] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -152,8 +155,15 @@ class ServedWeights(Generic[S, E]):
             and current.checksum == record["checksum"]
         ):
             return False
-        explore = ExploreParams.read_from(str(record.get("architecture") or ""))
+        architecture = str(record.get("architecture") or "")
+        explore = ExploreParams.read_from(architecture)
         served = self._build_served(int(record["version"]), flat, layout, str(record["checksum"]))
+        # A MAJOR on probation is interleaved against the version served before it (its parent) if held.
+        params = ProbationParams.read_from(architecture) if record.get("kind") == "MAJOR" else None
+        self._probation = None
+        if (params is not None and current is not None and current.version == record.get("parent_version")
+                and current.layout == layout):
+            self._probation = (served, params, current, None)
         self._served_explore = (served, explore)
         self._served = served
         return True
@@ -179,11 +189,26 @@ class ServedWeights(Generic[S, E]):
             cached = self._explore
             if cached is not None and cached[0] is served and cached[1] == rnd:
                 return cached[2]
-            seeds = explore_seeds_for(config.base_seed, served.version, rnd, config.n_explore)
-            params = self.explore_params(served, config)
-            built = [
-                self._build_explorer(served, s, explore_weights(served.flat, s, params.alpha, params.perturbation))
-                for s in seeds
-            ]
+            parent = self._probation_parent(served, rnd)
+            if parent is not None:  # on probation: the parent is the one explore team (models/probation.py)
+                built = [self._build_explorer(served, probation_seed(served.version, parent.version), parent.flat)]
+            else:
+                seeds = explore_seeds_for(config.base_seed, served.version, rnd, config.n_explore)
+                params = self.explore_params(served, config)
+                built = [
+                    self._build_explorer(served, s, explore_weights(served.flat, s, params.alpha, params.perturbation))
+                    for s in seeds
+                ]
             self._explore = (served, rnd, built)
         return built
+
+    def _probation_parent(self, served: S, rnd: int) -> S | None:
+        """The parent `served` is interleaved against in round `rnd` (its first `windows` rounds), else None."""
+        held = self._probation
+        if held is None or held[0] is not served:
+            return None
+        _, params, parent, first = held
+        if first is None:
+            first = rnd
+            self._probation = (served, params, parent, first)
+        return parent if is_probation_round(rnd, first, params) else None

@@ -72,6 +72,12 @@ def register(subparsers: Any) -> None:
                    help="with --gate-metric ndcg_ips: refuse only when the candidate is worse by more than the "
                    "margin with this one-sided confidence, paired over the held-out impressions; 0 refuses on "
                    "the point estimate (default %(default)s)")
+    e.add_argument("--probation-windows", type=int, default=None, metavar="N",
+                   help="publish on probation: rankers serve it against its base for its first N windows and "
+                   "the minor-update job rolls it back (ROLLBACK of the base) when it wins less than "
+                   "--probation-min-win-rate of the decided impressions (default: no probation)")
+    e.add_argument("--probation-min-win-rate", type=float, default=0.5,
+                   help="with --probation-windows: the share it must win (default %(default)s)")
     e.add_argument("--max-corrupt-fraction", type=float, default=0.01,
                    help="publish nothing when more records of the range are corrupt (default %(default)s)")
     e.add_argument("--no-baselines", action="store_true", help="skip the LR / FM rows of the offline table")
@@ -87,9 +93,12 @@ def build_config(args: argparse.Namespace) -> Any:
     from models.baselines import BaselineConfig
     from models.major.ddqn import DdqnConfig
     from models.major.update import MajorUpdateConfig
+    from models.probation import ProbationParams
     from models.transitions import TransitionConfig
 
     try:
+        probation = (None if args.probation_windows is None
+                     else ProbationParams(args.probation_windows, args.probation_min_win_rate))
         return MajorUpdateConfig(
             transitions=TransitionConfig(beta=args.beta),
             ddqn=DdqnConfig(gamma=args.gamma, learning_rate=args.learning_rate, batch_size=args.batch_size,
@@ -97,7 +106,7 @@ def build_config(args: argparse.Namespace) -> Any:
                             device=args.device, checkpoint_every=args.checkpoint_every),
             baselines=BaselineConfig(seed=args.seed),
             holdout_fraction=args.holdout, gate_metric=args.gate_metric, gate_margin=args.gate_margin,
-            gate_confidence=args.gate_confidence,
+            gate_confidence=args.gate_confidence, probation=probation,
             max_corrupt_fraction=args.max_corrupt_fraction, run_baselines=not args.no_baselines,
         )
     except ValueError as e:

@@ -39,6 +39,7 @@ from models.major.offline_eval import (
     score_rows,
 )
 from models.perturbation import ExploreParams
+from models.probation import ProbationParams
 from models.transitions import EmptyRange, TransitionConfig, TransitionSet, build_transitions
 from models.weights import Layout, WeightsError
 
@@ -64,6 +65,9 @@ class MajorUpdateConfig:
     #: the base, which already tilts the comparison its way; the benefit of the doubt goes to the
     #: candidate). 0: refuse whenever the point estimate is worse by more than the margin.
     gate_confidence: float = 0.95
+    #: Publish the candidate on probation (models/probation.py): served against its base for this many
+    #: windows and rolled back by the minor-update job when it wins less than its share. None: off.
+    probation: ProbationParams | None = None
     max_corrupt_fraction: float = 0.01
     run_baselines: bool = True
     #: Sizes of a network built from scratch (only when the model has no weights on the topic yet).
@@ -230,6 +234,8 @@ def run_update(
     explore = None if base is None else ExploreParams.read_from(base.architecture)
     if explore is not None:
         arch = explore.written_into(arch)
+    if base is not None and cfg.probation is not None:  # a first network has no parent to be judged against
+        arch = cfg.probation.written_into(arch)
     paired = None
     if base is not None and cfg.gate_metric == "ndcg_ips" and cfg.gate_confidence > 0:
         clicks, mask = data.clicks[test_rows], data.mask[test_rows]

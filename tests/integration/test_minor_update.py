@@ -66,9 +66,9 @@ class Run:
 
 
 def run_job(bootstrap: str, tmp: Path, fault: dict[str, Any] | None = None, stream: Stream | None = None,
-            click_horizon: int | None = None) -> Run:
-    """Fresh topics, the stream (default: the hand-written one) and m1's MAJOR on them, one bounded run in a
-    subprocess."""
+            click_horizon: int | None = None, weights: list[dict[str, Any]] | None = None) -> Run:
+    """Fresh topics, the stream (default: the hand-written one) and m1's MAJOR on them (then `weights`, more
+    ModelWeights records), one bounded run in a subprocess."""
     from dataclasses import replace
 
     prefix = f"mu{uuid.uuid4().hex[:8]}."
@@ -76,7 +76,8 @@ def run_job(bootstrap: str, tmp: Path, fault: dict[str, Any] | None = None, stre
     create_topics(bootstrap, names)
     cfg = replace(job_config(bootstrap, prefix, tmp), click_horizon=click_horizon)
     stream = stream or hand_written_stream()
-    publish(bootstrap, names.model_weights, [(b"m1", serde.encode("ModelWeights", major_m1(cfg)))])
+    publish(bootstrap, names.model_weights, [(str(r["model_id"]).encode(), serde.encode("ModelWeights", r))
+                                             for r in [major_m1(cfg), *(weights or [])]])
     produce_stream(bootstrap, names, stream)
     code = (
         "import sys, json; from jobs.minor_update_config import MinorUpdateConfig, FaultInjection; "
