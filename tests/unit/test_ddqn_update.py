@@ -118,3 +118,24 @@ def test_the_candidate_keeps_the_base_versions_explore_parameters() -> None:
     out = run_update(tiny_log(), replace(b, architecture=arch), lenient)
     assert out.publish and ExploreParams.read_from(out.architecture) == ExploreParams(0.2)
     assert ExploreParams.read_from(run_update(tiny_log(), b, lenient).architecture) is None
+
+
+def test_probation_flags_reach_the_candidates_architecture_and_a_first_network_has_none() -> None:
+    from dataclasses import replace
+
+    from drnflow.cli import make_parser
+    from drnflow.commands.major_update import build_config
+    from drnflow.errors import CommandError
+    from models.probation import ProbationParams
+
+    parser = make_parser()
+    args = parser.parse_args(["major-update", "--from", "0", "--probation-windows", "3",
+                              "--probation-min-win-rate", "0.45"])
+    assert build_config(args).probation == ProbationParams(3, 0.45)
+    assert build_config(parser.parse_args(["major-update", "--from", "0"])).probation is None
+    with pytest.raises(CommandError, match="probation windows"):
+        build_config(parser.parse_args(["major-update", "--from", "0", "--probation-windows", "0"]))
+    cfg = replace(CFG, gate_margin=1.0, probation=ProbationParams(3, 0.45))
+    out = run_update(tiny_log(), base(), cfg)
+    assert out.publish and ProbationParams.read_from(out.architecture) == ProbationParams(3, 0.45)
+    assert ProbationParams.read_from(run_update(tiny_log(), None, cfg).architecture) is None
