@@ -22,7 +22,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                              window=args.window, attribution_window=args.attribution_window, alpha=args.alpha,
                              eta=args.eta, click_model=args.click_model, eval_requests=args.eval_requests,
                              log_impressions=args.log_impressions, log_epsilon=args.log_epsilon,
-                             major_every=args.major_every, major_steps=args.major_steps)
+                             major_every=args.major_every, major_steps=args.major_steps, drift=args.drift)
     except ValueError as e:
         raise CommandError(str(e)) from None
     return run_loop_demo(cfg, state)
@@ -55,6 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     p.add_argument("--click-model", default=d["click_model"],
                    choices=["perfect", "navigational", "informational", "pbm"],
                    help="simulated users' click model (default %(default)s: CTR rises with ranking quality)")
+    p.add_argument("--drift", default=d["drift"], choices=["none", "news"],
+                   help="news: a world that changes (items published, aging and expiring, genre popularity walking; "
+                        "models/simulator/drift.py), so a frozen model falls behind; none: a static world "
+                        "(default %(default)s)")
     p.add_argument("--eval-requests", type=int, default=d["eval_requests"],
                    help="simulated requests for the offline comparison of models (default %(default)s)")
     p.add_argument("--log-impressions", type=int, default=d["log_impressions"],

@@ -50,6 +50,9 @@ class LoopDemoConfig:
     #: the job and the ranker rebase on), with this many DDQN steps.
     major_every: str = "15 min"
     major_steps: int = 500
+    #: The simulated world: "news" changes (models/simulator/drift.py), "none" is static. The logging period,
+    #: the online run and the final evaluation follow one another in that one world's time.
+    drift: str = "news"
     #: Back-pressure: the simulator stays at most this many windows ahead of the last final window.
     windows_ahead: int = 4
 
@@ -70,6 +73,8 @@ class LoopDemoConfig:
             raise ValueError(f"major_steps must be >= 1, got {self.major_steps}")
         if not 0.0 <= self.log_epsilon <= 1.0:
             raise ValueError(f"log_epsilon must be in [0, 1], got {self.log_epsilon}")
+        if self.drift not in ("none", "news"):
+            raise ValueError(f"drift must be 'none' or 'news', got {self.drift!r}")
 
     @property
     def window_ms(self) -> int:
@@ -214,7 +219,9 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
     from drnflow.demo.inmemory import GreedyPolicy, make_ranker, run_loop
     from models.initial_model import initial_drn_record
     from models.perturbation import ExploreParams
-    from models.simulator import Simulator, SimulatorConfig, WorldConfig
+    from models.simulator import ArrivalConfig, Simulator, SimulatorConfig, WorldConfig
+    from models.simulator.arrivals import DEFAULT_START_MS
+    from models.simulator.drift import DriftConfig
     from models.simulator.evaluate import evaluate_policy, paired_difference
     from operators import kafka_io
     from operators.sim_producer import EventWriter, produce_steps
@@ -224,12 +231,16 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
     names = TopicNames("demo.")
     print("[demo] loading MovieLens-100K users and items (from the recbole wheel) ...", flush=True)
     world = datasets.world(WorldConfig(seed=cfg.seed))
-    sim_cfg = SimulatorConfig(seed=cfg.seed, click_model=cfg.click_model)
+    drift = DriftConfig(kind=cfg.drift, seed=cfg.seed, start_ms=DEFAULT_START_MS)
+    online_start = DEFAULT_START_MS
     if cfg.log_impressions:
-        major = _offline_start(cfg, world)
+        major, log_end = _offline_start(cfg, world, drift)
+        online_start = log_end + 1  # the online run follows the logging period in the world's time
     else:
         major = initial_drn_record(cfg.model_id, world.state_dim, world.action_dim, cfg.seed, created_at=0,
                                    explore=ExploreParams(cfg.alpha))
+    sim_cfg = SimulatorConfig(seed=cfg.seed, click_model=cfg.click_model, drift=drift,
+                              arrivals=ArrivalConfig(start_ms=online_start))
 
     with demo_broker(state, names) as bootstrap:
         writer = EventWriter(bootstrap, names, "drnflow-demo")
@@ -266,13 +277,15 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
                     yield sim.step()
 
             start_event: int | None = None
+            last_event = online_start
             request_window: dict[str, int] = {}
 
             def book(kind: str, record: dict[str, Any]) -> None:
-                nonlocal start_event
+                nonlocal start_event, last_event
                 t = int(record["event_time"])
                 if kind == "impression":
                     start_event = t if start_event is None else start_event
+                    last_event = max(last_event, t)
                     _wait_for_learner(cfg, job, watcher, t, start_event, t_end)
                     window = t - t % cfg.window_ms
                     request_window[str(record["request_id"])] = window
@@ -302,16 +315,18 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
     initial_ranker = make_ranker(cfg.model_id, major, cfg.alpha, cfg.seed)
     final_ranker = make_ranker(cfg.model_id, major, cfg.alpha, cfg.seed)
     final_ranker.apply_weights(final)
-    e_init = evaluate_policy(GreedyPolicy(initial_ranker), world, cfg.eval_requests, cfg.seed + 1000,
-                             click_model_name=cfg.click_model)
-    e_final = evaluate_policy(GreedyPolicy(final_ranker), world, cfg.eval_requests, cfg.seed + 1000,
-                              click_model_name=cfg.click_model)
+    # In a drifting world the models are compared on requests of the world as it is at the end of the run.
+    at_end = None if sim.drift is None else ArrivalConfig(start_ms=last_event)
+
+    def offline(policy: Any) -> Any:
+        return evaluate_policy(policy, world, cfg.eval_requests, cfg.seed + 1000, click_model_name=cfg.click_model,
+                               arrivals=at_end, drift=sim.drift)
+
     from models.simulator.policies import PopularPolicy, RandomPolicy
 
-    e_popular = evaluate_policy(PopularPolicy(cfg.model_id), world, cfg.eval_requests, cfg.seed + 1000,
-                                click_model_name=cfg.click_model)
-    e_random = evaluate_policy(RandomPolicy(cfg.model_id, seed=cfg.seed), world, cfg.eval_requests, cfg.seed + 1000,
-                               click_model_name=cfg.click_model)
+    e_init, e_final = offline(GreedyPolicy(initial_ranker)), offline(GreedyPolicy(final_ranker))
+    e_popular = offline(PopularPolicy(cfg.model_id))
+    e_random = offline(RandomPolicy(cfg.model_id, seed=cfg.seed))
     frozen_ranker = make_ranker(cfg.model_id, major, cfg.alpha, cfg.seed)
     frozen = run_loop(Simulator(world, frozen_ranker, sim_cfg), frozen_ranker, None, counts["impression"],
                       cfg.window_ms)
@@ -334,6 +349,9 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
     plot = cfg.out_dir / "demo.png"
     _plot(plot, watcher, sim_windows, frozen.windows)
     print("\n=== drnflow demo summary ===")
+    world_kind = "news drift (items published, aging, expiring; genre popularity walking)" if sim.drift else "static"
+    print(f"world: {world_kind}, online event time {format_duration_ms(last_event - online_start)} after the "
+          "logging period")
     print(f"impressions {counts['impression']}, clicks {counts['click']}, final windows {len(watcher.rows)}, "
           f"accepted minor updates {len(accepted)}, major updates published {len(major_versions)}, final version "
           f"v{final['version']}")
@@ -369,9 +387,10 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
     return 0 if watcher.rows else 1
 
 
-def _offline_start(cfg: LoopDemoConfig, world: Any) -> dict[str, Any]:
-    """MAJOR v1 trained by the major update on a logging policy's log (models/major/offline_start.py). The log
-    is simulated in process, on other users' requests than the online run's (seed + 500)."""
+def _offline_start(cfg: LoopDemoConfig, world: Any, drift: Any) -> tuple[dict[str, Any], int]:
+    """MAJOR v1 trained by the major update on a logging policy's log (models/major/offline_start.py), and the
+    log's last event time. The log is simulated in process, on other users' requests than the online run's
+    (seed + 500), in the same world (`drift`) just before the online run."""
     from models.major.ddqn import DdqnConfig
     from models.major.offline_start import log_range, train_offline_start
     from models.major.update import MajorUpdateConfig
@@ -385,7 +404,7 @@ def _offline_start(cfg: LoopDemoConfig, world: Any) -> dict[str, Any]:
           "...", flush=True)
     logger = ExploringPolicy(PopularPolicy(), cfg.log_epsilon, model_id=cfg.model_id, seed=cfg.seed)
     sim = Simulator(world, logger, SimulatorConfig(seed=cfg.seed + 500, click_model=cfg.click_model,
-                                                   return_visits=False))
+                                                   return_visits=False, drift=drift))
     data = log_range(cfg.model_id, sim.run(cfg.log_impressions))
     major, outcome = train_offline_start(
         data, MajorUpdateConfig(ddqn=DdqnConfig(seed=cfg.seed, device="cpu"), run_baselines=False), created_at=0,
@@ -393,7 +412,7 @@ def _offline_start(cfg: LoopDemoConfig, world: Any) -> dict[str, Any]:
     tr = outcome.report["training"]
     print(f"[demo] offline start: {len(data.impressions)} impressions, {len(data.clicks)} clicks logged; "
           f"{tr['steps']} DDQN steps in {tr['seconds']:.0f} s ({time.monotonic() - t0:.0f} s in all)", flush=True)
-    return major
+    return major, max(int(i["event_time"]) for i in data.impressions)
 
 
 def _wait_for_learner(cfg: LoopDemoConfig, job: subprocess.Popen[bytes], watcher: OutputWatcher,

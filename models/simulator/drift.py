@@ -37,6 +37,9 @@ class DriftConfig:
     #: Log-popularity of each genre moves by N(0, sigma²) per `step_min` minutes.
     genre_sigma: float = 0.25
     step_min: float = 10.0
+    #: The world's time zero (publish times and the walk start here); None: the run's first arrival. Runs that
+    #: continue one world (a logging period, then the online run, then an evaluation) share one.
+    start_ms: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in DRIFT_KINDS:
@@ -72,6 +75,17 @@ class NewsDrift:
         """Items that can be recommended at `event_time` (published, not yet expired)."""
         age = event_time - self.publish_ms
         return (age >= 0) & (age < self.lifetime_ms)
+
+    def live(self, event_time: int, n_candidates: int) -> npt.NDArray[np.bool_]:
+        """The items a drifting world can recommend now; the freshest published ones when fewer than
+        `n_candidates` are alive (the end of a run longer than the publish span)."""
+        live = self.alive(event_time)
+        if int(live.sum()) >= n_candidates:
+            return live
+        published = np.where(self.publish_ms <= event_time, self.publish_ms, np.iinfo(np.int64).min)
+        live = np.zeros_like(live)
+        live[np.argpartition(-published, n_candidates - 1)[:n_candidates]] = True
+        return live
 
     def age_fraction(self, items: npt.ArrayLike, event_time: int) -> npt.NDArray[np.float32]:
         """Age of each item as a share of its lifetime (0 fresh .. 1 expiring; clipped)."""

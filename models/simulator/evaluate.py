@@ -14,6 +14,7 @@ import numpy as np
 
 from models.simulator.arrivals import ArrivalConfig, Arrivals
 from models.simulator.click_models import CascadeModel, PositionBasedModel, click_model
+from models.simulator.drift import NewsDrift
 from models.simulator.policies import RankingPolicy
 from models.simulator.world import World
 
@@ -46,9 +47,11 @@ class PolicyReport:
 
 def evaluate_policy(
     policy: RankingPolicy, users: World, n: int, seed: int, *, click_model_name: str = "navigational",
-    k: int = 10, arrivals: ArrivalConfig | None = None,
+    k: int = 10, arrivals: ArrivalConfig | None = None, drift: NewsDrift | None = None,
 ) -> PolicyReport:
-    """Rank n simulated requests with `policy`; sum the click model's exact click probabilities."""
+    """Rank n simulated requests with `policy`; sum the click model's exact click probabilities. With `drift`
+    (a drifting world), the requests meet that world as it is at their time: its live items, their ages
+    and drifted grades (set `arrivals.start_ms` to the moment to evaluate)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     model = click_model(click_model_name)
@@ -64,16 +67,20 @@ def evaluate_policy(
     item_ids, user_ids = users.ml.item_ids, users.ml.user_ids
     for i in range(n):
         t, user, _ = process.next()
-        cands = users.candidates(cand_rng)
-        state, actions = users.features(user, cands, event_time=t)
+        cands = users.candidates(cand_rng, None if drift is None else drift.live(t, users.config.n_candidates))
+        state, actions = users.features(user, cands, event_time=t,
+                                        item_age=None if drift is None else drift.age_fraction(cands, t))
         imp = policy.rank(f"eval{seed}-{i}", user_ids[user], t, state,
                           [(item_ids[int(c)], actions[j]) for j, c in enumerate(cands)], k)
-        grades = [users.grade(user, str(s["item_id"])) for s in imp["slots"]]
+        shown = np.array([users.item_index[str(s["item_id"])] for s in imp["slots"]], dtype=np.int64)
+        true_grades = users.grades[user]
+        grades = [int(g) for g in (true_grades[shown] if drift is None
+                                   else drift.grades(true_grades[shown], shown, t))]
         p = model.click_probabilities(grades)
         clicks += float(p.sum())
         per_request.append(float(p.sum()) / max(len(grades), 1))
         any_click += 1.0 - float(np.prod(1.0 - _first_click_free(model, grades)))
-        ideal = np.sort(users.grades[user, cands])[::-1][:k]
+        ideal = np.sort(true_grades[cands] if drift is None else drift.grades(true_grades[cands], cands, t))[::-1][:k]
         ndcg_sum += ndcg(np.asarray(grades), ideal)
         slots += len(grades)
         grade_sum += sum(grades)

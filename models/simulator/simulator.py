@@ -84,8 +84,9 @@ class Simulator:
         self._delay_rng = np.random.default_rng(delay_ss)
         self.steps = 0
         self.total_clicks = 0
-        self.drift = (NewsDrift(world.ml, self.config.drift, self.config.arrivals.start_ms)
-                      if self.config.drift.kind == "news" else None)
+        anchor = self.config.drift.start_ms
+        anchor = self.config.arrivals.start_ms if anchor is None else anchor
+        self.drift = NewsDrift(world.ml, self.config.drift, anchor) if self.config.drift.kind == "news" else None
 
     def request_id(self, n: int) -> str:
         """Unique per (seed, start time, n): a run started later (`simulate --continue`) must not reuse the
@@ -131,17 +132,8 @@ class Simulator:
         return SimStep(impression, clicks, truth, is_return, int(user), tuple(int(c) for c in cands))
 
     def _live(self, event_time: int) -> npt.NDArray[np.bool_]:
-        """The items a drifting world can recommend now; the freshest published ones when fewer than
-        the candidate count are alive (the end of a run longer than the publish span)."""
         assert self.drift is not None
-        live = self.drift.alive(event_time)
-        m = self.world.config.n_candidates
-        if int(live.sum()) >= m:
-            return live
-        published = np.where(self.drift.publish_ms <= event_time, self.drift.publish_ms, np.iinfo(np.int64).min)
-        live = np.zeros_like(live)
-        live[np.argpartition(-published, m - 1)[:m]] = True
-        return live
+        return self.drift.live(event_time, self.world.config.n_candidates)
 
     def _click_times(self, event_time: int, n: int) -> list[int]:
         """Increasing click times: 2 s + Exp(first) after the impression, then + Exp(next) each."""

@@ -312,3 +312,35 @@ def test_a_model_frozen_at_the_start_loses_ctr_against_the_oracle_over_a_run(new
         assert last < first - 0.05, f"seed {seed}: frozen/oracle CTR {first:.2f} first fifth, {last:.2f} last"
         drops.append(first - last)
     assert float(np.mean(drops)) > 0.08, drops
+
+
+def test_evaluation_in_a_drifting_world_meets_it_as_it_is_at_the_asked_time(news_world: World) -> None:
+    """evaluate_policy(drift=...): live candidates, drifted grades; the oracle of that moment is the ceiling
+    and a later world starting point (a continued run: DriftConfig.start_ms) gives the same drift."""
+    from dataclasses import replace
+
+    from models.simulator.drift import NewsDrift
+
+    world = news_world
+    users = {u: i for i, u in enumerate(world.ml.user_ids)}
+    sim = _drift_sim(world, RandomPolicy(seed=1))
+    drift = sim.drift
+    assert drift is not None
+    later = sim.config.arrivals.start_ms + 6 * 60_000
+    at = ArrivalConfig(mode="poisson", rate_per_s=2.0, start_ms=later)
+    oracle = evaluate_policy(OraclePolicy(world.grades, users, world.item_index, "o", drift=drift), world, 200, 5,
+                             click_model_name="pbm", k=5, arrivals=at, drift=drift)
+    stale = evaluate_policy(OraclePolicy(world.grades, users, world.item_index, "o", drift=drift,
+                                         frozen_at=sim.config.arrivals.start_ms), world, 200, 5,
+                            click_model_name="pbm", k=5, arrivals=at, drift=drift)
+    random_ = evaluate_policy(RandomPolicy(seed=2), world, 200, 5, click_model_name="pbm", k=5, arrivals=at,
+                              drift=drift)
+    assert oracle.ndcg == pytest.approx(1.0) and oracle.ctr > stale.ctr > random_.ctr
+    static = evaluate_policy(OraclePolicy(world.grades, users, world.item_index, "o"), world, 200, 5,
+                             click_model_name="pbm", k=5, arrivals=at)
+    assert static.ndcg == pytest.approx(1.0) and static.ctr != oracle.ctr
+    anchored = Simulator(world, RandomPolicy(seed=1), replace(
+        sim.config, drift=replace(NEWS, start_ms=sim.config.arrivals.start_ms),
+        arrivals=replace(sim.config.arrivals, start_ms=later)))
+    assert isinstance(anchored.drift, NewsDrift)
+    assert np.array_equal(anchored.drift.publish_ms, drift.publish_ms), "one world, continued"
