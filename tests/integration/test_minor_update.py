@@ -66,15 +66,17 @@ class Run:
 
 
 def run_job(bootstrap: str, tmp: Path, fault: dict[str, Any] | None = None, stream: Stream | None = None,
-            click_horizon: int | None = None, weights: list[dict[str, Any]] | None = None) -> Run:
+            click_horizon: int | None = None, weights: list[dict[str, Any]] | None = None,
+            **settings: Any) -> Run:
     """Fresh topics, the stream (default: the hand-written one) and m1's MAJOR on them (then `weights`, more
-    ModelWeights records), one bounded run in a subprocess."""
+    ModelWeights records), one bounded run in a subprocess; `settings` override job_config's (window,
+    attribution_window, out_of_orderness as ms)."""
     from dataclasses import replace
 
     prefix = f"mu{uuid.uuid4().hex[:8]}."
     names = TopicNames(prefix)
     create_topics(bootstrap, names)
-    cfg = replace(job_config(bootstrap, prefix, tmp), click_horizon=click_horizon)
+    cfg = replace(job_config(bootstrap, prefix, tmp), click_horizon=click_horizon, **settings)
     stream = stream or hand_written_stream()
     publish(bootstrap, names.model_weights, [(str(r["model_id"]).encode(), serde.encode("ModelWeights", r))
                                              for r in [major_m1(cfg), *(weights or [])]])
