@@ -70,7 +70,7 @@ def test_dbgd_learns_on_synthetic_queries_and_is_repeatable() -> None:
     assert [t for t, _ in result.curve] == [500, 1000, 1500]
     assert result.curve[-1][1] == pytest.approx(result.offline_ndcg)
     # the weights only ever move by η·u with |u| = δ = 1, once per EXPLORE win
-    assert np.linalg.norm(result.weights) <= cfg.eta * result.explore_wins + 1e-9
+    assert np.linalg.norm(result.weights) <= cfg.learning_rate * result.explore_wins + 1e-9
     again = run_dbgd(train, test, cfg)
     assert again.online_ndcg == result.online_ndcg and np.array_equal(again.weights, result.weights)
     # online performance is a γ-discounted sum over impressions of NDCG in [0, 1]
