@@ -14,7 +14,7 @@ from schemas import serde
 from tests.integration.minor_update_data import Stream
 from tests.integration.test_minor_update import decoded, run_job
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.slow]
 
 WINDOW_MS = 60_000
 ATTRIBUTION_MS = 30 * 60_000  # covers the simulator's longest click delay (25 min): every click counts
