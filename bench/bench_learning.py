@@ -12,6 +12,8 @@ so the request stream does not depend on the arm):
   last one, gate, rebase), no DBGD;
 - dbgd: the offline start plus a DBGD minor update per window, no major update;
 - drn: offline start + DBGD + major updates (DRN's timeline);
+- mgd: as drn with MGD instead of DBGD: BENCH_LEARNING_EXPLORE_LISTS (default 4) explore networks multileaved
+  per round, each credited against the current list, W moved to the mean of the winners;
 - cold: DBGD alone from a seeded random network (what the loop did before the offline start).
 
 Worlds: static, and news drift (models/simulator/drift.py). Metrics per arm: CTR per shown slot under the
@@ -41,7 +43,8 @@ from typing import Any
 
 import numpy as np
 
-ARMS = ("random", "popular", "frozen", "major", "dbgd", "drn", "cold", "oracle")
+ARMS = ("random", "popular", "frozen", "major", "dbgd", "drn", "mgd", "cold", "oracle")
+EXPLORE_LISTS = int(os.environ.get("BENCH_LEARNING_EXPLORE_LISTS", "4"))
 WINDOW_MS = 10 * 60_000
 MAJOR_EVERY_MS = 2 * 3_600_000
 #: DBGD settings of the learning arms (bench/sweep_learning.py chose them; BENCH_LEARNING_ALPHA / _ETA /
@@ -157,15 +160,15 @@ def run_arm(world: Any, arm: str, seed: int, drift: str, n: int, n_log: int, sta
 
     minors = majors_published = 0
     updates: list[dict[str, Any]] = []
-    if arm in ("frozen", "major", "dbgd", "drn", "cold"):
+    if arm in ("frozen", "major", "dbgd", "drn", "mgd", "cold"):
         major = (initial_drn_record("drn", world.state_dim, world.action_dim, seed, created_at=0,
                                     explore=ExploreParams(ALPHA)) if arm == "cold" else start)
-        ranker = make_ranker("drn", major, alpha=ALPHA, seed=seed)
+        ranker = make_ranker("drn", major, alpha=ALPHA, seed=seed, n_explore=EXPLORE_LISTS if arm == "mgd" else 1)
         learner = (make_learner("drn", major, ALPHA, ETA, WINDOW_MS, WINDOW_MS, confidence=CONFIDENCE)
-                   if arm in ("dbgd", "drn", "cold") else None)
+                   if arm in ("dbgd", "drn", "mgd", "cold") else None)
         majors = (MajorUpdates("drn", MAJOR_EVERY_MS, MajorUpdateConfig(
             ddqn=DdqnConfig(seed=seed, steps=500, device="cpu"), run_baselines=False), ExploreParams(ALPHA),
-            judge=truth_judge(world, sim)) if arm in ("major", "drn") else None)
+            judge=truth_judge(world, sim)) if arm in ("major", "drn", "mgd") else None)
         sim.policy = ranker
         stats = run_loop(sim, ranker, learner, n, WINDOW_MS, on_step=keep, majors=majors)
         minors = sum(1 for w in stats.windows if w["accepted"])
@@ -243,7 +246,7 @@ def main() -> None:
                 cells = [interval([r[part][c] for r in by_arm[arm]]) for c in cols]
                 print(f"  {'':<10}{arm:<8}" + "".join(f"{m:>13.4f} ± {h:<6.4f}" for m, h in cells))
         for arm, other in (("drn", "frozen"), ("drn", "popular"), ("dbgd", "frozen"), ("major", "frozen"),
-                           ("cold", "frozen")):
+                           ("mgd", "drn"), ("mgd", "frozen"), ("cold", "frozen")):
             if arm in by_arm and other in by_arm:
                 gains = [d["last20"]["ctr"] - f["last20"]["ctr"]
                          for d, f in zip(by_arm[arm], by_arm[other], strict=True)]

@@ -10,8 +10,8 @@ stops at min(k, |union|) slots.
 from __future__ import annotations
 
 import enum
-from collections.abc import Hashable, Iterable, Sequence
-from typing import Generic, NamedTuple, TypeVar
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -209,6 +209,29 @@ def multileave_credit(
         out.append(
             Outcome.EXPLORE if e > c else Outcome.CURRENT if c > e else Outcome.TIE if e else Outcome.NO_CLICK
         )
+    return out
+
+
+def seed_outcomes(slots: Sequence[Mapping[str, Any]], explore_seed: int, explore_seeds: Sequence[int],
+                  clicked_items: Iterable[Hashable]) -> list[tuple[int, Outcome]]:
+    """(explore seed, outcome) for each row one impression counts in (design.md §4): with one explore team
+    [(explore_seed, credit(...))]; when multileaving (more than one distinct seed in `explore_seeds`) one per
+    seed, counting the clicks on that seed's EXPLORE slots against those on CURRENT slots, the other teams'
+    for neither: MGD's per-team credit. An item listed twice takes its first slot; a repeated seed is one team.
+    The JVM attribution (AttributeClicks.outcomeOf) applies the same rule."""
+    seeds = list(dict.fromkeys(int(s) for s in explore_seeds))
+    if len(seeds) <= 1:
+        return [(int(explore_seed), credit([(s["item_id"], s["team"]) for s in slots], clicked_items))]
+    first: dict[Hashable, Mapping[str, Any]] = {}
+    for slot in slots:
+        first.setdefault(slot["item_id"], slot)
+    counted = [first[item] for item in set(clicked_items) if item in first]
+    c = sum(1 for slot in counted if not _is_explore(slot["team"]))
+    out = []
+    for seed in seeds:
+        e = sum(1 for slot in counted if _is_explore(slot["team"]) and slot.get("explore_seed") == seed)
+        out.append((seed, Outcome.EXPLORE if e > c else Outcome.CURRENT if c > e else Outcome.TIE if e else
+                    Outcome.NO_CLICK))
     return out
 
 

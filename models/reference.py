@@ -35,7 +35,7 @@ from typing import Any
 
 from models import attribution
 from models.dbgd import DRN_ATTRIBUTION_WINDOW_MS, DRN_WINDOW_MS, DbgdConfig, DbgdLearner
-from models.interleave import credit
+from models.interleave import credit, seed_outcomes
 from schemas import serde
 from schemas.reasons import (
     DUPLICATE,
@@ -212,11 +212,12 @@ def window_rows(
     counts: dict[tuple[int, str, int, int], list[int]] = {}
     for rid, (_, imp) in impressions_by_request.items():
         ws = window_start_of(int(imp["event_time"]), window_ms)
-        key = (ws, str(imp["model_id"]), int(imp["model_version"]), int(imp["explore_seed"]))
-        c = counts.setdefault(key, [0, 0, 0, 0, 0])
-        outcome = impression_outcome(imp, credited.get(rid, set()))
-        c[0] += 1
-        c[1 + (EXPLORE, CURRENT, TIE, NO_CLICK).index(outcome)] += 1
+        # One row per explore seed when multileaving (MGD's per-team credit), else per explore_seed.
+        for seed, outcome in seed_outcomes(imp["slots"], int(imp["explore_seed"]), imp.get("explore_seeds") or [],
+                                           credited.get(rid, set())):
+            c = counts.setdefault((ws, str(imp["model_id"]), int(imp["model_version"]), seed), [0, 0, 0, 0, 0])
+            c[0] += 1
+            c[1 + (EXPLORE, CURRENT, TIE, NO_CLICK).index(outcome.value)] += 1
     rows: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
     for (ws, model_id, version, seed), (n, e, cur, ties, none) in sorted(counts.items()):
         rows[(ws, model_id)].append(

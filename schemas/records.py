@@ -62,6 +62,10 @@ def record_problem(schema: str, record: dict[str, Any]) -> str | None:
                 "is it in epoch milliseconds?")
     if schema == "Impression" and int(record["explore_seed"]) < 0:
         return f"explore_seed {record['explore_seed']} is negative; explore seeds are non-negative"
+    if schema == "Impression":
+        for seed in record.get("explore_seeds") or []:
+            if int(seed) < 0:
+                return f"explore_seeds holds {seed}; explore seeds are non-negative"
     return None
 
 

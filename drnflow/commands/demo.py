@@ -22,7 +22,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                              window=args.window, attribution_window=args.attribution_window, alpha=args.alpha,
                              eta=args.eta, click_model=args.click_model, eval_requests=args.eval_requests,
                              log_impressions=args.log_impressions, log_epsilon=args.log_epsilon,
-                             major_every=args.major_every, major_steps=args.major_steps, drift=args.drift)
+                             major_every=args.major_every, major_steps=args.major_steps, drift=args.drift,
+                             learner=args.learner, explore_lists=args.explore_lists)
     except ValueError as e:
         raise CommandError(str(e)) from None
     return run_loop_demo(cfg, state)
@@ -59,6 +60,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
                    help="news: a world that changes (items published, aging and expiring, genre popularity walking; "
                         "models/simulator/drift.py), so a frozen model falls behind; none: a static world "
                         "(default %(default)s)")
+    p.add_argument("--learner", default=d["learner"], choices=["dbgd", "mgd"],
+                   help="dbgd: one explore network per round (team draft); mgd: --explore-lists of them "
+                        "(team-draft multileaving, credit per list, the mean of the winners) (default %(default)s)")
+    p.add_argument("--explore-lists", type=int, default=d["explore_lists"], metavar="N",
+                   help="with --learner mgd: explore networks per round (default %(default)s)")
     p.add_argument("--eval-requests", type=int, default=d["eval_requests"],
                    help="simulated requests for the offline comparison of models (default %(default)s)")
     p.add_argument("--log-impressions", type=int, default=d["log_impressions"],

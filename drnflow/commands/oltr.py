@@ -32,7 +32,8 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--learner", default="dbgd", choices=["dbgd", "mgd", "pdgd", "all"],
                    help="online learner, or all three side by side (default %(default)s)")
-    p.add_argument("--candidates", type=int, default=49, help="MGD's explore candidates (default %(default)s)")
+    p.add_argument("--explore-lists", type=int, default=49, metavar="N",
+                   help="MGD's explore candidates per impression (default %(default)s, the paper's)")
     p.add_argument("--click-model", default="all", choices=[*CASCADES, "pbm", "all"],
                    help="click model, or all three cascades (default %(default)s)")
     p.add_argument("--impressions", type=int, default=10_000, help="default %(default)s")
@@ -70,7 +71,7 @@ def cmd_oltr(args: argparse.Namespace) -> int:
     try:
         configs = [
             OltrConfig(click_model=m, impressions=args.impressions, delta=args.delta, eta=args.eta,
-                       seed=args.seed + r, eval_every=args.eval_every, learner=name, n_candidates=args.candidates)
+                       seed=args.seed + r, eval_every=args.eval_every, learner=name, n_candidates=args.explore_lists)
             for name in learners for m in models for r in range(args.runs)
         ]
         train, test = mslr_sample("train"), mslr_sample("test")
@@ -89,7 +90,7 @@ def cmd_oltr(args: argparse.Namespace) -> int:
         print(f"  {r.learner:<5} {r.click_model:<14} seed {r.seed}: offline NDCG@10 {r.offline_ndcg:.4f}", flush=True)
     print(f"linear rankers, MSLR-WEB sample (rankeval 0.8.2, fold 1, 43+43 queries), {args.impressions} impressions, "
           f"{args.runs} run(s) per cell (seeds {args.seed}..{args.seed + args.runs - 1}), δ={args.delta}, "
-          f"η={'the paper' + chr(39) + 's' if args.eta is None else args.eta}, MGD candidates {args.candidates}")
+          f"η={'the paper' + chr(39) + 's' if args.eta is None else args.eta}, MGD candidates {args.explore_lists}")
     print(f"offline NDCG@10 of the zero-init ranker (random tie-break): {baseline:.4f}")
     print(f"{'learner':<8}{'click model':<14}{'offline NDCG@10 (95%)':>24}{'paper':>8}"
           f"{'online disc. cum. NDCG':>26}{'updates':>9}")

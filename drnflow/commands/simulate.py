@@ -52,6 +52,13 @@ def register(subparsers: Any) -> None:
                    "does not say)")
     p.add_argument("--perturbation", default=None, choices=["multiplicative", "unit_sphere"],
                    help="with --policy drn: explore direction, like --alpha (default: the served version's)")
+    p.add_argument("--learner", default="dbgd", choices=["dbgd", "mgd"],
+                   help="with --policy drn: dbgd interleaves the served version with one explore network (team "
+                   "draft); mgd multileaves it with --explore-lists of them (team-draft multileaving; the job "
+                   "credits each explore list against the current one and moves W to the mean of the winners: "
+                   "Schuth et al.'s MGD) (default %(default)s)")
+    p.add_argument("--explore-lists", type=int, default=4, metavar="N",
+                   help="with --learner mgd: explore networks per round (default %(default)s)")
     p.add_argument("--weights-timeout", type=float, default=30.0,
                    help="with --policy drn: seconds to wait for a first ModelWeights (default %(default)s)")
     p.add_argument("--drift", default="none", choices=["none", "news"],
@@ -88,8 +95,11 @@ def _follow_drn(args: argparse.Namespace, topic: str, world: Any) -> tuple[Any, 
     from operators.weights_follower import WeightsFollower
 
     explore = _explore_of(args)
+    if args.explore_lists < 1:
+        raise CommandError(f"--explore-lists must be >= 1, got {args.explore_lists}")
     drn = Ranker(RankerConfig(model_id=args.model_id, base_seed=args.seed, alpha=explore.alpha,
-                              perturbation=explore.perturbation))
+                              perturbation=explore.perturbation,
+                              n_explore=args.explore_lists if args.learner == "mgd" else 1))
     policy: Any = _reranking(args, drn, world) if args.reranker else drn
     model_ids = [args.model_id, *([policy.config.model_id] if args.reranker else [])]
     if args.publish_initial:

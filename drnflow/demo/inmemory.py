@@ -1,7 +1,7 @@
 """The DRN loop without Kafka or Flink: simulator -> Ranker -> clicks -> per-window DBGD, in one process.
 
 Used by the demo for its frozen-model control (same users, weights never move) and to choose demo
-settings quickly. It credits each impression with models.interleave.credit and hands the learner the
+settings quickly. It credits each impression with models.interleave.seed_outcomes and hands the learner the
 same rows the Flink job would, at the end of each window (no attribution delay: the idealised loop).
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.dbgd import DbgdConfig, DbgdLearner
-from models.interleave import Outcome, credit
+from models.interleave import Outcome, seed_outcomes
 from models.major.offline_start import log_range, major_record
 from models.major.update import BaseModel, MajorUpdateConfig, run_update
 from models.perturbation import ExploreParams
@@ -161,10 +161,11 @@ def run_loop(sim: Any, ranker: Ranker, learner: DbgdLearner | None, impressions:
         if current_window is not None and window != current_window:
             close(current_window)
         current_window = window
-        outcome = credit([(s["item_id"], s["team"]) for s in imp["slots"]], [c["item_id"] for c in step.clicks])
-        c = counts[(int(imp["model_version"]), int(imp["explore_seed"]))]
-        c[0] += 1
-        c[{Outcome.EXPLORE: 1, Outcome.CURRENT: 2, Outcome.TIE: 3, Outcome.NO_CLICK: 4}[Outcome(outcome)]] += 1
+        for seed, outcome in seed_outcomes(imp["slots"], int(imp["explore_seed"]), imp.get("explore_seeds") or [],
+                                           [c["item_id"] for c in step.clicks]):
+            c = counts[(int(imp["model_version"]), seed)]
+            c[0] += 1
+            c[{Outcome.EXPLORE: 1, Outcome.CURRENT: 2, Outcome.TIE: 3, Outcome.NO_CLICK: 4}[outcome]] += 1
         window_imps += 1
         window_clicks += len(step.clicks)
         stats.impressions += 1
@@ -187,7 +188,8 @@ def make_learner(model_id: str, major: dict[str, Any], alpha: float, eta: float,
     return learner
 
 
-def make_ranker(model_id: str, major: dict[str, Any], alpha: float, seed: int) -> Ranker:
-    ranker = Ranker(RankerConfig(model_id=model_id, alpha=alpha, base_seed=seed))
+def make_ranker(model_id: str, major: dict[str, Any], alpha: float, seed: int, n_explore: int = 1) -> Ranker:
+    """A ranker serving `major`; with n_explore > 1 it multileaves that many explore lists (MGD)."""
+    ranker = Ranker(RankerConfig(model_id=model_id, alpha=alpha, base_seed=seed, n_explore=n_explore))
     ranker.apply_weights(major)
     return ranker

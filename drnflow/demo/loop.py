@@ -53,6 +53,10 @@ class LoopDemoConfig:
     #: The simulated world: "news" changes (models/simulator/drift.py), "none" is static. The logging period,
     #: the online run and the final evaluation follow one another in that one world's time.
     drift: str = "news"
+    #: dbgd: one explore network per round, team draft; mgd: `explore_lists` of them, team-draft multileaving,
+    #: credit per list and the mean of the winners (the job's rule for several explore seeds).
+    learner: str = "dbgd"
+    explore_lists: int = 4
     #: Back-pressure: the simulator stays at most this many windows ahead of the last final window.
     windows_ahead: int = 4
 
@@ -75,6 +79,14 @@ class LoopDemoConfig:
             raise ValueError(f"log_epsilon must be in [0, 1], got {self.log_epsilon}")
         if self.drift not in ("none", "news"):
             raise ValueError(f"drift must be 'none' or 'news', got {self.drift!r}")
+        if self.learner not in ("dbgd", "mgd"):
+            raise ValueError(f"learner must be 'dbgd' or 'mgd', got {self.learner!r}")
+        if self.explore_lists < 1:
+            raise ValueError(f"explore_lists must be >= 1, got {self.explore_lists}")
+
+    @property
+    def n_explore(self) -> int:
+        return self.explore_lists if self.learner == "mgd" else 1
 
     @property
     def window_ms(self) -> int:
@@ -262,7 +274,7 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
                   f"the job triggers it every {cfg.major_every} of event time", flush=True)
         sim_windows: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         watcher = OutputWatcher(bootstrap, names, sim_windows, sim_cfg.k).start()
-        ranker = make_ranker(cfg.model_id, major, cfg.alpha, cfg.seed)
+        ranker = make_ranker(cfg.model_id, major, cfg.alpha, cfg.seed, cfg.n_explore)
         follower = WeightsFollower.for_kafka(bootstrap, ranker.apply_weights, topic=names.model_weights,
                                              model_ids=[cfg.model_id]).start()
         sim = Simulator(world, ranker, sim_cfg)
@@ -327,7 +339,7 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
     e_init, e_final = offline(GreedyPolicy(initial_ranker)), offline(GreedyPolicy(final_ranker))
     e_popular = offline(PopularPolicy(cfg.model_id))
     e_random = offline(RandomPolicy(cfg.model_id, seed=cfg.seed))
-    frozen_ranker = make_ranker(cfg.model_id, major, cfg.alpha, cfg.seed)
+    frozen_ranker = make_ranker(cfg.model_id, major, cfg.alpha, cfg.seed, cfg.n_explore)
     frozen = run_loop(Simulator(world, frozen_ranker, sim_cfg), frozen_ranker, None, counts["impression"],
                       cfg.window_ms)
     live_ctr = per_slot_ctr(counts["click"], counts["impression"], sim_cfg.k)

@@ -77,3 +77,31 @@ def test_the_per_step_hook_sees_every_step_and_ctr_counts_shown_slots(world: Wor
     stats = run_loop(sim, ranker, None, 50, WINDOW_MS, on_step=seen.append)
     assert len(seen) == 50 and stats.shown_slots == 200
     assert stats.ctr == stats.clicks / 200
+
+
+def test_mgd_loop_has_one_row_per_explore_list_and_moves_to_the_mean_of_the_winners(world: World) -> None:
+    """The in-memory loop with a multileaving ranker (MGD): each window has a row per explore seed, and a
+    MINOR carries every accepted seed of its window."""
+    from models.interleave import Method
+
+    major = initial_major("drn", world.state_dim, world.action_dim, 3, created_at=0)
+    ranker = make_ranker("drn", major, alpha=0.3, seed=3, n_explore=3)
+    assert ranker.config.method is Method.MULTILEAVE
+    learner = make_learner("drn", major, 0.3, 1.0, WINDOW_MS, 10 * WINDOW_MS)
+    rows_seen: list[list[dict[str, object]]] = []
+    minors: list[dict[str, object]] = []
+    decide = learner.on_window
+
+    def watched(rows: list[dict[str, object]]) -> object:
+        rows_seen.append(list(rows))
+        result = decide(rows)
+        if result.weights is not None:
+            minors.append(result.weights)
+        return result
+
+    learner.on_window = watched  # type: ignore[method-assign]
+    sim = Simulator(world, ranker, SimulatorConfig(seed=3, click_model="pbm"))
+    run_loop(sim, ranker, learner, 600, WINDOW_MS)
+    assert rows_seen and all(len({(r["model_version"], r["explore_seed"]) for r in rows}) >= 3 for rows in rows_seen)
+    assert minors, "some window has a winner"
+    assert any(len(m["explore_seeds"]) > 1 for m in minors), "a MINOR moved by the mean of several winners"

@@ -153,3 +153,40 @@ def test_multileave_credit_per_explore_list() -> None:
     assert multileave_credit(shown, ["b", "d", "a"], 3) == [Outcome.EXPLORE, Outcome.CURRENT]
     assert multileave_credit(shown, [], 3) == [Outcome.NO_CLICK, Outcome.NO_CLICK]
     assert multileave_credit(shown, ["c"], 3) == [Outcome.NO_CLICK, Outcome.EXPLORE]
+
+
+# --- MGD's per-team credit of a logged impression ------------------------------------------------------
+def _slots(teams: list[int | None]) -> list[dict[str, object]]:
+    return [{"item_id": f"i{k}", "team": "CURRENT" if t is None else "EXPLORE", "explore_seed": t}
+            for k, t in enumerate(teams)]
+
+
+def test_seed_outcomes_credit_each_multileaved_seed_against_current_only() -> None:
+    from models.interleave import seed_outcomes
+
+    slots = _slots([None, 11, 22, None, 33, 11])
+    got = dict(seed_outcomes(slots, 11, [11, 22, 33], ["i1", "i5", "i0", "i2"]))
+    assert got == {11: Outcome.EXPLORE, 22: Outcome.TIE, 33: Outcome.CURRENT}
+    assert dict(seed_outcomes(slots, 11, [11, 22, 33], [])) == {s: Outcome.NO_CLICK for s in (11, 22, 33)}
+    # one explore seed (or none listed): the impression's explore_seed and the two-team credit of every EXPLORE slot
+    assert seed_outcomes(slots, 7, [], ["i2", "i4"]) == [(7, Outcome.EXPLORE)]
+    assert seed_outcomes(slots, 11, [11], ["i0"]) == [(11, Outcome.CURRENT)]
+    # a repeated seed is one team; a repeated item takes its first slot
+    assert seed_outcomes(slots, 11, [11, 11, 22], ["i1"]) == [(11, Outcome.EXPLORE), (22, Outcome.NO_CLICK)]
+    twice = [*_slots([None, 11]), {"item_id": "i0", "team": "EXPLORE", "explore_seed": 11}]
+    assert dict(seed_outcomes(twice, 11, [11, 22], ["i0"])) == {11: Outcome.CURRENT, 22: Outcome.CURRENT}
+
+
+def test_seed_outcomes_of_a_multileaved_list_agree_with_multileave_credit() -> None:
+    from models.interleave import multileave, multileave_credit, seed_outcomes
+
+    rng = np.random.default_rng(4)
+    seeds = [101, 202, 303, 404]
+    for trial in range(200):
+        lists = [list(rng.permutation(30)) for _ in range(len(seeds) + 1)]
+        picks = multileave(lists, 10, np.random.default_rng(trial))
+        slots = [{"item_id": p.item, "team": "CURRENT" if p.source == 0 else "EXPLORE",
+                  "explore_seed": None if p.source == 0 else seeds[p.source - 1]} for p in picks]
+        clicked = [p.item for p in picks if rng.random() < 0.3]
+        assert [o for _, o in seed_outcomes(slots, seeds[0], seeds, clicked)] == multileave_credit(
+            picks, clicked, len(seeds) + 1)

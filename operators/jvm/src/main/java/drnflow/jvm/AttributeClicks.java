@@ -170,16 +170,20 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
         s.exploreSeed = e.exploreSeed;
         s.itemIds = e.itemIds;
         s.explore = e.explore;
+        s.slotSeeds = e.slotSeeds;
+        s.exploreSeeds = e.exploreSeeds;
         s.counted = new SourceEvent[e.itemIds.length];
         s.impressionPartition = e.partition;
         s.impressionOffset = e.offset;
         ctx.timerService().registerEventTimeTimer(e.eventTime + attributionMs);
         ctx.timerService().registerEventTimeTimer(e.eventTime + horizonMs);
-        Tuple4<String, Long, Long, Long> key = Tuple4.of(e.modelId, ws, e.modelVersion, e.exploreSeed);
-        if (!partial.containsKey(key)) {
-            partial.put(key, new WindowCounts());
-            nextFinal = Math.min(nextFinal, finalAt(ws));
-            ctx.timerService().registerEventTimeTimer(finalAt(ws) + 1);  // flushes this subtask's partials
+        for (long seed : seedsOf(e.exploreSeed, e.exploreSeeds)) {
+            Tuple4<String, Long, Long, Long> key = Tuple4.of(e.modelId, ws, e.modelVersion, seed);
+            if (!partial.containsKey(key)) {
+                partial.put(key, new WindowCounts());
+                nextFinal = Math.min(nextFinal, finalAt(ws));
+                ctx.timerService().registerEventTimeTimer(finalAt(ws) + 1);  // flushes this subtask's partials
+            }
         }
         SourceEvent[] waiting = s.pending;
         s.pending = null;
@@ -285,13 +289,17 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
         }
         if (s.hasImpression) {
             if (!s.outcomeEmitted && timestamp >= s.impressionTime + attributionMs) {
-                Outcome o = outcomeOf(s);
-                partial.computeIfAbsent(Tuple4.of(o.modelId, o.windowStart, o.modelVersion, o.exploreSeed),
-                        k -> new WindowCounts()).add(o);
+                for (long seed : seedsOf(s.exploreSeed, s.exploreSeeds)) {
+                    Outcome o = outcomeOf(s, seed);
+                    partial.computeIfAbsent(Tuple4.of(o.modelId, o.windowStart, o.modelVersion, o.exploreSeed),
+                            k -> new WindowCounts()).add(o);
+                }
                 s.outcomeEmitted = true;
                 // Compact for the rest of the horizon: judge() needs only the time and the item ids now.
                 s.counted = null;
                 s.explore = null;
+                s.slotSeeds = null;
+                s.exploreSeeds = null;
                 s.modelId = null;
             }
             if (timestamp >= s.impressionTime + horizonMs) {
@@ -320,17 +328,27 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
         }
     }
 
-    private Outcome outcomeOf(RequestState s) {
+    /** The explore seeds an impression has a row for: each multileaved seed, else its explore_seed. */
+    static long[] seedsOf(long exploreSeed, long[] exploreSeeds) {
+        return exploreSeeds == null ? new long[] {exploreSeed} : exploreSeeds;
+    }
+
+    /**
+     * The outcome of the impression for one explore seed (design.md §4). With one explore team every
+     * EXPLORE slot counts for it; when multileaving, only the slots of that seed's list count against the
+     * CURRENT ones (MGD's per-team credit), the other teams' clicks count for neither.
+     */
+    private Outcome outcomeOf(RequestState s, long seed) {
         int e = 0;
         int c = 0;
         int n = 0;
         for (int i = 0; i < s.counted.length; i++) {
             if (s.counted[i] != null) {
                 n++;
-                if (s.explore[i]) {
-                    e++;
-                } else {
+                if (!s.explore[i]) {
                     c++;
+                } else if (s.exploreSeeds == null || (s.slotSeeds != null && s.slotSeeds[i] == seed)) {
+                    e++;
                 }
             }
         }
@@ -346,7 +364,7 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
         o.modelId = s.modelId;
         o.windowStart = windowStart(s.impressionTime, windowMs);
         o.modelVersion = s.modelVersion;
-        o.exploreSeed = s.exploreSeed;
+        o.exploreSeed = seed;
         o.result = e > c ? Outcome.EXPLORE : c > e ? Outcome.CURRENT : e > 0 ? Outcome.TIE : Outcome.NO_CLICK;
         o.impressionPartition = s.impressionPartition;
         o.impressionOffset = s.impressionOffset;

@@ -51,6 +51,7 @@ public final class AvroEventDeserializer implements KafkaRecordDeserializationSc
     private transient int fModelVersion;
     private transient int fExploreSeed;
     private transient int fSlots;
+    private transient int fExploreSeeds;
     private transient int fItemId;
 
     private AvroEventDeserializer(byte kind, String writerSchemaJson, long maxSkewMs) {
@@ -85,6 +86,7 @@ public final class AvroEventDeserializer implements KafkaRecordDeserializationSc
             fModelVersion = readerSchema.getField("model_version").pos();
             fExploreSeed = readerSchema.getField("explore_seed").pos();
             fSlots = readerSchema.getField("slots").pos();
+            fExploreSeeds = readerSchema.getField("explore_seeds").pos();
         } else {
             fItemId = readerSchema.getField("item_id").pos();
         }
@@ -96,12 +98,14 @@ public final class AvroEventDeserializer implements KafkaRecordDeserializationSc
         List<Schema.Field> slotFields = new ArrayList<>();
         slotFields.add(copy(slotW.getField("item_id")));
         slotFields.add(copy(slotW.getField("team")));
+        slotFields.add(copy(slotW.getField("explore_seed")));
         Schema slotR = Schema.createRecord(slotW.getName(), null, slotW.getNamespace(), false, slotFields);
         List<Schema.Field> fields = new ArrayList<>();
         for (String name : new String[] {"request_id", "event_time", "model_id", "model_version", "explore_seed"}) {
             fields.add(copy(writer.getField(name)));
         }
         fields.add(new Schema.Field("slots", Schema.createArray(slotR)));
+        fields.add(copy(writer.getField("explore_seeds")));
         return Schema.createRecord(writer.getName(), null, writer.getNamespace(), false, fields);
     }
 
@@ -140,6 +144,8 @@ public final class AvroEventDeserializer implements KafkaRecordDeserializationSc
         e.detail = detail;
         e.itemIds = null;
         e.explore = null;
+        e.slotSeeds = null;
+        e.exploreSeeds = null;
     }
 
     /**
@@ -154,6 +160,13 @@ public final class AvroEventDeserializer implements KafkaRecordDeserializationSc
         }
         if (e.kind == SourceEvent.IMPRESSION && e.exploreSeed < 0) {
             return "explore_seed " + e.exploreSeed + " is negative; explore seeds are non-negative";
+        }
+        if (e.kind == SourceEvent.IMPRESSION && e.exploreSeeds != null) {
+            for (long seed : e.exploreSeeds) {
+                if (seed < 0) {
+                    return "explore_seeds holds " + seed + "; explore seeds are non-negative";
+                }
+            }
         }
         return null;
     }
@@ -195,10 +208,28 @@ public final class AvroEventDeserializer implements KafkaRecordDeserializationSc
             int n = slots.size();
             e.itemIds = new String[n];
             e.explore = new boolean[n];
+            e.slotSeeds = new long[n];
             for (int i = 0; i < n; i++) {
                 GenericRecord s = slots.get(i);
                 e.itemIds[i] = s.get(0).toString();
                 e.explore[i] = "EXPLORE".equals(s.get(1).toString());
+                Object seed = s.get(2);
+                e.slotSeeds[i] = seed == null ? -1L : (Long) seed;
+            }
+            @SuppressWarnings("unchecked")
+            List<Long> seeds = (List<Long>) r.get(fExploreSeeds);
+            // One team per seed only when multileaving (design.md §4); otherwise the impression's explore_seed.
+            // A seed listed twice is one team (first occurrence order), as in models/interleave.seed_outcomes.
+            java.util.LinkedHashSet<Long> distinct = seeds == null ? new java.util.LinkedHashSet<>()
+                    : new java.util.LinkedHashSet<>(seeds);
+            if (distinct.size() > 1) {
+                e.exploreSeeds = new long[distinct.size()];
+                int i = 0;
+                for (long seed : distinct) {
+                    e.exploreSeeds[i++] = seed;
+                }
+            } else {
+                e.exploreSeeds = null;
             }
         } else {
             e.itemId = r.get(fItemId).toString();

@@ -14,6 +14,9 @@ public class RequestState {
     public long exploreSeed;
     public String[] itemIds;
     public boolean[] explore;
+    /** As SourceEvent: per slot the seed of its list, and the multileaved seeds (null: one explore team). */
+    public long[] slotSeeds;
+    public long[] exploreSeeds;
     /** Per slot, the click that counts for it so far (null: none); kept whole so it can lose to an earlier one. */
     public SourceEvent[] counted;
     public int impressionPartition;

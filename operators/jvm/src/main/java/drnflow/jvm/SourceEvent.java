@@ -21,6 +21,10 @@ public class SourceEvent {
     public long exploreSeed;
     public String[] itemIds;
     public boolean[] explore;
+    /** Per slot, the explore seed whose list it came from (-1: none given, e.g. a CURRENT slot). */
+    public long[] slotSeeds;
+    /** When multileaving (more than one explore seed): every seed, one team each; else null. */
+    public long[] exploreSeeds;
     /** Click field. */
     public String itemId;
     /** Origin, for dead letters and major-update offset ranges. */
