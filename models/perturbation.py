@@ -14,12 +14,13 @@ fixed and documented here:
 from __future__ import annotations
 
 import enum
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from models.architecture import read_entry, with_entry
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -90,22 +91,12 @@ class ExploreParams:
 
     def written_into(self, architecture: str) -> str:
         """`architecture` (a JSON object, or "") with these parameters under EXPLORE_KEY."""
-        d = json.loads(architecture) if architecture else {}
-        if not isinstance(d, dict):
-            raise ValueError(f"architecture must be a JSON object to carry explore parameters, got {architecture!r}")
-        d[EXPLORE_KEY] = {"alpha": self.alpha, "perturbation": self.perturbation.value}
-        return json.dumps(d, sort_keys=True)
+        return with_entry(architecture, EXPLORE_KEY, {"alpha": self.alpha, "perturbation": self.perturbation.value})
 
     @classmethod
     def read_from(cls, architecture: str) -> ExploreParams | None:
         """The parameters a record carries, or None for a record written without them (older versions)."""
-        if not architecture:
-            return None
-        try:
-            d = json.loads(architecture)
-        except json.JSONDecodeError:
-            return None
-        held = d.get(EXPLORE_KEY) if isinstance(d, dict) else None
+        held = read_entry(architecture, EXPLORE_KEY)
         if held is None:
             return None
         return cls(alpha=held["alpha"], perturbation=held["perturbation"])

@@ -17,9 +17,10 @@ hand (the version they served / learned before, same layout); without them there
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass
+
+from models.architecture import read_entry, with_entry, without_entry
 
 #: Key of the probation parameters inside a ModelWeights record's `architecture` JSON.
 PROBATION_KEY = "probation"
@@ -46,22 +47,12 @@ class ProbationParams:
 
     def written_into(self, architecture: str) -> str:
         """`architecture` (a JSON object, or "") with these parameters under PROBATION_KEY."""
-        d = json.loads(architecture) if architecture else {}
-        if not isinstance(d, dict):
-            raise ValueError(f"architecture must be a JSON object to carry probation parameters, got {architecture!r}")
-        d[PROBATION_KEY] = {"windows": self.windows, "min_win_rate": self.min_win_rate}
-        return json.dumps(d, sort_keys=True)
+        return with_entry(architecture, PROBATION_KEY, {"windows": self.windows, "min_win_rate": self.min_win_rate})
 
     @classmethod
     def read_from(cls, architecture: str) -> ProbationParams | None:
         """The parameters a record carries; None for a record without them (no probation) or unreadable ones."""
-        if not architecture:
-            return None
-        try:
-            d = json.loads(architecture)
-        except json.JSONDecodeError:
-            return None
-        held = d.get(PROBATION_KEY) if isinstance(d, dict) else None
+        held = read_entry(architecture, PROBATION_KEY)
         if not isinstance(held, dict):
             return None
         try:
@@ -72,15 +63,7 @@ class ProbationParams:
 
 def without_probation(architecture: str) -> str:
     """`architecture` less its probation parameters: what a ROLLBACK to the parent, or a MINOR, carries."""
-    if not architecture:
-        return architecture
-    try:
-        d = json.loads(architecture)
-    except json.JSONDecodeError:
-        return architecture
-    if not isinstance(d, dict) or PROBATION_KEY not in d:
-        return architecture
-    return json.dumps({k: v for k, v in d.items() if k != PROBATION_KEY}, sort_keys=True)
+    return without_entry(architecture, PROBATION_KEY)
 
 
 def probation_seed(version: int, parent_version: int) -> int:
