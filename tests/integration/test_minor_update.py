@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from drnflow.stack.kafka import create_topics
+from drnflow.stack.kafka import TopicSettings, create_topics
 from jobs.minor_update_config import MinorUpdateConfig
 from models.reference import ReferenceConfig, run_reference
 from operators.paths import PROJECT_ROOT
@@ -68,7 +68,7 @@ class Run:
 
 def run_job(bootstrap: str, tmp: Path, fault: dict[str, Any] | None = None, stream: Stream | None = None,
             click_horizon: int | None = None, weights: list[dict[str, Any]] | None = None,
-            **settings: Any) -> Run:
+            partitions: int = 1, **settings: Any) -> Run:
     """Fresh topics, the stream (default: the hand-written one) and m1's MAJOR on them (then `weights`, more
     ModelWeights records), one bounded run in a subprocess; `settings` override job_config's (window,
     attribution_window, out_of_orderness as ms)."""
@@ -76,7 +76,7 @@ def run_job(bootstrap: str, tmp: Path, fault: dict[str, Any] | None = None, stre
 
     prefix = f"mu{uuid.uuid4().hex[:8]}."
     names = TopicNames(prefix)
-    create_topics(bootstrap, names)
+    create_topics(bootstrap, names, TopicSettings(partitions=partitions))
     cfg = replace(job_config(bootstrap, prefix, tmp), click_horizon=click_horizon, **settings)
     stream = stream or hand_written_stream()
     publish(bootstrap, names.model_weights, [(str(r["model_id"]).encode(), serde.encode("ModelWeights", r))
@@ -96,7 +96,7 @@ def run_job(bootstrap: str, tmp: Path, fault: dict[str, Any] | None = None, stre
         "alpha": cfg.alpha, "eta": cfg.eta, "seed": cfg.seed, "initial_state_dim": cfg.initial_state_dim,
         "initial_action_dim": cfg.initial_action_dim, "trigger_every": cfg.trigger_every,
         "checkpoint_interval": cfg.checkpoint_interval_ms, "checkpoint_dir": cfg.checkpoint_dir,
-        "fault": fault or {}, "click_horizon": click_horizon,
+        "fault": fault or {}, "click_horizon": click_horizon, "parallelism": cfg.parallelism,
     }
     proc = subprocess.run([sys.executable, "-c", code, json.dumps(kw)], cwd=PROJECT_ROOT, capture_output=True,
                           text=True, timeout=300)
@@ -279,6 +279,30 @@ def test_four_or_more_failures_in_one_run_restart_every_time_and_stay_exactly_on
     assert _committed_view(failed) == _committed_view(plain_run)
 
 
+
+
+def test_parallelism_2_on_two_partitions_gives_the_rows_versions_and_dead_letters_of_parallelism_1(
+        plain_run: Run, kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Attribution keyed by request, counts by window key, the step keyed by model: two subtasks on a
+    two-partition topic decide exactly what one does. Dead letters are compared by reason and raw bytes (their
+    partition/offset differ with the partitioning)."""
+    run = run_job(kafka_bootstrap, tmp_path, partitions=2, parallelism=2)
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["model_id"], r["window_start"], r["model_version"], r["explore_seed"])
+
+    assert sorted(decoded(run, "win-rates"), key=key) == sorted(decoded(plain_run, "win-rates"), key=key)
+    weights, plain = decoded(run, "model-weights"), decoded(plain_run, "model-weights")
+    for model in ("m1", "m2"):
+        assert [w for w in weights if w["model_id"] == model] == [w for w in plain if w["model_id"] == model]
+
+    def letters(r: Run) -> list[tuple[Any, ...]]:
+        return sorted((d["source_topic"].split(".", 1)[1], d["reason"], d["raw_key"], d["raw_value"])
+                      for d in decoded(r, "dead-letters"))
+
+    assert letters(run) == letters(plain_run)
+    spread = {r.partition for r in read_committed(kafka_bootstrap, run.cfg.topics.impressions)}
+    assert spread == {0, 1}, "the input really was spread over two partitions"
 
 
 def test_hostile_records_are_dead_letters_and_never_crash_the_job(kafka_bootstrap: str, tmp_path: Path) -> None:
