@@ -296,6 +296,9 @@ class DbgdLearner:
         self._next_version = 0
         self._minor_count = 0
         self._probation: _Probation | None = None
+        #: (version, probation seed) of the last probation that ended: a ranker may still interleave against the
+        #: parent for a while (its rounds are not the job's windows); such rows must never be read as DBGD rows.
+        self._ended: tuple[int, int] | None = None
 
     # --- read-only views -------------------------------------------------------------------------
     @property
@@ -451,10 +454,13 @@ class DbgdLearner:
             if probation is not None and (row.model_version, row.explore_seed) == (probation.version, probation.seed):
                 decided.append((row, PROBATION))
                 continue
-            why_stale = (
-                f"explore_seed {row.explore_seed} is negative: no explore network has it"
-                if row.explore_seed < 0 else self._why_stale(row.model_version, probation)
-            )
+            if (row.model_version, row.explore_seed) == self._ended:
+                why_stale: str | None = (f"a row of v{row.model_version} against its parent after its probation "
+                                         "ended: it was not ranked with an explore network")
+            elif row.explore_seed < 0:
+                why_stale = f"explore_seed {row.explore_seed} is negative: no explore network has it"
+            else:
+                why_stale = self._why_stale(row.model_version, probation)
             if why_stale is not None:
                 log.info(
                     "model %s window [%d, %d): row v%d seed %d is STALE: %s",
@@ -494,6 +500,7 @@ class DbgdLearner:
                 log.warning("model %s: probation of v%d ends without a verdict: DBGD rows of it moved it to v%d "
                             "(a ranker explored instead of serving the parent)", self.model_id,
                             self._probation.version, self._version)
+                self._ended = (self._probation.version, self._probation.seed)
                 self._probation = None
         return result
 
@@ -505,6 +512,7 @@ class DbgdLearner:
         if probation.windows < probation.params.windows:
             return None
         self._probation = None
+        self._ended = (probation.version, probation.seed)
         result = verdict(probation.version, probation.parent_version, probation.params, probation.windows,
                          probation.version_wins, probation.parent_wins)
         log.log(logging.WARNING if result.rolled_back else logging.INFO, "model %s: %s", self.model_id,
@@ -669,7 +677,9 @@ class DbgdLearner:
                 [v, len(b), hashlib.sha256(b).hexdigest()] for v, b in zip(versions, blobs, strict=True)
             ],
         }
-        if self._probation is not None:  # absent otherwise: snapshots without probation keep their bytes
+        if self._ended is not None:  # absent otherwise: snapshots without probation keep their bytes
+            header["probation_ended"] = list(self._ended)
+        if self._probation is not None:
             parent = to_bytes(self._probation.parent_flat)
             header["probation"] = {**self._probation.to_header(), "parent_weights": [len(parent),
                                                                                    hashlib.sha256(parent).hexdigest()]}
@@ -728,4 +738,6 @@ class DbgdLearner:
         self._layout = [ParamSpec.from_record(p) for p in header["layout"]]
         self._history = history
         self._probation = probation
+        ended = header.get("probation_ended")
+        self._ended = None if ended is None else (int(ended[0]), int(ended[1]))
         self._prune()

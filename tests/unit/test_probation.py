@@ -93,6 +93,13 @@ def test_a_winning_version_is_kept_and_dbgd_resumes_on_it() -> None:
     kept = lrn.on_window([row(1, seed, e=3, c=3, window=1)])
     assert kept.verdict is not None and not kept.verdict.rolled_back and kept.weights is None
     assert lrn.on_probation is None and lrn.version == 1
+    # A ranker whose rounds outlast the job's windows still interleaves against the parent: never a DBGD row.
+    after = lrn.on_window([row(1, probation_seed(1, 0), e=9, c=0, window=2)])
+    assert [r["decision"] for r in after.win_rates] == ["STALE"] and after.weights is None
+    again = DbgdLearner("m", DbgdConfig())
+    again.restore(lrn.snapshot())
+    assert [r["decision"] for r in again.on_window([row(1, probation_seed(1, 0), e=9, c=0, window=2)]).win_rates] \
+        == ["STALE"]
     step = lrn.on_window([row(1, 77, e=5, c=1, window=2)])
     assert step.weights is not None and step.weights["kind"] == "MINOR"
     assert ProbationParams.read_from(step.weights["architecture"]) is None
@@ -129,8 +136,10 @@ def test_probation_survives_snapshot_and_restore_byte_for_byte() -> None:
     rb = b.on_window([row(1, probation_seed(1, 0), e=5, c=3, window=1)])
     assert ra.weights is not None and serde.encode("ModelWeights", ra.weights) == serde.encode("ModelWeights",
                                                                                                rb.weights)
-    # Without probation the snapshot has no probation entry (older snapshots keep their bytes).
-    assert b"probation" not in b.snapshot()
+    # A learner that never had a probation has no probation entry (older snapshots keep their bytes).
+    plain = DbgdLearner("m", DbgdConfig())
+    plain.rebase(record(0, W_PARENT))
+    assert b"probation" not in plain.snapshot()
 
 
 def test_a_probation_without_decided_impressions_keeps_the_version() -> None:
