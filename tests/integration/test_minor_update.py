@@ -393,6 +393,10 @@ def hostile_mix(seed: int) -> Stream:
     future = int(time.time() * 1000) + 3 * 86_400_000
     span = (T0, T0 + 3 * WINDOW_MS)
     imps, clicks = list(good.impressions), list(good.clicks)
+    # Each hostile record's place in its topic: the time it stands for (t, whatever its event_time field says).
+    # Placed at random instead, a valid one far ahead of its neighbours pushed the watermark past their windows
+    # before or after the job read them, depending on when the periodic watermark fired: a flaky test.
+    place: dict[int, int] = {}
     for i in range(30):
         t = rng.randrange(*span)
         rid = f"h{i:02d}"
@@ -408,15 +412,37 @@ def hostile_mix(seed: int) -> Stream:
             rec["state_features"] = [math.nan, math.inf]
             rec["slots"][0]["features"] = [-math.inf, math.nan]
         if kind == "unknown-request":
-            clicks.insert(rng.randrange(len(clicks) + 1), click(f"nobody-{i}", "x", t))
+            rng.randrange(len(clicks) + 1)
+            stray = click(f"nobody-{i}", "x", t)
+            place[id(stray)] = t
+            clicks.append(stray)
             continue
-        imps.insert(rng.randrange(len(imps) + 1), rec)
+        rng.randrange(len(imps) + 1)
+        place[id(rec)] = t
+        imps.append(rec)
         item = f"{rid}/i0" if kind != "not-shown" else f"{rid}/nowhere"
-        at = rec["event_time"] + rng.randrange(10, ATTRIBUTION_MS) if kind not in ("max", "min") else rec["event_time"]
-        clicks.insert(rng.randrange(len(clicks) + 1), click(rid, item, at))
+        delay = rng.randrange(10, ATTRIBUTION_MS)
+        at = rec["event_time"] + delay if kind not in ("max", "min") else rec["event_time"]
+        rng.randrange(len(clicks) + 1)
+        first = click(rid, item, at)
+        place[id(first)] = t + delay
+        clicks.append(first)
         if kind == "repeat":
-            imps.insert(rng.randrange(len(imps) + 1), dict(rec))
-            clicks.insert(rng.randrange(len(clicks) + 1), click(rid, item, at + 1))
+            rng.randrange(len(imps) + 1)
+            again = dict(rec)
+            place[id(again)] = t + 1
+            imps.append(again)
+            rng.randrange(len(clicks) + 1)
+            second = click(rid, item, at + 1)
+            place[id(second)] = t + delay + 1
+            clicks.append(second)
+    for records in (good.impressions, good.clicks):  # the good stream's order, kept: a running max is monotone
+        latest = -(2**63)
+        for r in records:
+            latest = max(latest, int(r["event_time"]))
+            place[id(r)] = latest
+    imps.sort(key=lambda r: place[id(r)])
+    clicks.sort(key=lambda c: place[id(c)])
     valid = serde.encode("Impression", good.impressions[0])
     garbage = [("impressions", rng.randbytes(rng.randrange(1, 400))) for _ in range(3)]
     garbage += [("impressions", valid[: rng.randrange(1, len(valid) - 1)]), ("clicks", rng.randbytes(5)),

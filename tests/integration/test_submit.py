@@ -294,6 +294,7 @@ def test_bad_input_gets_one_sentence(cluster: FlinkCluster, kafka_bootstrap: str
 
 
 @pytest.mark.slow
+@pytest.mark.faults
 def test_a_60s_pause_on_the_session_cluster_changes_nothing(
         cluster: FlinkCluster, kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Issue 11: a pause longer than the idleness timeout (default 30 s) silently stopped every output of a
