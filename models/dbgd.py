@@ -450,8 +450,9 @@ class DbgdLearner:
         stale: list[tuple[int, int, str]] = []
         probation = self._probation if self._probation is not None and self._version == self._probation.version \
             else None
+        on_trial_key = None if probation is None else (probation.version, probation.seed)
         for row in parsed:
-            if probation is not None and (row.model_version, row.explore_seed) == (probation.version, probation.seed):
+            if (row.model_version, row.explore_seed) == on_trial_key:
                 decided.append((row, PROBATION))
                 continue
             if (row.model_version, row.explore_seed) == self._ended:
@@ -477,22 +478,21 @@ class DbgdLearner:
                 decided.append((row, ACCEPT if self._wins(row) else REJECT))
         window_start, window_end = parsed[0].window_start, parsed[0].window_end
         on_trial = [r for r, d in decided if d == PROBATION]
-        if probation is not None and on_trial:
-            result_verdict = self._tally(probation, on_trial)
-            if result_verdict is not None and result_verdict.rolled_back:
-                why = f"v{probation.version} was rolled back in this window"
-                for i, (r, d) in enumerate(decided):
-                    if d == ACCEPT:  # its explore direction is around a version that is gone
-                        decided[i] = (r, STALE)
-                        stale.append((r.model_version, r.explore_seed, why))
-                result = WindowResult(win_rates=[r.win_rate_record(d) for r, d in decided], stale_reasons=stale,
-                                      verdict=result_verdict)
-                result.weights = self._roll_back(probation, window_end)
-                return result
-        else:
-            result_verdict = None
+        result_verdict = self._tally(probation, on_trial) if probation is not None and on_trial else None
+        rolled_back = result_verdict is not None and result_verdict.rolled_back
+        if rolled_back:
+            assert probation is not None
+            why = f"v{probation.version} was rolled back in this window"
+            for i, (r, d) in enumerate(decided):
+                if d == ACCEPT:  # its explore direction is around a version that is gone
+                    decided[i] = (r, STALE)
+                    stale.append((r.model_version, r.explore_seed, why))
         result = WindowResult(win_rates=[r.win_rate_record(d) for r, d in decided], stale_reasons=stale,
                               verdict=result_verdict)
+        if rolled_back:
+            assert probation is not None
+            result.weights = self._roll_back(probation, window_end)
+            return result
         accepted = [r for r, d in decided if d == ACCEPT]
         if accepted:
             result.weights, result.refused = self._update(accepted, window_start, window_end)
