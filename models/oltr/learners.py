@@ -46,7 +46,9 @@ class Shown:
     docs: list[int]
     picks: list[object]
     directions: list[Array]
+    #: PDGD: the scores the list was sampled from, and the query's features.
     scores: Array | None = None
+    features: Array | None = None
 
 
 class Dbgd:
@@ -107,24 +109,22 @@ class Pdgd:
     def __init__(self, n_features: int, eta: float, k: int) -> None:
         self.w = np.zeros(n_features)
         self.eta, self.k = eta, k
-        self._features: Array | None = None
 
     def show(self, q: Query, rng: np.random.Generator) -> Shown:
         scores = q.features @ self.w
         docs = plackett_luce_sample(scores, self.k, rng)
-        self._features = q.features
-        return Shown(docs.tolist(), [], [], scores)
+        return Shown(docs.tolist(), [], [], scores, q.features)
 
     def learn(self, shown: Shown, clicked: Sequence[int]) -> bool:
         if not clicked:
             return False
-        assert shown.scores is not None and self._features is not None
+        assert shown.scores is not None and shown.features is not None
         flags = np.zeros(len(shown.docs), dtype=bool)
         flags[list(clicked)] = True
         docs, coef = document_weights(shown.scores, shown.docs, flags)
         if docs.size == 0:
             return False
-        self.w = self.w + self.eta * (coef @ self._features[docs])
+        self.w = self.w + self.eta * (coef @ shown.features[docs])
         return True
 
 
