@@ -160,19 +160,40 @@ def publish_major(bootstrap: str, topic: str, model_id: str, outcome: UpdateOutc
 ReportHook = Callable[[dict[str, Any]], None]
 
 
+def run_key(model_id: str, start_ms: int, end_ms: int, cfg: MajorUpdateConfig, base_version: int | None,
+            impression_offsets: Sequence[Mapping[str, Any]] = ()) -> str:
+    """Hex digest of everything that decides what a run trains and publishes (its config's repr is stable:
+    frozen dataclasses of numbers and strings)."""
+    import hashlib
+
+    text = json.dumps([model_id, start_ms, end_ms, repr(cfg), base_version,
+                       [sorted(o.items()) for o in impression_offsets]], default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
 def run_range(
     bootstrap: str, topics: TopicNames, model_id: str, start_ms: int, end_ms: int, cfg: MajorUpdateConfig,
     run_dir: Path, *, base_version: int | None = None, impression_offsets: Sequence[Mapping[str, Any]] = (),
-    trigger: Mapping[str, Any] | None = None, progress: bool = False, force: bool = False,
+    trigger: Mapping[str, Any] | None = None, progress: bool = False, force: bool = False, keyed: bool = False,
 ) -> dict[str, Any]:
     """One major update end to end; the report is written to run_dir/report.{json,md} and returned.
-    A run dir holding a final report is not run again (unless `force`); a partial one resumes."""
+    A run dir holding a final report is not run again (unless `force`); a partial one resumes.
+
+    With `keyed`, run_dir is a parent and the run's own dir below it is named by the resolved base version
+    and `run_key`: a range run again after a new version was published, or with other settings (probation,
+    steps, gate), is a new run, not the old report returned as if it were this one's."""
+    view = read_weights(bootstrap, topics.model_weights, model_id, base_version)
+    base, base_why = choose_base(view, base_version)
+    key = run_key(model_id, start_ms, end_ms, cfg, None if base is None else base.version, impression_offsets)
+    if keyed:
+        run_dir = run_dir / f"base-v{'none' if base is None else base.version}-{key[:10]}"
     report_path = run_dir / "report.json"
     if report_path.exists() and not force:
         done = json.loads(report_path.read_text(encoding="utf-8"))
         if done.get("status") in FINAL_STATUSES:
             log.info("%s: already done (%s), not run again", run_dir, done["status"])
             done["skipped_as_done"] = True
+            done["run_dir"] = str(run_dir)
             return dict(done)
     if force and run_dir.exists():
         shutil.rmtree(run_dir)
@@ -180,11 +201,11 @@ def run_range(
     data_log = read_range(bootstrap, topics, model_id, start_ms, end_ms,
                           attribution_window_ms=cfg.transitions.attribution_window_ms,
                           impression_offsets=impression_offsets)
-    view = read_weights(bootstrap, topics.model_weights, model_id, base_version)
-    base, base_why = choose_base(view, base_version)
     outcome = run_update(data_log, base, cfg, checkpoint_dir=run_dir, progress=progress)
     report = outcome.report
     report["base_choice"] = base_why
+    report["run_key"] = key
+    report["run_dir"] = str(run_dir)
     report["trigger"] = dict(trigger) if trigger is not None else None
     if outcome.status == PUBLISH:
         version, note = publish_major(bootstrap, topics.model_weights, model_id, outcome, base, (start_ms, end_ms))

@@ -1,4 +1,5 @@
-"""Follows the model-weights topic and hands the latest version per model_id to a callback
+"""Follows the model-weights topic and hands the latest version per model_id to a callback (a MAJOR's parent
+just before it when the same batch holds both, so a restarted ranker holds the parent of a MAJOR on probation)
 (typically Ranker.apply_weights).
 
 "Latest" is topic order (the last record read for a model_id), not the largest version number: the
@@ -47,6 +48,8 @@ class WeightsHandler:
     def handle_batch(self, values: Iterable[bytes]) -> list[dict[str, Any]]:
         """Handle one poll's values in topic order; returns the records handed to the callback."""
         latest: dict[str, dict[str, Any]] = {}
+        #: The last record of each (model_id, version) in the batch: a MAJOR's parent is handed on before it.
+        by_version: dict[tuple[str, int], dict[str, Any]] = {}
         for value in values:
             try:
                 record = decode("ModelWeights", value)
@@ -58,17 +61,35 @@ class WeightsHandler:
                 continue
             latest.pop(model_id, None)  # keep insertion order = order of the latest record
             latest[model_id] = record
+            by_version[(model_id, int(record["version"]))] = record
         handed: list[dict[str, Any]] = []
         for model_id, record in latest.items():
-            try:
-                self.on_weights(record)
-            except Exception as e:  # the callback validates; any refusal must not kill the follower
-                reason = f"refused by callback: {type(e).__name__}: {e}"
-                self._reject(model_id, int(record["version"]), reason)
-                continue
-            self.handed[model_id] = int(record["version"])
-            handed.append(record)
+            parent = self._parent_first(model_id, record, by_version)
+            for rec in ([parent] if parent is not None else []) + [record]:
+                self._hand(model_id, rec, handed)
         return handed
+
+    def _parent_first(self, model_id: str, record: Mapping[str, Any],
+                      by_version: Mapping[tuple[str, int], dict[str, Any]]) -> dict[str, Any] | None:
+        """A MAJOR's parent when the batch holds it and it is not what was last handed on: a follower that
+        starts on the topic (a restarted ranker) must serve the parent before the MAJOR to hold it, as a
+        MAJOR on probation is tried against it (models/probation.py)."""
+        parent_version = record.get("parent_version")
+        if record.get("kind") != "MAJOR" or parent_version is None:
+            return None
+        if self.handed.get(model_id) == int(parent_version):
+            return None
+        return by_version.get((model_id, int(parent_version)))
+
+    def _hand(self, model_id: str, record: dict[str, Any], handed: list[dict[str, Any]]) -> None:
+        try:
+            self.on_weights(record)
+        except Exception as e:  # the callback validates; any refusal must not kill the follower
+            reason = f"refused by callback: {type(e).__name__}: {e}"
+            self._reject(model_id, int(record["version"]), reason)
+            return
+        self.handed[model_id] = int(record["version"])
+        handed.append(record)
 
     def _reject(self, model_id: str | None, version: int | None, reason: str) -> None:
         log.warning("model-weights record skipped (model_id=%s, version=%s): %s", model_id, version, reason)

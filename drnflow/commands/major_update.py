@@ -152,18 +152,24 @@ def cmd_major_update(args: argparse.Namespace) -> int:
         model_id = args.model_id or "drn"
         run_dir = runs_dir / model_id / f"range-{args.start}-{args.end}-seed{args.seed}"
         report = job.run_range(args.bootstrap, topics, model_id, args.start, args.end, cfg, run_dir,
-                               base_version=args.base_version, progress=progress, force=args.force)
+                               base_version=args.base_version, progress=progress, force=args.force, keyed=True)
     except KafkaError as e:
         raise CommandError(f"Kafka at {args.bootstrap} failed ({type(e).__name__}: {e}); is `drnflow up` running?"
                            ) from None
     except (TimeoutError, ValueError) as e:
         raise CommandError(str(e)) from None
     _print_summary(report)
-    print(f"report: {run_dir / 'report.md'}")
+    print(f"report: {Path(report.get('run_dir', run_dir)) / 'report.md'}")
     return 0 if report.get("status") in ("PUBLISHED", "ALREADY_PUBLISHED") else 3
 
 
 def _print_summary(report: dict[str, Any]) -> None:
+    if report.get("skipped_as_done"):
+        version = report.get("published_version")
+        print(f"major-update {report.get('model_id')}: this range, base and settings already ran "
+              f"({report.get('status')}{'' if version is None else f', v{version}'}); "
+              "nothing trained or published now; --force runs it again")
+        return
     if report.get("offline_markdown"):
         print(report["offline_markdown"])
     print(f"major-update {report.get('model_id')}: {report.get('status')}: {report.get('reason')}"

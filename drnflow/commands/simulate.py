@@ -11,6 +11,7 @@ from typing import Any
 
 from drnflow.cli import CommandError
 from operators.kafka_io.addressing import add_kafka_arguments
+from schemas.durations import parse_duration_ms
 
 
 def register(subparsers: Any) -> None:
@@ -59,6 +60,10 @@ def register(subparsers: Any) -> None:
                    "Schuth et al.'s MGD) (default %(default)s)")
     p.add_argument("--explore-lists", type=int, default=4, metavar="N",
                    help="with --learner mgd: explore networks per round (default %(default)s)")
+    p.add_argument("--round", dest="round_ms", type=_round_ms, default="30 min", metavar="DURATION",
+                   help="with --policy drn: explore seeds rotate, and a MAJOR on probation is tried against its "
+                   "parent, per round of event time; give the minor-update job's --window so that one round is "
+                   "one window (default '%(default)s', DRN's window)")
     p.add_argument("--weights-timeout", type=float, default=30.0,
                    help="with --policy drn: seconds to wait for a first ModelWeights (default %(default)s)")
     p.add_argument("--drift", default="none", choices=["none", "news"],
@@ -88,6 +93,16 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_simulate)
 
 
+def _round_ms(text: str) -> int:
+    try:
+        ms = parse_duration_ms(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if ms < 1:
+        raise argparse.ArgumentTypeError(f"a round must last at least 1 ms, got {text!r}")
+    return ms
+
+
 def _follow_drn(args: argparse.Namespace, topic: str, world: Any) -> tuple[Any, Any]:
     """A DRN Ranker (wrapped in a RerankingRanker with --reranker) kept on the latest ModelWeights of its
     model id(s) by a WeightsFollower thread."""
@@ -98,7 +113,7 @@ def _follow_drn(args: argparse.Namespace, topic: str, world: Any) -> tuple[Any, 
     if args.explore_lists < 1:
         raise CommandError(f"--explore-lists must be >= 1, got {args.explore_lists}")
     drn = Ranker(RankerConfig(model_id=args.model_id, base_seed=args.seed, alpha=explore.alpha,
-                              perturbation=explore.perturbation,
+                              perturbation=explore.perturbation, round_ms=args.round_ms,
                               n_explore=args.explore_lists if args.learner == "mgd" else 1))
     policy: Any = _reranking(args, drn, world) if args.reranker else drn
     model_ids = [args.model_id, *([policy.config.model_id] if args.reranker else [])]
@@ -162,7 +177,8 @@ def _reranking(args: argparse.Namespace, drn: Any, world: Any) -> Any:
     try:
         cats = MovieLensCategories()
         reranker = GeReranker(
-            RerankerConfig(model_id=args.reranker_model_id, top_m=args.top_m, base_seed=args.seed),
+            RerankerConfig(model_id=args.reranker_model_id, top_m=args.top_m, base_seed=args.seed,
+                           round_ms=drn.config.round_ms),
             _generator_config(world, cats), cats)
         return RerankingRanker(drn, reranker)
     except ValueError as e:

@@ -141,6 +141,17 @@ def test_publishes_a_major_above_every_version_and_the_learner_rebases_on_it(
     fresh = run_range(kafka_bootstrap, topic_names, "m", T0, END, config(), tmp_path / "fresh", base_version=3)
     assert fresh["status"] == "ALREADY_PUBLISHED" and fresh["published_version"] == 4
     assert len(read_all(kafka_bootstrap, topic_names.model_weights)) == len(weights)
+    # Keyed (the CLI's range runs): the same range, base and settings is done; other settings are a new run,
+    # not the old report handed back as if it were theirs.
+    keyed = run_range(kafka_bootstrap, topic_names, "m", T0, END, config(), tmp_path / "k", base_version=3,
+                      keyed=True)
+    assert not keyed.get("skipped_as_done") and Path(keyed["run_dir"]).parent == tmp_path / "k"
+    same = run_range(kafka_bootstrap, topic_names, "m", T0, END, config(), tmp_path / "k", base_version=3,
+                     keyed=True)
+    assert same.get("skipped_as_done") and same["run_dir"] == keyed["run_dir"]
+    other = run_range(kafka_bootstrap, topic_names, "m", T0, END, config(steps=150), tmp_path / "k",
+                      base_version=3, keyed=True)
+    assert not other.get("skipped_as_done") and other["run_dir"] != keyed["run_dir"]
 
 
 def test_gate_keeps_a_worse_candidate_unpublished(kafka_bootstrap: str, topic_names: TopicNames,

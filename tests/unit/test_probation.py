@@ -206,6 +206,27 @@ def test_a_ranker_without_the_parent_explores_as_usual_and_a_minor_is_never_on_p
     assert _rank(minor, 3, 3)["explore_seed"] != probation_seed(1, 0)
 
 
+def test_a_ranker_starting_on_the_topic_holds_the_parent_of_the_major_on_probation() -> None:
+    """A restarted ranker reads model-weights from the start in one batch: the follower hands the MAJOR's
+    parent on before the MAJOR, so the ranker tries the MAJOR against it as a running ranker would."""
+    from operators.ranker import Ranker, RankerConfig
+    from operators.weights_follower import WeightsHandler
+
+    records = [_drn_record(0, seed=1, parent=None), _drn_record(1, seed=3, parent=0, kind="MINOR"),
+               _drn_record(2, seed=2, parent=1, probation=ProbationParams(2))]
+    ranker = Ranker(RankerConfig(model_id="drn", round_ms=60_000))
+    handler = WeightsHandler(ranker.apply_weights)
+    handed = handler.handle_batch([serde.encode("ModelWeights", r) for r in records])
+    assert [r["version"] for r in handed] == [1, 2] and ranker.version == 2
+    assert _rank(ranker, 3, 3)["explore_seed"] == probation_seed(2, 1)
+    # Already serving the parent: the MAJOR alone is handed on, and the probation holds as well.
+    running = Ranker(RankerConfig(model_id="drn", round_ms=60_000))
+    follower = WeightsHandler(running.apply_weights)
+    follower.handle_batch([serde.encode("ModelWeights", r) for r in records[:2]])
+    assert [r["version"] for r in follower.handle_batch([serde.encode("ModelWeights", records[2])])] == [2]
+    assert _rank(running, 3, 3)["explore_seed"] == probation_seed(2, 1)
+
+
 # --- the loop: a worse MAJOR is rolled back on the simulator, a better one kept ----------------------
 def _reversed(record: dict[str, Any], version: int, parent: int, probation: ProbationParams) -> dict[str, Any]:
     """`record`'s network with its advantage head negated: the same scores upside down, the worst order."""
