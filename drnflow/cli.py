@@ -13,7 +13,17 @@ from drnflow import __version__, commands
 from drnflow.errors import CommandError
 from operators.kafka_io.clients import KafkaIOError
 
-__all__ = ["CommandError", "main", "make_parser"]
+__all__ = ["CommandError", "duration_ms_argument", "main", "make_parser"]
+
+
+def duration_ms_argument(text: str) -> int:
+    """argparse `type=` for a Flink-style duration ("30 min", "60s"): milliseconds, or argparse's usage error."""
+    from schemas.durations import parse_duration_ms
+
+    try:
+        return parse_duration_ms(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -184,9 +184,10 @@ def run_range(
     steps, gate), is a new run, not the old report returned as if it were this one's."""
     view = read_weights(bootstrap, topics.model_weights, model_id, base_version)
     base, base_why = choose_base(view, base_version)
-    key = run_key(model_id, start_ms, end_ms, cfg, None if base is None else base.version, impression_offsets)
+    resolved = None if base is None else base.version
+    key = run_key(model_id, start_ms, end_ms, cfg, resolved, impression_offsets)
     if keyed:
-        run_dir = run_dir / f"base-v{'none' if base is None else base.version}-{key[:10]}"
+        run_dir = run_dir / f"base-v{'none' if resolved is None else resolved}-{key[:10]}"
     report_path = run_dir / "report.json"
     if report_path.exists() and not force:
         done = json.loads(report_path.read_text(encoding="utf-8"))

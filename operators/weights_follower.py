@@ -1,6 +1,6 @@
-"""Follows the model-weights topic and hands the latest version per model_id to a callback (a MAJOR's parent
-just before it when the same batch holds both, so a restarted ranker holds the parent of a MAJOR on probation)
-(typically Ranker.apply_weights).
+"""Follows the model-weights topic and hands the latest version per model_id to a callback (typically
+Ranker.apply_weights), and a MAJOR's parent just before it when the same batch holds both, so a restarted
+ranker holds the parent of a MAJOR on probation.
 
 "Latest" is topic order (the last record read for a model_id), not the largest version number: the
 topic is the single source of truth, and a ROLLBACK is a newer record even when it republishes an
@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from operators.model_weights_log import WeightsLog
 from schemas.serde import SerdeError, decode
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,8 @@ class WeightsHandler:
     def handle_batch(self, values: Iterable[bytes]) -> list[dict[str, Any]]:
         """Handle one poll's values in topic order; returns the records handed to the callback."""
         latest: dict[str, dict[str, Any]] = {}
-        #: The last record of each (model_id, version) in the batch: a MAJOR's parent is handed on before it.
-        by_version: dict[tuple[str, int], dict[str, Any]] = {}
+        #: The batch as the job reads the topic (WeightsLog): which latest MAJOR has its parent just before it.
+        seen = WeightsLog()
         for value in values:
             try:
                 record = decode("ModelWeights", value)
@@ -61,25 +62,27 @@ class WeightsHandler:
                 continue
             latest.pop(model_id, None)  # keep insertion order = order of the latest record
             latest[model_id] = record
-            by_version[(model_id, int(record["version"]))] = record
+            seen.add(record)
         handed: list[dict[str, Any]] = []
         for model_id, record in latest.items():
-            parent = self._parent_first(model_id, record, by_version)
-            for rec in ([parent] if parent is not None else []) + [record]:
-                self._hand(model_id, rec, handed)
+            parent = self._parent_first(model_id, record, seen)
+            if parent is not None:
+                self._hand(model_id, parent, handed)
+            self._hand(model_id, record, handed)
         return handed
 
-    def _parent_first(self, model_id: str, record: Mapping[str, Any],
-                      by_version: Mapping[tuple[str, int], dict[str, Any]]) -> dict[str, Any] | None:
-        """A MAJOR's parent when the batch holds it and it is not what was last handed on: a follower that
-        starts on the topic (a restarted ranker) must serve the parent before the MAJOR to hold it, as a
-        MAJOR on probation is tried against it (models/probation.py)."""
-        parent_version = record.get("parent_version")
-        if record.get("kind") != "MAJOR" or parent_version is None:
+    def _parent_first(self, model_id: str, record: Mapping[str, Any], seen: WeightsLog) -> dict[str, Any] | None:
+        """The parent of a MAJOR that is the batch's last record, by the job's rule (the record just before it,
+        of its parent_version), unless it is what was last handed on: a follower that starts on the topic (a
+        restarted ranker) must serve the parent before the MAJOR to hold it, as a MAJOR on probation is tried
+        against it (models/probation.py)."""
+        major = seen.latest_major.get(model_id)
+        if record.get("kind") != "MAJOR" or major is None or int(major["version"]) != int(record["version"]):
             return None
-        if self.handed.get(model_id) == int(parent_version):
+        parent = seen.major_parent.get(model_id)
+        if parent is None or self.handed.get(model_id) == int(parent["version"]):
             return None
-        return by_version.get((model_id, int(parent_version)))
+        return parent
 
     def _hand(self, model_id: str, record: dict[str, Any], handed: list[dict[str, Any]]) -> None:
         try:

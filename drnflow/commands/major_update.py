@@ -150,8 +150,8 @@ def cmd_major_update(args: argparse.Namespace) -> int:
         if args.end <= args.start:
             raise CommandError(f"--to ({args.end}) must be after --from ({args.start})")
         model_id = args.model_id or "drn"
-        run_dir = runs_dir / model_id / f"range-{args.start}-{args.end}-seed{args.seed}"
-        report = job.run_range(args.bootstrap, topics, model_id, args.start, args.end, cfg, run_dir,
+        range_dir = runs_dir / model_id / f"range-{args.start}-{args.end}-seed{args.seed}"
+        report = job.run_range(args.bootstrap, topics, model_id, args.start, args.end, cfg, range_dir,
                                base_version=args.base_version, progress=progress, force=args.force, keyed=True)
     except KafkaError as e:
         raise CommandError(f"Kafka at {args.bootstrap} failed ({type(e).__name__}: {e}); is `drnflow up` running?"
@@ -159,7 +159,7 @@ def cmd_major_update(args: argparse.Namespace) -> int:
     except (TimeoutError, ValueError) as e:
         raise CommandError(str(e)) from None
     _print_summary(report)
-    print(f"report: {Path(report.get('run_dir', run_dir)) / 'report.md'}")
+    print(f"report: {Path(report['run_dir']) / 'report.md'}")  # the run's own dir below range_dir
     return 0 if report.get("status") in ("PUBLISHED", "ALREADY_PUBLISHED") else 3
 
 

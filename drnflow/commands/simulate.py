@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from drnflow.cli import CommandError
+from drnflow.cli import CommandError, duration_ms_argument
 from operators.kafka_io.addressing import add_kafka_arguments
-from schemas.durations import parse_duration_ms
 
 
 def register(subparsers: Any) -> None:
@@ -94,10 +93,7 @@ def register(subparsers: Any) -> None:
 
 
 def _round_ms(text: str) -> int:
-    try:
-        ms = parse_duration_ms(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+    ms = duration_ms_argument(text)
     if ms < 1:
         raise argparse.ArgumentTypeError(f"a round must last at least 1 ms, got {text!r}")
     return ms

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from drnflow.cli import CommandError
+from drnflow.cli import CommandError, duration_ms_argument
 from operators.jars import SetupError
 from operators.kafka_io.addressing import add_prefix_argument
 from operators.paths import state_dir
@@ -144,14 +144,9 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def _duration_ms(text: str) -> int:
-    from schemas.durations import parse_duration_ms
-
     if text.strip() in ("-1", "forever"):
         return -1
-    try:
-        return parse_duration_ms(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+    return duration_ms_argument(text)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]

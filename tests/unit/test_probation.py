@@ -225,6 +225,14 @@ def test_a_ranker_starting_on_the_topic_holds_the_parent_of_the_major_on_probati
     follower.handle_batch([serde.encode("ModelWeights", r) for r in records[:2]])
     assert [r["version"] for r in follower.handle_batch([serde.encode("ModelWeights", records[2])])] == [2]
     assert _rank(running, 3, 3)["explore_seed"] == probation_seed(2, 1)
+    # The job's rule (WeightsLog.major_parent): a MINOR published between the parent and the MAJOR means no
+    # parent was served just before it, so neither the job nor a ranker tries it on probation.
+    between = [records[1], _drn_record(3, seed=4, parent=1, kind="MINOR"),
+               _drn_record(4, seed=2, parent=1, probation=ProbationParams(2))]
+    late = Ranker(RankerConfig(model_id="drn", round_ms=60_000))
+    assert [r["version"] for r in WeightsHandler(late.apply_weights).handle_batch(
+        [serde.encode("ModelWeights", r) for r in between])] == [4]
+    assert _rank(late, 3, 3)["explore_seed"] != probation_seed(4, 1)
 
 
 # --- the loop: a worse MAJOR is rolled back on the simulator, a better one kept ----------------------
