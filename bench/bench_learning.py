@@ -12,6 +12,9 @@ so the request stream does not depend on the arm):
   last one, gate, rebase), no DBGD;
 - dbgd: the offline start plus a DBGD minor update per window, no major update;
 - drn: offline start + DBGD + major updates (DRN's timeline);
+- drnp: as drn, every MAJOR published on probation (BENCH_LEARNING_PROBATION_WINDOWS windows against its base,
+  also one the offline gate would refuse: `refused_on_probation`) and rolled back when it loses online; its
+  explore round is the window (drn's is the ranker's default 30 min);
 - mgd: as drn with MGD instead of DBGD: BENCH_LEARNING_EXPLORE_LISTS (default 4) explore networks multileaved
   per round, each credited against the current list, W moved to the mean of the winners;
 - cold: DBGD alone from a seeded random network (what the loop did before the offline start).
@@ -43,7 +46,10 @@ from typing import Any
 
 import numpy as np
 
-ARMS = ("random", "popular", "frozen", "major", "dbgd", "drn", "mgd", "cold", "oracle")
+ARMS = ("random", "popular", "frozen", "major", "dbgd", "drn", "drnp", "mgd", "cold", "oracle")
+#: The drnp arm's probation: a MAJOR is interleaved against its base for this many windows (one explore round
+#: each) and rolled back when it wins less than half of the decided impressions.
+PROBATION_WINDOWS = int(os.environ.get("BENCH_LEARNING_PROBATION_WINDOWS", "3"))
 EXPLORE_LISTS = int(os.environ.get("BENCH_LEARNING_EXPLORE_LISTS", "4"))
 WINDOW_MS = 10 * 60_000
 MAJOR_EVERY_MS = 2 * 3_600_000
@@ -131,12 +137,31 @@ def truth_judge(world: Any, sim: Any, sample: int = 300) -> Any:
     return judge
 
 
+def kept(update: dict[str, Any]) -> bool:
+    """Whether a major update's candidate ended up serving: published, and not rolled back by probation."""
+    return update["version"] is not None and not update.get("probation", {}).get("rolled_back", False)
+
+
+def gate_agreement(judged: list[dict[str, Any]]) -> str:
+    """How often the update's final decision (gate, then probation) agrees with the truth: a candidate is kept
+    exactly when it scores at least as well as its base on the simulator's truth."""
+    better = [u["truth"]["candidate"] >= u["truth"]["base"] for u in judged]
+    agree = sum(1 for u, b in zip(judged, better, strict=True) if kept(u) == b)
+    published = sum(1 for u in judged if u["version"] is not None)
+    overruled = sum(1 for u in judged if (u.get("gate") or {}).get("overruled_by_probation"))
+    rolled_back = sum(1 for u in judged if u.get("probation", {}).get("rolled_back"))
+    return (f"major-update decisions vs the truth: agree on {agree} of {len(judged)} updates; published "
+            f"{published} ({overruled} the offline gate refused, on probation), rolled back {rolled_back}, "
+            f"kept {sum(1 for u in judged if kept(u))}, truly not worse {sum(better)}")
+
+
 def run_arm(world: Any, arm: str, seed: int, drift: str, n: int, n_log: int, start: dict[str, Any]) -> dict[str, Any]:
     from drnflow.demo.inmemory import MajorUpdates, make_learner, make_ranker, run_loop
     from models.initial_model import initial_drn_record
     from models.major.ddqn import DdqnConfig
     from models.major.update import MajorUpdateConfig
     from models.perturbation import ExploreParams
+    from models.probation import ProbationParams
     from models.simulator import Simulator
     from models.simulator.click_models import CASCADE_MODELS
     from models.simulator.evaluate import ndcg
@@ -160,15 +185,18 @@ def run_arm(world: Any, arm: str, seed: int, drift: str, n: int, n_log: int, sta
 
     minors = majors_published = 0
     updates: list[dict[str, Any]] = []
-    if arm in ("frozen", "major", "dbgd", "drn", "mgd", "cold"):
+    if arm in ("frozen", "major", "dbgd", "drn", "drnp", "mgd", "cold"):
         major = (initial_drn_record("drn", world.state_dim, world.action_dim, seed, created_at=0,
                                     explore=ExploreParams(ALPHA)) if arm == "cold" else start)
-        ranker = make_ranker("drn", major, alpha=ALPHA, seed=seed, n_explore=EXPLORE_LISTS if arm == "mgd" else 1)
+        ranker = make_ranker("drn", major, alpha=ALPHA, seed=seed, n_explore=EXPLORE_LISTS if arm == "mgd" else 1,
+                             round_ms=WINDOW_MS if arm == "drnp" else None)
         learner = (make_learner("drn", major, ALPHA, ETA, WINDOW_MS, WINDOW_MS, confidence=CONFIDENCE)
-                   if arm in ("dbgd", "drn", "mgd", "cold") else None)
+                   if arm in ("dbgd", "drn", "drnp", "mgd", "cold") else None)
+        probation = ProbationParams(PROBATION_WINDOWS) if arm == "drnp" else None
         majors = (MajorUpdates("drn", MAJOR_EVERY_MS, MajorUpdateConfig(
-            ddqn=DdqnConfig(seed=seed, steps=500, device="cpu"), run_baselines=False), ExploreParams(ALPHA),
-            judge=truth_judge(world, sim)) if arm in ("major", "drn", "mgd") else None)
+            ddqn=DdqnConfig(seed=seed, steps=500, device="cpu"), run_baselines=False, probation=probation,
+            refused_on_probation=probation is not None),
+            ExploreParams(ALPHA), judge=truth_judge(world, sim)) if arm in ("major", "drn", "drnp", "mgd") else None)
         sim.policy = ranker
         stats = run_loop(sim, ranker, learner, n, WINDOW_MS, on_step=keep, majors=majors)
         minors = sum(1 for w in stats.windows if w["accepted"])
@@ -176,9 +204,10 @@ def run_arm(world: Any, arm: str, seed: int, drift: str, n: int, n_log: int, sta
         updates = [] if majors is None else majors.outcomes
     else:
         users = {u: i for i, u in enumerate(world.ml.user_ids)}
-        sim.policy = {"random": lambda: RandomPolicy("x", seed=seed), "popular": lambda: PopularPolicy("x"),
-                      "oracle": lambda: OraclePolicy(world.grades, users, world.item_index, "x",
-                                                     drift=sim.drift)}[arm]()
+        fixed: dict[str, Any] = {"random": lambda: RandomPolicy("x", seed=seed), "popular": lambda: PopularPolicy("x"),
+                                 "oracle": lambda: OraclePolicy(world.grades, users, world.item_index, "x",
+                                                                drift=sim.drift)}
+        sim.policy = fixed[arm]()
         for step in sim.run(n):
             keep(step)
     m = np.array(rows, dtype=np.float64)
@@ -245,8 +274,9 @@ def main() -> None:
             for arm in arms:
                 cells = [interval([r[part][c] for r in by_arm[arm]]) for c in cols]
                 print(f"  {'':<10}{arm:<8}" + "".join(f"{m:>13.4f} ± {h:<6.4f}" for m, h in cells))
-        for arm, other in (("drn", "frozen"), ("drn", "popular"), ("dbgd", "frozen"), ("major", "frozen"),
-                           ("mgd", "drn"), ("mgd", "frozen"), ("cold", "frozen")):
+        for arm, other in (("drn", "frozen"), ("drn", "popular"), ("drnp", "drn"), ("drnp", "frozen"),
+                           ("drnp", "popular"), ("dbgd", "frozen"), ("major", "frozen"), ("mgd", "drn"),
+                           ("mgd", "frozen"), ("cold", "frozen")):
             if arm in by_arm and other in by_arm:
                 gains = [d["last20"]["ctr"] - f["last20"]["ctr"]
                          for d, f in zip(by_arm[arm], by_arm[other], strict=True)]
@@ -254,13 +284,10 @@ def main() -> None:
                 wins = sum(1 for x in gains if x > 0)
                 print(f"  {arm} - {other}, CTR last 20%: {g:+.4f} ± {gh:.4f}; {arm} better on {wins} of "
                       f"{len(gains)} seeds ({', '.join(f'{x:+.4f}' for x in gains)})")
-        judged = [u for runs in by_arm.values() for r in runs for u in r["updates"] if "truth" in u]
-        if judged:
-            agree = sum(1 for u in judged if (u["version"] is not None)
-                        == (u["truth"]["candidate"] >= u["truth"]["base"]))
-            better = sum(1 for u in judged if u["truth"]["candidate"] >= u["truth"]["base"])
-            print(f"  major-update gate vs the truth: agrees on {agree} of {len(judged)} updates; published "
-                  f"{sum(1 for u in judged if u['version'] is not None)}, truly not worse {better}")
+        for arm, runs in by_arm.items():
+            judged = [u for r in runs for u in r["updates"] if "truth" in u]
+            if judged:
+                print(f"  {arm}: {gate_agreement(judged)}")
         print()
     out = Path(os.environ.get("BENCH_LEARNING_OUT", "out/bench"))
     out.mkdir(parents=True, exist_ok=True)

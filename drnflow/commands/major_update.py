@@ -78,6 +78,10 @@ def register(subparsers: Any) -> None:
                    "--probation-min-win-rate of the decided impressions (default: no probation)")
     e.add_argument("--probation-min-win-rate", type=float, default=0.5,
                    help="with --probation-windows: the share it must win (default %(default)s)")
+    e.add_argument("--refused-on-probation", action="store_true",
+                   help="with --probation-windows: publish a candidate the offline gate refuses on probation "
+                   "all the same, so the online test against its base decides (the offline estimate leans "
+                   "towards the policy that logged the held-out lists)")
     e.add_argument("--max-corrupt-fraction", type=float, default=0.01,
                    help="publish nothing when more records of the range are corrupt (default %(default)s)")
     e.add_argument("--no-baselines", action="store_true", help="skip the LR / FM rows of the offline table")
@@ -107,6 +111,7 @@ def build_config(args: argparse.Namespace) -> Any:
             baselines=BaselineConfig(seed=args.seed),
             holdout_fraction=args.holdout, gate_metric=args.gate_metric, gate_margin=args.gate_margin,
             gate_confidence=args.gate_confidence, probation=probation,
+            refused_on_probation=args.refused_on_probation,
             max_corrupt_fraction=args.max_corrupt_fraction, run_baselines=not args.no_baselines,
         )
     except ValueError as e:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -115,6 +115,13 @@ class MajorUpdates:
         self.outcomes.append(summary)
         return record
 
+    def judged_online(self, verdict: Any) -> None:
+        """A probation verdict on a version this published: whether the online test kept it joins its outcome."""
+        for summary in self.outcomes:
+            if summary["version"] == verdict.version:
+                summary["probation"] = {"rolled_back": verdict.rolled_back, "win_rate": verdict.win_rate,
+                                        "version_wins": verdict.version_wins, "parent_wins": verdict.parent_wins}
+
 
 def run_loop(sim: Any, ranker: Ranker, learner: DbgdLearner | None, impressions: int, window_ms: int,
              on_window: Callable[[dict[str, Any]], None] | None = None,
@@ -138,10 +145,12 @@ def run_loop(sim: Any, ranker: Ranker, learner: DbgdLearner | None, impressions:
                                    "version": ranker.version, "accepted": False}
         if learner is not None and rows:
             result = learner.on_window(rows)
+            if result.verdict is not None and majors is not None:
+                majors.judged_online(result.verdict)
             if result.weights is not None:
                 ranker.apply_weights(result.weights)
                 stats.final_weights = result.weights
-                summary["accepted"] = True
+                summary["accepted" if result.weights["kind"] == "MINOR" else "rolled_back"] = True
                 summary["version"] = result.weights["version"]
         if majors is not None and majors.due(window + window_ms):
             record = majors.update(window + window_ms, ranker, learner)
@@ -188,8 +197,11 @@ def make_learner(model_id: str, major: dict[str, Any], alpha: float, eta: float,
     return learner
 
 
-def make_ranker(model_id: str, major: dict[str, Any], alpha: float, seed: int, n_explore: int = 1) -> Ranker:
-    """A ranker serving `major`; with n_explore > 1 it multileaves that many explore lists (MGD)."""
-    ranker = Ranker(RankerConfig(model_id=model_id, alpha=alpha, base_seed=seed, n_explore=n_explore))
+def make_ranker(model_id: str, major: dict[str, Any], alpha: float, seed: int, n_explore: int = 1,
+                round_ms: int | None = None) -> Ranker:
+    """A ranker serving `major`; with n_explore > 1 it multileaves that many explore lists (MGD). `round_ms`
+    (default the ranker's) is how long one explore seed, or one probation round, lasts."""
+    config = RankerConfig(model_id=model_id, alpha=alpha, base_seed=seed, n_explore=n_explore)
+    ranker = Ranker(config if round_ms is None else replace(config, round_ms=round_ms))
     ranker.apply_weights(major)
     return ranker

@@ -5,7 +5,8 @@ Held-out range: the last `holdout_fraction` of the range's impressions (by event
 trained on; they make the offline table and the gate. The candidate that is evaluated is the one that
 is published (it is trained on the rest of the range).
 
-Outcomes (`UpdateOutcome.status`): PUBLISH; REJECTED (the gate: worse than the base by more than the
+Outcomes (`UpdateOutcome.status`): PUBLISH (with `refused_on_probation`, also a candidate the gate would
+refuse: on probation, the online test decides); REJECTED (the gate: worse than the base by more than the
 margin); EMPTY (no usable data in the range); CORRUPT (too many undecodable records); MISMATCH (the
 base network cannot take the logged features). Everything but PUBLISH publishes nothing; the reason is
 logged and kept in the report.
@@ -68,6 +69,10 @@ class MajorUpdateConfig:
     #: Publish the candidate on probation (models/probation.py): served against its base for this many
     #: windows and rolled back by the minor-update job when it wins less than its share. None: off.
     probation: ProbationParams | None = None
+    #: With probation: a candidate the offline gate refuses is published on probation all the same, so the
+    #: online interleaving against its base decides (the offline estimate leans towards the policy that
+    #: logged the held-out lists; the online test does not). False: a refused candidate is not published.
+    refused_on_probation: bool = False
     max_corrupt_fraction: float = 0.01
     run_baselines: bool = True
     #: Sizes of a network built from scratch (only when the model has no weights on the topic yet).
@@ -83,6 +88,9 @@ class MajorUpdateConfig:
             raise ValueError(f"MajorUpdateConfig.gate_margin must be finite and >= 0, got {self.gate_margin}")
         if not 0 <= self.gate_confidence < 1:
             raise ValueError(f"MajorUpdateConfig.gate_confidence must be in [0, 1), got {self.gate_confidence}")
+        if self.refused_on_probation and self.probation is None:
+            raise ValueError("MajorUpdateConfig.refused_on_probation needs probation: only an online test can "
+                             "overrule the offline gate")
         if not 0 <= self.max_corrupt_fraction <= 1:
             raise ValueError(
                 f"MajorUpdateConfig.max_corrupt_fraction must be in [0, 1], got {self.max_corrupt_fraction}"
@@ -243,10 +251,15 @@ def run_update(
                   - ndcg_ips_per_impression(score_rows(data, test_rows, scorers[BASE]), clicks, mask, propensity))
     gate = _gate(by_name.get(BASE), by_name[CANDIDATE], cfg, paired)
     report["gate"] = gate
-    if not gate["passed"]:  # the refused candidate stays in the outcome, to be judged (bench_learning)
-        return _stop(REJECTED, gate["reason"], report, candidate)
-    report.update(status=PUBLISH, reason=gate["reason"])
-    return UpdateOutcome(PUBLISH, gate["reason"], report, candidate, arch)
+    reason = gate["reason"]
+    if not gate["passed"]:
+        if not (cfg.refused_on_probation and cfg.probation is not None and base is not None):
+            return _stop(REJECTED, reason, report, candidate)  # kept in the outcome, to be judged
+        gate["overruled_by_probation"] = True
+        reason = (f"the offline gate would refuse it ({reason}); published on probation against "
+                  f"v{base.version} ({cfg.probation.describe()}): the online test decides")
+    report.update(status=PUBLISH, reason=reason)
+    return UpdateOutcome(PUBLISH, reason, report, candidate, arch)
 
 
 def holdout_split(data: TransitionSet, fraction: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:

@@ -139,3 +139,31 @@ def test_probation_flags_reach_the_candidates_architecture_and_a_first_network_h
     out = run_update(tiny_log(), base(), cfg)
     assert out.publish and ProbationParams.read_from(out.architecture) == ProbationParams(3, 0.45)
     assert ProbationParams.read_from(run_update(tiny_log(), None, cfg).architecture) is None
+
+
+def test_a_refused_candidate_goes_on_probation_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from drnflow.cli import make_parser
+    from drnflow.commands.major_update import build_config
+    from drnflow.errors import CommandError
+    from models.major import update
+    from models.probation import ProbationParams
+
+    def refuse(*_: object) -> dict[str, object]:
+        return {"metric": "ndcg_ips", "passed": False, "reason": "shown worse than the base"}
+
+    monkeypatch.setattr(update, "_gate", refuse)
+    on_probation = replace(CFG, probation=ProbationParams(3))
+    assert run_update(tiny_log(), base(), on_probation).status == "REJECTED"
+    out = run_update(tiny_log(), base(), replace(on_probation, refused_on_probation=True))
+    assert out.publish and out.report["gate"]["overruled_by_probation"] is True
+    assert ProbationParams.read_from(out.architecture) == ProbationParams(3)
+    assert "on probation against v7" in out.reason and "shown worse than the base" in out.reason
+    with pytest.raises(ValueError, match="refused_on_probation needs probation"):
+        replace(CFG, refused_on_probation=True)
+    parser = make_parser()
+    args = parser.parse_args(["major-update", "--from", "0", "--probation-windows", "2", "--refused-on-probation"])
+    assert build_config(args).refused_on_probation is True
+    with pytest.raises(CommandError, match="needs probation"):
+        build_config(parser.parse_args(["major-update", "--from", "0", "--refused-on-probation"]))

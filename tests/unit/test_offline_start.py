@@ -108,3 +108,31 @@ def test_major_updates_rebase_ranker_and_learner_above_every_version(world: Worl
     assert served is not None and served.flat.tobytes() == parse_model_weights_record(last)[0].tobytes()
     with pytest.raises(ValueError, match="every_ms"):
         MajorUpdates("drn", 0, FAST)
+
+
+def test_major_updates_on_probation_are_judged_online_and_a_rollback_is_served(world: World) -> None:
+    """With probation, each published MAJOR is interleaved against its base for its first windows; the
+    learner's verdict joins that update's outcome, and a ROLLBACK is served and counted as one, not as a MINOR."""
+    from dataclasses import replace
+
+    from models.probation import ProbationParams
+
+    sim = Simulator(world, ExploringPolicy(PopularPolicy(), 0.5, model_id="drn", seed=3),
+                    SimulatorConfig(seed=3, click_model="pbm", return_visits=False,
+                                    arrivals=ArrivalConfig(mode="poisson", rate_per_s=1.0)))
+    start, _ = train_offline_start(log_range("drn", sim.run(800)), FAST, created_at=0, explore=ExploreParams(0.3))
+    ranker = make_ranker("drn", start, alpha=0.3, seed=3, round_ms=WINDOW_MS)
+    learner = make_learner("drn", start, 0.3, 1.0, WINDOW_MS, WINDOW_MS)
+    # min_win_rate 1.0: any decided impression the parent wins rolls the MAJOR back
+    majors = MajorUpdates("drn", 6 * WINDOW_MS, replace(LENIENT, probation=ProbationParams(2, 1.0),
+                                                        refused_on_probation=True), ExploreParams(0.3))
+    sim.policy = ranker
+    stats = run_loop(sim, ranker, learner, 1500, WINDOW_MS, majors=majors)
+    judged = [o for o in majors.outcomes if "probation" in o]
+    assert judged and all(o["version"] is not None for o in judged), majors.outcomes
+    rolled = [o for o in judged if o["probation"]["rolled_back"]]
+    assert rolled, judged
+    rollbacks = [w for w in stats.windows if w.get("rolled_back")]
+    assert len(rollbacks) == len(rolled) and not any(w["accepted"] for w in rollbacks)
+    assert all(o["probation"]["parent_wins"] > 0 for o in rolled)
+    assert ranker.version == learner.version == stats.windows[-1]["version"]
