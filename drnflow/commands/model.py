@@ -111,6 +111,24 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def version_notes(record: dict[str, Any]) -> str:
+    """What a version's record asks of rankers and the job beyond its weights, in words for `model list`."""
+    from models.perturbation import ExploreParams
+    from models.probation import ProbationParams
+
+    architecture = str(record.get("architecture") or "")
+    notes = []
+    explore = ExploreParams.read_from(architecture)
+    if explore is not None:
+        notes.append(f"explore alpha {explore.alpha:g}, {explore.perturbation.value}")
+    probation = ProbationParams.read_from(architecture)
+    if probation is not None and record.get("kind") == "MAJOR":
+        notes.append(f"on probation: {probation.describe()} (v{record.get('parent_version')})")
+    if record.get("kind") == "ROLLBACK":
+        notes.append(f"v{record.get('parent_version')}'s weights again")
+    return "; ".join(notes)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from drnflow.tools.timespec import format_time_ms
 
@@ -118,12 +136,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not records:
         print(f"no versions{f' of model {args.model_id!r}' if args.model_id else ''} on the topic")
         return 0
-    print(f"{'model':<12} {'version':>7} {'kind':<8} {'parent':>6}  {'created (UTC)':<24} window start")
+    print(f"{'model':<12} {'version':>7} {'kind':<8} {'parent':>6}  {'created (UTC)':<24} {'window start':<24} notes")
     for r in records:
         parent = "" if r["parent_version"] is None else str(r["parent_version"])
         window = "" if r["window_start"] is None else format_time_ms(int(r["window_start"]))
         print(f"{r['model_id']:<12} {r['version']:>7} {r['kind']:<8} {parent:>6}  "
-              f"{format_time_ms(int(r['created_at'])):<24} {window}")
+              f"{format_time_ms(int(r['created_at'])):<24} {window:<24} {version_notes(r)}".rstrip())
     return 0
 
 

@@ -139,6 +139,9 @@ def test_model_init_list_and_rollback(env: TopicNames, kafka_bootstrap: str,
     assert code == 0, err
     kinds = [ln.split()[1:3] for ln in out.splitlines()[1:]]
     assert kinds == [["1", "MAJOR"], ["2", "MAJOR"], ["3", "ROLLBACK"]]
+    lines = out.splitlines()
+    assert lines[0].rstrip().endswith("notes") and "explore alpha 0.05" in lines[1]
+    assert lines[3].endswith("v1's weights again")
 
     records = [serde.decode("ModelWeights", r.value) for r in read_committed(kafka_bootstrap, env.model_weights)]
     v1, v2, v3 = records
