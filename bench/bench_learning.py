@@ -17,6 +17,8 @@ so the request stream does not depend on the arm):
   explore round is the window (drn's is the ranker's default 30 min);
 - mgd: as drn with MGD instead of DBGD: BENCH_LEARNING_EXPLORE_LISTS (default 4) explore networks multileaved
   per round, each credited against the current list, W moved to the mean of the winners;
+- pdgd: as drn with PDGD instead of DBGD: the ranker shows a Plackett-Luce sample of Q/τ and the learner takes
+  one PDGD step per window (models/pdgd_learner.py), major updates as drn;
 - cold: DBGD alone from a seeded random network (what the loop did before the offline start).
 
 Worlds: static, and news drift (models/simulator/drift.py). Metrics per arm: CTR per shown slot under the
@@ -46,7 +48,10 @@ from typing import Any
 
 import numpy as np
 
-ARMS = ("random", "popular", "frozen", "major", "dbgd", "drn", "drnp", "mgd", "cold", "oracle")
+ARMS = ("random", "popular", "frozen", "major", "dbgd", "drn", "drnp", "mgd", "pdgd", "cold", "oracle")
+#: The pdgd arm's Plackett-Luce temperature and step size (BENCH_LEARNING_PDGD_TEMPERATURE / _LR override).
+PDGD_TEMPERATURE = float(os.environ.get("BENCH_LEARNING_PDGD_TEMPERATURE", "0.05"))
+PDGD_LR = float(os.environ.get("BENCH_LEARNING_PDGD_LR", "0.001"))
 #: The drnp arm's probation: a MAJOR is interleaved against its base for this many windows (one explore round
 #: each) and rolled back when it wins less than half of the decided impressions.
 PROBATION_WINDOWS = int(os.environ.get("BENCH_LEARNING_PROBATION_WINDOWS", "3"))
@@ -156,10 +161,11 @@ def gate_agreement(judged: list[dict[str, Any]]) -> str:
 
 
 def run_arm(world: Any, arm: str, seed: int, drift: str, n: int, n_log: int, start: dict[str, Any]) -> dict[str, Any]:
-    from drnflow.demo.inmemory import MajorUpdates, make_learner, make_ranker, run_loop
+    from drnflow.demo.inmemory import MajorUpdates, make_learner, make_pdgd, make_ranker, run_loop
     from models.initial_model import initial_drn_record
     from models.major.ddqn import DdqnConfig
     from models.major.update import MajorUpdateConfig
+    from models.pdgd_learner import PdgdConfig
     from models.perturbation import ExploreParams
     from models.probation import ProbationParams
     from models.simulator import Simulator
@@ -185,18 +191,21 @@ def run_arm(world: Any, arm: str, seed: int, drift: str, n: int, n_log: int, sta
 
     minors = majors_published = 0
     updates: list[dict[str, Any]] = []
-    if arm in ("frozen", "major", "dbgd", "drn", "drnp", "mgd", "cold"):
+    if arm in ("frozen", "major", "dbgd", "drn", "drnp", "mgd", "pdgd", "cold"):
         major = (initial_drn_record("drn", world.state_dim, world.action_dim, seed, created_at=0,
                                     explore=ExploreParams(ALPHA)) if arm == "cold" else start)
         ranker = make_ranker("drn", major, alpha=ALPHA, seed=seed, n_explore=EXPLORE_LISTS if arm == "mgd" else 1,
                              round_ms=WINDOW_MS if arm == "drnp" else None)
-        learner = (make_learner("drn", major, ALPHA, ETA, WINDOW_MS, WINDOW_MS, confidence=CONFIDENCE)
-                   if arm in ("dbgd", "drn", "drnp", "mgd", "cold") else None)
+        learner: Any = (make_learner("drn", major, ALPHA, ETA, WINDOW_MS, WINDOW_MS, confidence=CONFIDENCE)
+                        if arm in ("dbgd", "drn", "drnp", "mgd", "cold") else None)
+        if arm == "pdgd":
+            ranker, learner = make_pdgd("drn", major, PdgdConfig(PDGD_LR, PDGD_TEMPERATURE), seed)
         probation = ProbationParams(PROBATION_WINDOWS) if arm == "drnp" else None
         majors = (MajorUpdates("drn", MAJOR_EVERY_MS, MajorUpdateConfig(
             ddqn=DdqnConfig(seed=seed, steps=500, device="cpu"), run_baselines=False, probation=probation,
             refused_on_probation=probation is not None),
-            ExploreParams(ALPHA), judge=truth_judge(world, sim)) if arm in ("major", "drn", "drnp", "mgd") else None)
+            ExploreParams(ALPHA), judge=truth_judge(world, sim))
+            if arm in ("major", "drn", "drnp", "mgd", "pdgd") else None)
         sim.policy = ranker
         stats = run_loop(sim, ranker, learner, n, WINDOW_MS, on_step=keep, majors=majors)
         minors = sum(1 for w in stats.windows if w["accepted"])
@@ -276,7 +285,7 @@ def main() -> None:
                 print(f"  {'':<10}{arm:<8}" + "".join(f"{m:>13.4f} ± {h:<6.4f}" for m, h in cells))
         for arm, other in (("drn", "frozen"), ("drn", "popular"), ("drnp", "drn"), ("drnp", "frozen"),
                            ("drnp", "popular"), ("dbgd", "frozen"), ("major", "frozen"), ("mgd", "drn"),
-                           ("mgd", "frozen"), ("cold", "frozen")):
+                           ("mgd", "frozen"), ("pdgd", "drn"), ("pdgd", "frozen"), ("cold", "frozen")):
             if arm in by_arm and other in by_arm:
                 gains = [d["last20"]["ctr"] - f["last20"]["ctr"]
                          for d, f in zip(by_arm[arm], by_arm[other], strict=True)]

@@ -19,7 +19,9 @@ from models.dbgd import DbgdConfig, DbgdLearner
 from models.interleave import Outcome, seed_outcomes
 from models.major.offline_start import log_range, major_record
 from models.major.update import BaseModel, MajorUpdateConfig, run_update
+from models.pdgd_learner import PdgdConfig, PdgdLearner
 from models.perturbation import ExploreParams
+from operators.pdgd_ranker import PdgdRanker
 from operators.ranker import Ranker, RankerConfig
 
 
@@ -60,6 +62,8 @@ class LoopStats:
 
 
 Judge = Callable[[Any, Any, list[Any]], dict[str, float]]
+#: DBGD/MGD learn from the window's count rows; PDGD from the impressions themselves (it also `observe`s).
+Learner = DbgdLearner | PdgdLearner
 
 
 class MajorUpdates:
@@ -91,7 +95,7 @@ class MajorUpdates:
     def due(self, now_ms: int) -> bool:
         return self._since is not None and now_ms - self._since >= self.every_ms
 
-    def update(self, now_ms: int, ranker: Ranker, learner: DbgdLearner | None) -> dict[str, Any] | None:
+    def update(self, now_ms: int, ranker: Ranker, learner: Learner | None) -> dict[str, Any] | None:
         """Retrain on the steps seen since the last update; the published MAJOR record, or None (gate)."""
         served = ranker.served
         assert served is not None, "a major update needs a served version to start from"
@@ -123,7 +127,7 @@ class MajorUpdates:
                                         "version_wins": verdict.version_wins, "parent_wins": verdict.parent_wins}
 
 
-def run_loop(sim: Any, ranker: Ranker, learner: DbgdLearner | None, impressions: int, window_ms: int,
+def run_loop(sim: Any, ranker: Ranker, learner: Learner | None, impressions: int, window_ms: int,
              on_window: Callable[[dict[str, Any]], None] | None = None,
              on_step: Callable[[Any], None] | None = None, majors: MajorUpdates | None = None) -> LoopStats:
     """Drive `sim` (whose policy is `ranker`) for n impressions; learn per window unless learner is None,
@@ -175,6 +179,8 @@ def run_loop(sim: Any, ranker: Ranker, learner: DbgdLearner | None, impressions:
             c = counts[(int(imp["model_version"]), seed)]
             c[0] += 1
             c[{Outcome.EXPLORE: 1, Outcome.CURRENT: 2, Outcome.TIE: 3, Outcome.NO_CLICK: 4}[outcome]] += 1
+        if isinstance(learner, PdgdLearner):
+            learner.observe(imp, [c["item_id"] for c in step.clicks])
         window_imps += 1
         window_clicks += len(step.clicks)
         stats.impressions += 1
@@ -195,6 +201,15 @@ def make_learner(model_id: str, major: dict[str, Any], alpha: float, eta: float,
                                                            confidence=confidence))
     learner.rebase(major)
     return learner
+
+
+def make_pdgd(model_id: str, major: dict[str, Any], config: PdgdConfig, seed: int) -> tuple[PdgdRanker, PdgdLearner]:
+    """A Plackett–Luce sampling ranker and its PDGD learner, both serving `major`."""
+    ranker = PdgdRanker(RankerConfig(model_id=model_id, base_seed=seed), temperature=config.temperature)
+    ranker.apply_weights(major)
+    learner = PdgdLearner(model_id, config)
+    learner.rebase(major)
+    return ranker, learner
 
 
 def make_ranker(model_id: str, major: dict[str, Any], alpha: float, seed: int, n_explore: int = 1,

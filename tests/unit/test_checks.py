@@ -14,6 +14,7 @@ from models.dbgd import DbgdConfig, DbgdLearner
 from models.ge.environment import ListEnvironment
 from models.simulator.policies import OraclePolicy, PopularPolicy, RandomPolicy
 from models.weights import ParamSpec, make_model_weights_record
+from operators.pdgd_ranker import PdgdRanker
 from operators.ranker import Ranker, RankerConfig
 from tests.unit.test_reranker import ENV, _drn_record, _ranker, _request
 
@@ -23,6 +24,12 @@ STATE, CANDIDATES = ENV_REQUEST[1], ENV_REQUEST[2]
 
 def _drn(n_explore: int = 1) -> Ranker:
     ranker = Ranker(RankerConfig(model_id="drn", base_seed=4, n_explore=n_explore))
+    ranker.apply_weights(_drn_record())
+    return ranker
+
+
+def _pdgd() -> PdgdRanker:
+    ranker = PdgdRanker(RankerConfig(model_id="drn", base_seed=4), temperature=0.5)
     ranker.apply_weights(_drn_record())
     return ranker
 
@@ -41,6 +48,7 @@ POLICIES: dict[str, Callable[[], Any]] = {
     "popular": lambda: PopularPolicy("popular", column=0),
     "oracle": _oracle,
     "greedy": lambda: GreedyPolicy(_drn()),
+    "pdgd-ranker": _pdgd,
 }
 
 
