@@ -34,11 +34,15 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     weights = TopicFollower(args.bootstrap, names.model_weights, "ModelWeights")
     all_rates: list[dict[str, Any]] = []
     all_weights: list[dict[str, Any]] = []
+    newest: int | None = None
     try:
         while True:
             all_rates += rates.catch_up()
             all_weights += weights.catch_up()
-            newest = newest_event_time(args.bootstrap, names.impressions)
+            try:
+                newest = newest_event_time(args.bootstrap, names.impressions)
+            except TimeoutError as e:  # a slow broker: the last answer stands until the next refresh
+                print(f"monitor: newest impression time not read this refresh ({e})", file=sys.stderr)
             views = build_views(all_rates, all_weights, newest, last_windows=args.windows)
             if args.json:
                 print(json.dumps(to_json(views, newest), indent=None if not args.once else 2), flush=True)

@@ -30,13 +30,13 @@ def add_stack_options(p: argparse.ArgumentParser) -> None:
                    help="where broker/cluster data, logs and pid files live (env DRNFLOW_STATE; "
                         "default: .state in the checkout)")
     p.add_argument("--kafka-port", type=int, default=_env_int("DRNFLOW_KAFKA_PORT", 9092),
-                   help="broker port on 127.0.0.1 (env DRNFLOW_KAFKA_PORT; default 9092)")
+                   help="broker port on 127.0.0.1 (env DRNFLOW_KAFKA_PORT, else 9092; here: %(default)s)")
     p.add_argument("--controller-port", type=int, default=_env_int("DRNFLOW_KAFKA_CONTROLLER_PORT", 9093),
-                   help="KRaft controller port (env DRNFLOW_KAFKA_CONTROLLER_PORT; default 9093)")
+                   help="KRaft controller port (env DRNFLOW_KAFKA_CONTROLLER_PORT, else 9093; here: %(default)s)")
     p.add_argument("--rest-port", type=int, default=_env_int("DRNFLOW_FLINK_REST_PORT", 8081),
-                   help="Flink REST/web UI port (env DRNFLOW_FLINK_REST_PORT; default 8081)")
+                   help="Flink REST/web UI port (env DRNFLOW_FLINK_REST_PORT, else 8081; here: %(default)s)")
     p.add_argument("--rpc-port", type=int, default=_env_int("DRNFLOW_FLINK_RPC_PORT", 6123),
-                   help="Flink JobManager RPC port (env DRNFLOW_FLINK_RPC_PORT; default 6123)")
+                   help="Flink JobManager RPC port (env DRNFLOW_FLINK_RPC_PORT, else 6123; here: %(default)s)")
 
 
 def _components(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -136,10 +136,15 @@ def cmd_down(args: argparse.Namespace) -> int:
     if args.purge:
         import shutil
 
-        for path in (broker.home, cluster.home):
+        # The jobs' checkpoints hold offsets of the topics purged with the broker: no use without them.
+        checkpoints = broker.home.parent / "checkpoints"
+        for path in (broker.home, cluster.home, checkpoints):
             if path.exists():
                 shutil.rmtree(path)
-        print(f"purged  {broker.home} and {cluster.home}")
+        print(f"purged  {broker.home}, {cluster.home} and {checkpoints}")
+        kept = [p for p in sorted(broker.home.parent.iterdir()) if p.is_dir()] if broker.home.parent.exists() else []
+        if kept:
+            print(f"kept    {', '.join(str(p) for p in kept)} (reports, savepoints, logs: delete them by hand)")
     return 0
 
 

@@ -25,14 +25,36 @@ class _RaisingParser(argparse.ArgumentParser):
         raise CommandError(f"bad job flags: {message}", code=2)
 
 
-def _submit_options() -> argparse.ArgumentParser:
-    p = _RaisingParser(prog="drnflow submit JOB", add_help=False)
-    p.add_argument("--jobmanager", default=default_jobmanager())
-    p.add_argument("--parallelism", type=int, default=None)
-    p.add_argument("--from-savepoint", default=None)
-    p.add_argument("--allow-non-restored-state", action="store_true")
-    p.add_argument("--settle", type=float, default=5.0)
+def _submit_options(job: str = "JOB") -> argparse.ArgumentParser:
+    p = _RaisingParser(prog=f"drnflow submit {job}", add_help=False,
+                       usage=f"drnflow submit {job} [submit options] [job flags]")
+    o = p.add_argument_group("submit options")
+    o.add_argument("--jobmanager", default=default_jobmanager(),
+                   help="HOST:PORT of the cluster's REST API (env DRNFLOW_JOBMANAGER; default %(default)s)")
+    o.add_argument("--parallelism", type=int, default=None, help="the job's parallelism (default the cluster's)")
+    o.add_argument("--from-savepoint", default=None, metavar="PATH", help="resume from this savepoint")
+    o.add_argument("--allow-non-restored-state", action="store_true",
+                   help="resume even when the savepoint holds state no operator of the job takes")
+    o.add_argument("--settle", type=float, default=5.0, metavar="SECONDS",
+                   help="how long every task must run without a failure before submit reports success "
+                   "(default %(default)s; 0 = do not wait)")
     return p
+
+
+def _job_parser(job: str) -> argparse.ArgumentParser:
+    """The job's own flags, parsed as the job parses them."""
+    from jobs.minor_update_config import add_arguments as minor_update_arguments
+    from jobs.window_count import add_arguments as window_count_arguments
+
+    parser = _RaisingParser(prog=f"drnflow submit {job}", add_help=False)
+    (minor_update_arguments if job == "minor-update" else window_count_arguments)(parser)
+    return parser
+
+
+def _print_help(job: str) -> None:
+    print(_submit_options(job).format_help().rstrip())
+    job_help = _job_parser(job).format_help()
+    print(f"\njob flags of {job} (passed on to the job):" + job_help[job_help.find("\n\n") + 1:].rstrip())
 
 
 def check_job_flags(job: str, job_args: list[str], parallelism: int | None) -> list[str]:
@@ -41,10 +63,9 @@ def check_job_flags(job: str, job_args: list[str], parallelism: int | None) -> l
     from operators.kafka_io import require_broker, require_topics
 
     if job == "minor-update":
-        from jobs.minor_update_config import add_arguments, from_args
+        from jobs.minor_update_config import from_args
 
-        parser = _RaisingParser(prog="minor-update", add_help=False)
-        add_arguments(parser)
+        parser = _job_parser(job)
         args = job_args + ([] if parallelism is None else ["--parallelism", str(parallelism)])
         try:
             cfg = from_args(parser.parse_args(args))
@@ -55,11 +76,9 @@ def check_job_flags(job: str, job_args: list[str], parallelism: int | None) -> l
         require_topics(cfg.bootstrap, [names.impressions, names.clicks, names.model_weights, names.win_rates])
         # The job runs with the broker and topics checked here, whatever the cluster's environment says.
         return [*args, f"--bootstrap={cfg.bootstrap}", f"--prefix={cfg.topic_prefix}"]
-    from jobs.window_count import add_arguments as add_window_count_arguments
     from jobs.window_count import config_from_args
 
-    wc = _RaisingParser(prog="window-count", add_help=False)
-    add_window_count_arguments(wc)
+    wc = _job_parser(job)
     try:
         cfg_wc = config_from_args(wc.parse_args(job_args))
     except ValueError as e:
@@ -75,7 +94,13 @@ def check_job_flags(job: str, job_args: list[str], parallelism: int | None) -> l
 def cmd_submit(args: argparse.Namespace) -> int:
     from drnflow.tools.flink_jobs import Submission, require_cluster, savepoint_uri, submit
 
-    opts, job_args = _submit_options().parse_known_args(args.rest)
+    if any(a in ("-h", "--help") for a in args.rest):
+        _print_help(args.job)
+        return 0
+    opts, job_args = _submit_options(args.job).parse_known_args(args.rest)
+    # The flags (and the broker and topics they name) first: a wrong flag is said as such, not as a cluster
+    # without slots or a missing savepoint.
+    job_args = check_job_flags(args.job, job_args, opts.parallelism)
     overview = require_cluster(opts.jobmanager)
     wanted = opts.parallelism or 1
     free = int(overview.get("slots-available", wanted))
@@ -91,7 +116,6 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 raise CommandError(f"savepoint {opts.from_savepoint} does not exist")
             if os.path.isdir(local) and not os.path.exists(os.path.join(local, "_metadata")):
                 raise CommandError(f"{opts.from_savepoint} is not a savepoint (no _metadata file in it)")
-    job_args = check_job_flags(args.job, job_args, opts.parallelism)
     try:
         sub = Submission(job=args.job, jobmanager=opts.jobmanager, job_args=tuple(job_args),
                          parallelism=opts.parallelism,
@@ -164,7 +188,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
     location = stop_with_savepoint(args.jobmanager, job.job_id, target)
     print(f"stopped {job.name} ({job.job_id}) in {time.monotonic() - t0:.1f} s")
     print(f"savepoint  {location}")
-    print(f"resume     drnflow submit <job> --from-savepoint {location} <the same job flags>")
+    kind = job.name.removeprefix("drnflow-")
+    print(f"resume     drnflow submit {kind if kind in JOB_NAMES else '<job>'} --from-savepoint {location} "
+          "<the same job flags>")
     return 0
 
 
@@ -178,7 +204,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
                     "--allow-non-restored-state, --settle SECONDS (how long every task must run without a "
                     "failure before submit reports success; default 5, 0 = do not wait); "
                     "every other flag goes to the job (e.g. --bootstrap, "
-                    "--prefix, --window for minor-update).",
+                    "--prefix, --window for minor-update). `drnflow submit JOB --help` lists both.",
         usage="drnflow submit {minor-update,window-count} [--jobmanager HOST:PORT] [--parallelism N] "
               "[--from-savepoint PATH] [--settle SECONDS] [job flags]")
     p.add_argument("job", choices=JOB_NAMES, help="which job")

@@ -165,14 +165,17 @@ def format_lineage(chain: Sequence[VersionInfo]) -> str:
 
 def _why_nothing_yet(newest_event_time: int | None) -> str:
     """What a user waiting for the first row needs to know: when a row is written, and where event time is."""
-    from models.dbgd import DRN_ATTRIBUTION_WINDOW_MS, DRN_WINDOW_MS
+    from jobs.minor_update_config import MinorUpdateConfig
 
+    job = MinorUpdateConfig()  # the job's defaults: what a `submit minor-update` without flags runs
+    window, attribution = job.window_ms, job.attribution_window_ms
     where = ("no impressions yet" if newest_event_time is None
              else f"newest impression event time {format_time_ms(newest_event_time)}")
-    return (f"{where}. A window's row is written once event time passes its end plus the attribution window "
-            f"(by default {_duration(DRN_WINDOW_MS)} windows + {_duration(DRN_ATTRIBUTION_WINDOW_MS)}: the first "
-            f"row comes at most {_duration(DRN_WINDOW_MS + DRN_ATTRIBUTION_WINDOW_MS)} of event time after the first "
-            f"impression; the job's --window and --attribution-window set them)")
+    return (f"{where}. A window's row is written once the job's watermark (the newest event time less its "
+            f"out-of-orderness) passes the window's end plus the attribution window (by default "
+            f"{_duration(window)} windows + {_duration(attribution)}: the first row comes at most "
+            f"{_duration(window + attribution)} of event time after the first impression; the job's --window "
+            f"and --attribution-window set them)")
 
 
 def format_table(views: Sequence[ModelView], newest_event_time: int | None = None) -> str:

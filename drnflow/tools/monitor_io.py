@@ -62,27 +62,25 @@ class TopicFollower:
 
 
 def newest_event_time(bootstrap: str, topic: str, tail: int = 50) -> int | None:
-    """The largest impression event time among the last `tail` records of each partition."""
-    from kafka import TopicPartition
+    """The largest event time on `topic` (impressions or clicks). Exact for records stamped with their event
+    time, as drnflow's writers stamp them, wherever they are in the partition: the record of the largest
+    timestamp (kafka_io.newest_timestamp_offsets, from the broker's time index) is read with the last `tail`
+    records of each partition, so a run of old event times written last does not hide newer ones before it."""
+    from operators.kafka_io import PartitionSpan, newest_timestamp_offsets, read_span_records, whole_topic
 
     consumer = kafka_io.consumer(bootstrap, "drnflow-monitor-tail")
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
-            return None
-        consumer.assign(tps)
-        lows, ends = consumer.beginning_offsets(tps), consumer.end_offsets(tps)
-        for tp in tps:
-            consumer.seek(tp, max(int(lows[tp]), int(ends[tp]) - tail))
+        spans = whole_topic(consumer, topic)
+        newest_at = newest_timestamp_offsets(consumer, topic)
+        read = [PartitionSpan(topic, s.partition, max(s.start, s.end - tail), s.end) for s in spans]
+        read += [PartitionSpan(topic, s.partition, newest_at[s.partition][1], newest_at[s.partition][1] + 1)
+                 for s in spans if s.partition in newest_at and newest_at[s.partition][1] < s.end - tail]
         newest: int | None = None
-        deadline = time.monotonic() + 10
-        while any(consumer.position(tp) < ends[tp] for tp in tps) and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=300).values():
-                for r in records:
-                    t = event_time_of(r.value)
-                    if t is not None:
-                        newest = t if newest is None else max(newest, t)
+        for span in read:  # one span at a time: two spans of one partition cannot be read in one pass
+            for r in read_span_records(consumer, [span], timeout_s=10.0):
+                t = event_time_of(r.value)
+                if t is not None:
+                    newest = t if newest is None else max(newest, t)
         return newest
     finally:
         consumer.close()

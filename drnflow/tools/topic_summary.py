@@ -34,7 +34,9 @@ def _time_of(logical: str, value: bytes | None, timestamp: int) -> int | None:
 def summarize(bootstrap: str, prefix: str, exact: bool = False, sample: int = 50,
               timeout_s: float = 60.0) -> list[TopicSummary]:
     """One summary per drnflow topic of `prefix`. Without `exact` the time span comes from the first and
-    last `sample` records of each partition; with it every committed record is read and counted."""
+    last `sample` records of each partition and the record of its largest timestamp (drnflow stamps
+    records with their event time: the latest is then exact, the earliest a sample's); with it every
+    committed record is read and counted."""
     names = TopicNames(prefix)
     known = kafka_io.list_topics(bootstrap)
     out = []
@@ -48,11 +50,15 @@ def summarize(bootstrap: str, prefix: str, exact: bool = False, sample: int = 50
             spans = kafka_io.whole_topic(reader, name)
             offsets = sum(s.end - s.start for s in spans)
             read: list[PartitionSpan] = []
+            newest_at = {} if exact else kafka_io.newest_timestamp_offsets(reader, name)
             for s in spans:
                 if exact or s.end - s.start <= 2 * sample:
                     read.append(s)
-                else:
-                    read += [replace(s, end=s.start + sample), replace(s, start=s.end - sample)]
+                    continue
+                read += [replace(s, end=s.start + sample), replace(s, start=s.end - sample)]
+                at = newest_at.get(s.partition, (0, s.start))[1]
+                if s.start + sample <= at < s.end - sample:  # the newest record lies between the samples
+                    read.append(replace(s, start=at, end=at + 1))
             count, first, last = 0, None, None
             # One span at a time: read_span_records assigns (and so reads) only the spans it is given.
             for span in read:

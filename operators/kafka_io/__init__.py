@@ -20,6 +20,7 @@ from operators.kafka_io.ranges import (
 from operators.kafka_io.spans import (
     PartitionSpan,
     TopicLog,
+    newest_timestamp_offsets,
     read_span_records,
     read_spans,
     read_to_end,
@@ -29,7 +30,8 @@ from operators.kafka_io.spans import (
 
 __all__ = [
     "CLIENTS", "Client", "KafkaIOError", "KafkaRecord", "PartitionSpan", "RecordRange", "RecordWriter", "TopicLog",
-    "admin", "available_clients", "consumer", "list_topics", "pick_client", "port_answers", "producer",
+    "admin", "available_clients", "consumer", "list_topics", "newest_timestamp_offsets", "pick_client",
+    "port_answers", "producer",
     "read_partition", "read_span_records", "read_spans", "read_to_end", "read_topic", "record_time", "require_broker",
     "require_topics", "spans_by_time", "whole_topic",
 ]

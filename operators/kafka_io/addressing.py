@@ -37,15 +37,17 @@ def default_prefix() -> str:
 
 def add_bootstrap_argument(parser: argparse.ArgumentParser, default: str | None = "env") -> None:
     """`--bootstrap` into `args.bootstrap`; `default=None` leaves it None (a config's default applies)."""
-    parser.add_argument("--bootstrap", default=default_bootstrap() if default == "env" else default,
-                        metavar="HOST:PORT", help=BOOTSTRAP_HELP)
+    resolved = default_bootstrap() if default == "env" else default
+    parser.add_argument("--bootstrap", default=resolved, metavar="HOST:PORT",
+                        help=BOOTSTRAP_HELP if resolved is None else f"{BOOTSTRAP_HELP[:-1]}; here: %(default)s)")
 
 
 def add_prefix_argument(parser: argparse.ArgumentParser, dest: str = "topic_prefix", default: str | None = "env",
                         aliases: tuple[str, ...] = ("--topic-prefix",), help: str = PREFIX_HELP) -> None:
     """`--prefix` into `args.<dest>`, with the old spellings `aliases` parsed but hidden from --help."""
-    parser.add_argument("--prefix", dest=dest, default=default_prefix() if default == "env" else default,
-                        metavar="PREFIX", help=help)
+    resolved = default_prefix() if default == "env" else default
+    shown = f"{help[:-1]}; here: %(default)s)" if resolved and help.endswith(")") else help
+    parser.add_argument("--prefix", dest=dest, default=resolved, metavar="PREFIX", help=shown)
     for alias in aliases:
         parser.add_argument(alias, dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 

@@ -54,6 +54,29 @@ def spans_by_time(reader: Any, topic: str, start_ms: int, end_ms: int) -> list[P
     return out
 
 
+#: Upper end of the timestamps searched for (2100-01-01, as schemas/records.MAX_EVENT_TIME_MS).
+_MAX_TIMESTAMP_MS = 4_102_444_800_000
+
+
+def newest_timestamp_offsets(reader: Any, topic: str) -> dict[int, tuple[int, int]]:
+    """Per partition of `topic`: (largest record timestamp, the first offset holding it), exactly and without
+    reading the partition: `offsets_for_times(T)` answers from the broker's time index whether any record
+    has a timestamp >= T, so a binary search over T finds the largest. Partitions without a timestamped
+    record are left out. drnflow's writers stamp impressions and clicks with their event time."""
+    tps = _partitions(reader, topic)
+    found = {tp: hit for tp, hit in reader.offsets_for_times({tp: 0 for tp in tps}).items() if hit is not None}
+    lo = dict.fromkeys(found, 0)  # lo[tp]: a timestamp some record reaches; hi[tp]: one none reaches
+    hi = dict.fromkeys(found, _MAX_TIMESTAMP_MS + 1)
+    while any(hi[tp] - lo[tp] > 1 for tp in found):
+        probe = {tp: (lo[tp] + hi[tp]) // 2 for tp in found if hi[tp] - lo[tp] > 1}
+        for tp, hit in reader.offsets_for_times(probe).items():
+            if hit is None:
+                hi[tp] = probe[tp]
+            else:
+                lo[tp], found[tp] = probe[tp], hit
+    return {tp.partition: (int(found[tp].timestamp), int(found[tp].offset)) for tp in found}
+
+
 def read_spans(reader: Any, spans: Sequence[PartitionSpan], timeout_s: float = 120.0
                ) -> Iterator[tuple[str, int, int, bytes | None]]:
     """(topic, partition, offset, value) of every committed record of the spans; TimeoutError when they
@@ -70,6 +93,7 @@ def read_span_records(reader: Any, spans: Sequence[PartitionSpan], timeout_s: fl
     if not todo:
         return
     reader.assign(list(todo))
+    reader.resume(*todo)  # a span read before on this reader left its partition paused
     for tp, s in todo.items():
         reader.seek(tp, s.start)
     deadline = time.monotonic() + timeout_s

@@ -14,6 +14,7 @@ import pytest
 
 from drnflow.cli import main
 from drnflow.stack.kafka import create_topics
+from drnflow.tools.timespec import format_time_ms
 from operators import kafka_io
 from operators.model_weights_log import read_weights_log
 from schemas import serde
@@ -120,6 +121,33 @@ def test_simulate_topics_and_continue_use_the_environment(env: TopicNames, kafka
     # Event time far ahead of the broker's clock is refused by the broker: said, not swallowed.
     code, _, err = run(capsys, "simulate", "--impressions", "5", "--no-progress", "--start-time", "2100-01-01")
     assert code != 0 and "refuses record timestamps" in err and one_sentence(err), err
+
+
+def test_topics_and_continue_find_the_newest_event_behind_an_older_run_written_last(
+        env: TopicNames, kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run of old event times written last must not hide the newer events before it: `--continue` used to
+    look at the last 50 records per partition only and restarted in the past (every impression LATE), and
+    `topics` (sampling the first and last records) crashed on a partition read twice."""
+    code, _, err = run(capsys, "simulate", "--impressions", "150", "--no-progress", "--seed", "1")
+    assert code == 0, err
+    newest_impression = max(t for r in read_committed(kafka_bootstrap, env.impressions)
+                            if (t := event_time_of(r.value)) is not None)
+    newest = max(t for topic in (env.impressions, env.clicks) for r in read_committed(kafka_bootstrap, topic)
+                 if (t := event_time_of(r.value)) is not None)
+    code, _, err = run(capsys, "simulate", "--impressions", "120", "--no-progress", "--seed", "2",
+                       "--start-time", "2023-06-01T00:00:00Z")
+    assert code == 0, err
+
+    code, out, err = run(capsys, "topics")
+    assert code == 0, err
+    line = next(ln for ln in out.splitlines() if ln.startswith(env.impressions + " "))
+    assert "2023-06-01" in line and format_time_ms(newest_impression)[:16] in line, out
+
+    code, out, err = run(capsys, "simulate", "--impressions", "10", "--no-progress", "--seed", "3", "--continue")
+    assert code == 0, err
+    assert f"continuing after the newest event time {format_time_ms(newest)}" in out, out
+    times = [event_time_of(r.value) for r in read_committed(kafka_bootstrap, env.impressions)][-10:]
+    assert all(t is not None and t > newest for t in times)
 
 
 def test_model_init_list_and_rollback(env: TopicNames, kafka_bootstrap: str,

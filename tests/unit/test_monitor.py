@@ -92,7 +92,7 @@ def test_table_and_json_show_the_rows() -> None:
     assert [v["version"] for v in m1["lineage"]] == [2, 1]
     assert format_table([]).startswith("no win-rates or model versions yet; no impressions yet. A window's row")
     assert "newest impression event time 2024-01-01T00:00:00.000Z" in format_table([], 1_704_067_200_000)
-    assert "at most 60.0 min of event time after the first impression" in format_table([])
+    assert "at most 31.0 min of event time after the first impression" in format_table([])
 
 
 class _FakeCounter:
