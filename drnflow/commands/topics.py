@@ -29,11 +29,15 @@ def cmd_topics(args: argparse.Namespace) -> int:
         first = format_time_ms(r.first_ms) if r.first_ms is not None else "-"
         last = format_time_ms(r.last_ms) if r.last_ms is not None else "-"
         print(f"{r.name:<36} {r.partitions:>5} {count:>10}  {first:<24} {last:<24}")
+    for r in rows:
+        if r.reasons:
+            print(f"{r.name} by reason: " + ", ".join(f"{k} {v}" for k, v in r.reasons.items()))
     missing = [r.name for r in rows if not r.exists]
     notes = ["impressions and clicks show event time, the other topics the Kafka record time"]
     if not args.exact:
-        notes.append("offsets include transaction markers and the span comes from each partition's first and "
-                     "last 50 records; --exact reads every committed record")
+        notes.append("offsets include transaction markers; the span's first time comes from each partition's "
+                     "first 50 records, its last is the newest record's; --exact reads every committed record "
+                     "and counts the dead letters by reason")
     if missing:
         notes.append(f"{len(missing)} missing: create them with `drnflow up --prefix {args.topic_prefix}`")
     for n in notes:

@@ -23,12 +23,23 @@ class TopicSummary:
     records: int | None = None  # committed records, when counted exactly
     first_ms: int | None = None  # earliest event time (or Kafka timestamp) seen
     last_ms: int | None = None  # latest
+    #: dead-letters only, when counted exactly: records per reason code
+    reasons: dict[str, int] | None = None
 
 
 def _time_of(logical: str, value: bytes | None, timestamp: int) -> int | None:
     if logical in EVENT_TIME_TOPICS:
         return event_time_of(value)
     return timestamp if timestamp >= 0 else None
+
+
+def _reason_of(value: bytes | None) -> str:
+    from schemas import serde
+
+    try:
+        return str(serde.decode("DeadLetter", value or b"")["reason"])
+    except Exception:  # a record this reader cannot decode is counted, not fatal
+        return "(undecodable)"
 
 
 def summarize(bootstrap: str, prefix: str, exact: bool = False, sample: int = 50,
@@ -60,16 +71,20 @@ def summarize(bootstrap: str, prefix: str, exact: bool = False, sample: int = 50
                 if s.start + sample <= at < s.end - sample:  # the newest record lies between the samples
                     read.append(replace(s, start=at, end=at + 1))
             count, first, last = 0, None, None
+            reasons: dict[str, int] | None = {} if exact and logical == "dead-letters" else None
             # One span at a time: read_span_records assigns (and so reads) only the spans it is given.
             for span in read:
                 for r in kafka_io.read_span_records(reader, [span], timeout_s):
                     count += 1
+                    if reasons is not None:
+                        reason = _reason_of(r.value)
+                        reasons[reason] = reasons.get(reason, 0) + 1
                     t = _time_of(logical, r.value, int(r.timestamp))
                     if t is not None:
                         first = t if first is None else min(first, t)
                         last = t if last is None else max(last, t)
             out.append(TopicSummary(logical, name, True, len(spans), offsets, count if exact else None, first,
-                                    last))
+                                    last, None if reasons is None else dict(sorted(reasons.items()))))
     finally:
         reader.close()
     return out

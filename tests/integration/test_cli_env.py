@@ -146,6 +146,16 @@ def test_topics_and_continue_find_the_newest_event_behind_an_older_run_written_l
     code, out, err = run(capsys, "simulate", "--impressions", "10", "--no-progress", "--seed", "3", "--continue")
     assert code == 0, err
     assert f"continuing after the newest event time {format_time_ms(newest)}" in out, out
+
+    writer = kafka_io.producer(kafka_bootstrap, "test-dead-letters")  # dead letters as a job writes them
+    for reason in ("LATE", "LATE", "ITEM_NOT_SHOWN"):
+        writer.send(env.dead_letters, value=serde.encode("DeadLetter", {
+            "source_topic": env.clicks, "source_partition": 0, "source_offset": 1, "reason": reason}))
+    writer.flush()
+    writer.close()
+    code, out, err = run(capsys, "topics", "--exact")
+    assert code == 0, err
+    assert f"{env.dead_letters} by reason: ITEM_NOT_SHOWN 1, LATE 2" in out, out
     times = [event_time_of(r.value) for r in read_committed(kafka_bootstrap, env.impressions)][-10:]
     assert all(t is not None and t > newest for t in times)
 
