@@ -36,12 +36,15 @@ import org.apache.flink.util.Collector;
  *   <li>DUPLICATE: another click on the same (request_id, item_id) passes the rules above and comes
  *       first by (event_time, offset); that one counts, whatever order they arrive in.</li>
  *   <li>LATE: the impression's outcome was already emitted when the click arrived (the click was later
- *       than the watermark allows).</li>
+ *       than the watermark allows), or the impression itself was LATE. A click of a request with no
+ *       impression at hand whose own window is already final is LATE on arrival: any impression that could
+ *       credit it is no later than it, so it is (or was) LATE too; the click does not wait for c.t + horizon.</li>
  * </ol>
  * The first impression of a request_id in topic order is the impression; a later one within the
  * horizon is DUPLICATE_IMPRESSION, even when it carries an earlier event time (design.md §4; the Python
  * side is models/attribution.py). An impression whose window is already final when it arrives is LATE
- * (final by the watermark, or by the highest watermark seen before a restore).
+ * (final by the watermark, or by the highest watermark seen before a restore); it is kept as a counted one
+ * is (event time, item ids), so its clicks are judged against it and a second copy is DUPLICATE_IMPRESSION.
  * Each impression's outcome is decided once, when the watermark passes i.t + attribution window; every
  * decision depends only on the records, not on how the two topics interleave, as long as no record is
  * later than the watermark's bounded out-of-orderness.
@@ -158,6 +161,27 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
             ctx.output(MinorUpdatePipeline.DEAD_LETTERS, DeadLetterRecord.of(e, DeadLetterRecord.LATE,
                     "impression event_time " + e.eventTime + " is in a window already final at watermark "
                             + watermark));
+            // The request is seen, and its outcome is as final as a counted one's: keep the compact state a
+            // counted impression keeps after its outcome, so its clicks (those already waiting and those to
+            // come) are judged now (rules 1-3, then LATE) and a second impression is DUPLICATE_IMPRESSION.
+            if (s == null) {
+                s = new RequestState();
+            }
+            s.hasImpression = true;
+            s.outcomeEmitted = true;
+            s.impressionTime = e.eventTime;
+            s.itemIds = e.itemIds;
+            s.impressionPartition = e.partition;
+            s.impressionOffset = e.offset;
+            ctx.timerService().registerEventTimeTimer(e.eventTime + horizonMs);
+            SourceEvent[] waiting = s.pending;
+            s.pending = null;
+            if (waiting != null) {
+                for (SourceEvent c : waiting) {
+                    judge(c, s, ctx);
+                }
+            }
+            state.update(s);
             return;
         }
         if (s == null) {
@@ -196,15 +220,26 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
     }
 
     private void onClick(SourceEvent c, RequestState s, Context ctx) throws Exception {
+        if (s != null && s.hasImpression) {
+            judge(c, s, ctx);
+            state.update(s);
+            return;
+        }
+        // No impression kept for this request. Any impression that could credit c has i.t <= c.t, so its
+        // window is at most c's; once that window is final such an impression is LATE (or already was), and
+        // c can never count: it is LATE now, as an impression is, rather than waiting in state for a
+        // watermark c.t + horizon that may never come (and then being called UNKNOWN_REQUEST).
+        long watermark = watermark(ctx);
+        if (finalAt(windowStart(c.eventTime, windowMs)) <= watermark) {
+            dead(c, DeadLetterRecord.LATE, "click event_time " + c.eventTime + " has no impression of request_id "
+                    + c.requestId + " and is in a window already final at watermark " + watermark, ctx);
+            return;
+        }
         if (s == null) {
             s = new RequestState();
         }
-        if (s.hasImpression) {
-            judge(c, s, ctx);
-        } else {
-            s.pending = s.pending == null ? new SourceEvent[] {c} : append(s.pending, c);
-            ctx.timerService().registerEventTimeTimer(c.eventTime + horizonMs);
-        }
+        s.pending = s.pending == null ? new SourceEvent[] {c} : append(s.pending, c);
+        ctx.timerService().registerEventTimeTimer(c.eventTime + horizonMs);
         state.update(s);
     }
 
