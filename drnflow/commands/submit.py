@@ -57,6 +57,17 @@ def _print_help(job: str) -> None:
     print(f"\njob flags of {job} (passed on to the job):" + job_help[job_help.find("\n\n") + 1:].rstrip())
 
 
+def parse_job_flags(job: str, job_args: list[str]) -> None:
+    """The job's flags checked by the job's own parser and config, asking nothing of any server."""
+    from jobs.minor_update_config import from_args
+    from jobs.window_count import config_from_args
+
+    try:
+        (from_args if job == "minor-update" else config_from_args)(_job_parser(job).parse_args(job_args))
+    except ValueError as e:
+        raise CommandError(f"bad job flags: {e}", code=2) from None
+
+
 def check_job_flags(job: str, job_args: list[str], parallelism: int | None) -> list[str]:
     """Parse the job's flags with the job's own parser (one clear sentence when wrong) and check the broker
     and topics it names; returns the flags to pass on."""
@@ -98,9 +109,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
         _print_help(args.job)
         return 0
     opts, job_args = _submit_options(args.job).parse_known_args(args.rest)
-    # The flags (and the broker and topics they name) first: a wrong flag is said as such, not as a cluster
-    # without slots or a missing savepoint.
-    job_args = check_job_flags(args.job, job_args, opts.parallelism)
+    # The flags first, before anything is asked of the cluster or the broker: a wrong flag is said as such,
+    # not as a cluster without free slots.
+    parse_job_flags(args.job, job_args)
     overview = require_cluster(opts.jobmanager)
     wanted = opts.parallelism or 1
     free = int(overview.get("slots-available", wanted))
@@ -116,6 +127,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 raise CommandError(f"savepoint {opts.from_savepoint} does not exist")
             if os.path.isdir(local) and not os.path.exists(os.path.join(local, "_metadata")):
                 raise CommandError(f"{opts.from_savepoint} is not a savepoint (no _metadata file in it)")
+    job_args = check_job_flags(args.job, job_args, opts.parallelism)
     try:
         sub = Submission(job=args.job, jobmanager=opts.jobmanager, job_args=tuple(job_args),
                          parallelism=opts.parallelism,
