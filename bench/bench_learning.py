@@ -56,6 +56,8 @@ PDGD_LR = float(os.environ.get("BENCH_LEARNING_PDGD_LR", "0.1"))
 #: The drnp arm's probation: a MAJOR is interleaved against its base for this many windows (one explore round
 #: each) and rolled back when it wins less than half of the decided impressions.
 PROBATION_WINDOWS = int(os.environ.get("BENCH_LEARNING_PROBATION_WINDOWS", "3"))
+#: ... rolled back only when it loses with this one-sided confidence (Wilson bound); 0: on the point estimate.
+PROBATION_CONFIDENCE = float(os.environ.get("BENCH_LEARNING_PROBATION_CONFIDENCE", "0.95"))
 EXPLORE_LISTS = int(os.environ.get("BENCH_LEARNING_EXPLORE_LISTS", "4"))
 WINDOW_MS = 10 * 60_000
 MAJOR_EVERY_MS = 2 * 3_600_000
@@ -201,7 +203,7 @@ def run_arm(world: Any, arm: str, seed: int, drift: str, n: int, n_log: int, sta
                         if arm in ("dbgd", "drn", "drnp", "mgd", "cold") else None)
         if arm == "pdgd":
             ranker, learner = make_pdgd("drn", major, PdgdConfig(PDGD_LR, PDGD_TEMPERATURE), seed)
-        probation = ProbationParams(PROBATION_WINDOWS) if arm == "drnp" else None
+        probation = ProbationParams(PROBATION_WINDOWS, 0.5, PROBATION_CONFIDENCE) if arm == "drnp" else None
         majors = (MajorUpdates("drn", MAJOR_EVERY_MS, MajorUpdateConfig(
             ddqn=DdqnConfig(seed=seed, steps=500, device="cpu"), run_baselines=False, probation=probation,
             refused_on_probation=probation is not None),

@@ -269,7 +269,7 @@ class _Probation:
     def to_header(self) -> dict[str, Any]:
         return {"version": self.version, "parent_version": self.parent_version, "windows": self.windows,
                 "version_wins": self.version_wins, "parent_wins": self.parent_wins,
-                "params": {"windows": self.params.windows, "min_win_rate": self.params.min_win_rate},
+                "params": self.params.as_dict(),
                 "parent_architecture": self.parent_architecture}
 
 
@@ -724,7 +724,8 @@ class DbgdLearner:
                 raise ValueError(f"model {self.model_id}: snapshot probation weights are truncated or corrupt")
             at += size
             params = ProbationParams(windows=int(held["params"]["windows"]),
-                                     min_win_rate=float(held["params"]["min_win_rate"]))
+                                     min_win_rate=float(held["params"]["min_win_rate"]),
+                                     confidence=float(held["params"].get("confidence", 0.0)))
             probation = _Probation(int(held["version"]), int(held["parent_version"]), params, from_bytes(blob),
                                    str(held["parent_architecture"]), int(held["windows"]),
                                    int(held["version_wins"]), int(held["parent_wins"]))

@@ -78,6 +78,10 @@ def register(subparsers: Any) -> None:
                    "--probation-min-win-rate of the decided impressions (default: no probation)")
     e.add_argument("--probation-min-win-rate", type=float, default=0.5,
                    help="with --probation-windows: the share it must win (default %(default)s)")
+    e.add_argument("--probation-confidence", type=float, default=0.95,
+                   help="with --probation-windows: roll back only when the upper one-sided Wilson bound of its "
+                   "win rate at this confidence is below the min win rate, so a near tie is kept; 0 rolls back "
+                   "on the point estimate (default %(default)s)")
     e.add_argument("--refused-on-probation", action="store_true",
                    help="with --probation-windows: publish a candidate the offline gate refuses on probation "
                    "all the same, so the online test against its base decides (the offline estimate leans "
@@ -102,7 +106,8 @@ def build_config(args: argparse.Namespace) -> Any:
 
     try:
         probation = (None if args.probation_windows is None
-                     else ProbationParams(args.probation_windows, args.probation_min_win_rate))
+                     else ProbationParams(args.probation_windows, args.probation_min_win_rate,
+                                          args.probation_confidence))
         return MajorUpdateConfig(
             transitions=TransitionConfig(beta=args.beta),
             ddqn=DdqnConfig(gamma=args.gamma, learning_rate=args.learning_rate, batch_size=args.batch_size,

@@ -131,7 +131,7 @@ def test_probation_flags_reach_the_candidates_architecture_and_a_first_network_h
     parser = make_parser()
     args = parser.parse_args(["major-update", "--from", "0", "--probation-windows", "3",
                               "--probation-min-win-rate", "0.45"])
-    assert build_config(args).probation == ProbationParams(3, 0.45)
+    assert build_config(args).probation == ProbationParams(3, 0.45, 0.95)
     assert build_config(parser.parse_args(["major-update", "--from", "0"])).probation is None
     with pytest.raises(CommandError, match="probation windows"):
         build_config(parser.parse_args(["major-update", "--from", "0", "--probation-windows", "0"]))

@@ -320,3 +320,27 @@ def test_in_the_loop_a_truly_worse_major_is_rolled_back_and_a_truly_better_one_k
     assert [v.rolled_back for v, _ in verdicts] == [False], verdicts
     kept, no_record = verdicts[0]
     assert no_record is None and kept.win_rate is not None and kept.win_rate > 0.5
+
+
+def test_with_a_confidence_only_a_clear_loss_rolls_back_and_the_snapshot_keeps_it() -> None:
+    from models.probation import upper_win_rate
+
+    sure = ProbationParams(3, 0.5, 0.95)
+    # 490 of 1000: below one half, but a tie within noise (upper bound ~0.516) is kept; 440 of 1000 is a loss
+    assert verdict(1, 0, ProbationParams(3), 3, 490, 510).rolled_back
+    assert not verdict(1, 0, sure, 3, 490, 510).rolled_back
+    assert verdict(1, 0, sure, 3, 440, 560).rolled_back
+    assert upper_win_rate(490, 1000, 0.95) == pytest.approx(0.5159, abs=1e-4)
+    assert upper_win_rate(3, 10, 0.0) == 0.3
+    assert ProbationParams.read_from(sure.written_into("")) == sure
+    assert "confidence" not in ProbationParams(3).written_into(""), "records without it keep their bytes"
+    assert "95% confidence" in sure.describe()
+    with pytest.raises(ValueError, match="confidence"):
+        ProbationParams(3, 0.5, 1.0)
+    lrn = DbgdLearner("m", DbgdConfig())
+    assert lrn.rebase(record(0, W_PARENT))
+    assert lrn.rebase(record(1, W_NEW, parent=0, probation=sure))
+    lrn.on_window([row(1, probation_seed(1, 0), e=4, c=6, window=0)])
+    restored = DbgdLearner("m", DbgdConfig())
+    restored.restore(lrn.snapshot())
+    assert restored.snapshot() == lrn.snapshot() and restored.on_probation == (1, 0)
