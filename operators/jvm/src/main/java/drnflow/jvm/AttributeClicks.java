@@ -174,13 +174,7 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
             s.impressionPartition = e.partition;
             s.impressionOffset = e.offset;
             ctx.timerService().registerEventTimeTimer(e.eventTime + horizonMs);
-            SourceEvent[] waiting = s.pending;
-            s.pending = null;
-            if (waiting != null) {
-                for (SourceEvent c : waiting) {
-                    judge(c, s, ctx);
-                }
-            }
+            judgeWaiting(s, ctx);
             state.update(s);
             return;
         }
@@ -209,6 +203,12 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
                 ctx.timerService().registerEventTimeTimer(finalAt(ws) + 1);  // flushes this subtask's partials
             }
         }
+        judgeWaiting(s, ctx);
+        state.update(s);
+    }
+
+    /** The clicks that arrived before the request's impression, judged against it now. */
+    private void judgeWaiting(RequestState s, Context ctx) throws Exception {
         SourceEvent[] waiting = s.pending;
         s.pending = null;
         if (waiting != null) {
@@ -216,7 +216,6 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
                 judge(c, s, ctx);
             }
         }
-        state.update(s);
     }
 
     private void onClick(SourceEvent c, RequestState s, Context ctx) throws Exception {
