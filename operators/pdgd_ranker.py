@@ -34,17 +34,13 @@ class PdgdRanker(Ranker):
 
     def rank(self, request_id: str, user_id: str, event_time: int, state_features: npt.ArrayLike,
              candidates: Sequence[tuple[str, npt.ArrayLike]], k: int) -> dict[str, Any]:
-        served = self._require()
-        if k < 1:
-            raise ValueError(f"request {request_id}: k must be >= 1, got {k}")
-        state = np.asarray(state_features, dtype=np.float32).reshape(-1)
-        actions = np.asarray([c[1] for c in candidates], dtype=np.float32).reshape(len(candidates), -1)
+        served, state, item_ids, actions = self._checked_request(request_id, state_features, candidates, k)
         scores = served.scorer.q(state, actions).astype(np.float64) / self.temperature
         shown = plackett_luce_sample(scores, k, request_rng(self.config.base_seed, request_id, 0)).tolist()
         record = impression_record(
             request_id=request_id, user_id=user_id, event_time=event_time, model_id=self.config.model_id,
             model_version=served.version, explore_seeds=[],
-            slots=((candidates[i][0], Team.CURRENT.value, actions[i].tolist(), None) for i in shown),
+            slots=((item_ids[i], Team.CURRENT.value, actions[i].tolist(), None) for i in shown),
             state_features=state.tolist(), interleaving="pdgd")
         record[PDGD_FIELD] = {"temperature": self.temperature, "log_rest": log_rest_mass(scores, shown)}
         return record

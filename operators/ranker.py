@@ -151,19 +151,12 @@ class Ranker:
             raise RankerNotReady(f"ranker for model {self.config.model_id!r} has no weights yet")
         return served
 
-    # --- ranking -------------------------------------------------------------------------------
-    def rank(
-        self,
-        request_id: str,
-        user_id: str,
-        event_time: int,
-        state_features: npt.ArrayLike,
-        candidates: Sequence[tuple[str, npt.ArrayLike]],
-        k: int,
-    ) -> dict[str, Any]:
-        """Rank `candidates` (item_id, action features) for one request; returns the Impression record."""
+    def _checked_request(self, request_id: str, state_features: npt.ArrayLike,
+                         candidates: Sequence[tuple[str, npt.ArrayLike]], k: int
+                         ) -> tuple[ServedModel, npt.NDArray[np.float32], list[str], npt.NDArray[np.float32]]:
+        """The served version and one request's state, item ids and action features as arrays, or ValueError
+        naming what is wrong with the request (every ranking policy of this ranker checks the same)."""
         served = self._require()
-        cfg = self.config
         state = np.asarray(state_features, dtype=np.float32).reshape(-1)
         if state.size != served.scorer.state_dim:
             raise ValueError(
@@ -183,6 +176,21 @@ class Ranker:
                 f"request {request_id}: action features must be {served.scorer.action_dim} values "
                 f"per candidate, got shape {actions.shape}"
             )
+        return served, state, item_ids, actions
+
+    # --- ranking -------------------------------------------------------------------------------
+    def rank(
+        self,
+        request_id: str,
+        user_id: str,
+        event_time: int,
+        state_features: npt.ArrayLike,
+        candidates: Sequence[tuple[str, npt.ArrayLike]],
+        k: int,
+    ) -> dict[str, Any]:
+        """Rank `candidates` (item_id, action features) for one request; returns the Impression record."""
+        served, state, item_ids, actions = self._checked_request(request_id, state_features, candidates, k)
+        cfg = self.config
         rnd = round_index(event_time, cfg.round_ms)
         explorers = self._weights.explorers(served, rnd, cfg)
         lists = [_ranking(served.scorer.q(state, actions))]
