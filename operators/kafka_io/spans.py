@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from operators.kafka_io.clients import KafkaIOError, consumer
+from schemas.records import MAX_EVENT_TIME_MS
 
 
 @dataclass(frozen=True)
@@ -54,10 +55,6 @@ def spans_by_time(reader: Any, topic: str, start_ms: int, end_ms: int) -> list[P
     return out
 
 
-#: Upper end of the timestamps searched for (2100-01-01, as schemas/records.MAX_EVENT_TIME_MS).
-_MAX_TIMESTAMP_MS = 4_102_444_800_000
-
-
 def newest_timestamp_offsets(reader: Any, topic: str) -> dict[int, tuple[int, int]]:
     """Per partition of `topic`: (largest record timestamp, the first offset holding it), exactly and without
     reading the partition: `offsets_for_times(T)` answers from the broker's time index whether any record
@@ -66,7 +63,7 @@ def newest_timestamp_offsets(reader: Any, topic: str) -> dict[int, tuple[int, in
     tps = _partitions(reader, topic)
     found = {tp: hit for tp, hit in reader.offsets_for_times({tp: 0 for tp in tps}).items() if hit is not None}
     lo = dict.fromkeys(found, 0)  # lo[tp]: a timestamp some record reaches; hi[tp]: one none reaches
-    hi = dict.fromkeys(found, _MAX_TIMESTAMP_MS + 1)
+    hi = dict.fromkeys(found, MAX_EVENT_TIME_MS + 1)  # no drnflow record is stamped at or after 2100
     while any(hi[tp] - lo[tp] > 1 for tp in found):
         probe = {tp: (lo[tp] + hi[tp]) // 2 for tp in found if hi[tp] - lo[tp] > 1}
         for tp, hit in reader.offsets_for_times(probe).items():
