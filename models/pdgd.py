@@ -15,6 +15,9 @@ ranker adds η · Σ c_d x_d to its weights; a network backpropagates -Σ c_d f(
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
@@ -83,3 +86,21 @@ def document_weights(scores: npt.ArrayLike, ranking: npt.ArrayLike,
         coef[dl] = coef.get(dl, 0.0) - w
     docs = np.array(sorted(coef), dtype=np.int64)
     return docs, np.array([coef[int(d)] for d in docs], dtype=np.float64)
+
+
+def log_rest_mass(scores: npt.NDArray[np.float64], shown: Sequence[int]) -> float:
+    """log Σ e^{s} over the candidates not in `shown` (-inf when every candidate was shown)."""
+    rest = np.delete(np.asarray(scores, dtype=np.float64), np.asarray(shown, dtype=np.int64))
+    if rest.size == 0:
+        return -math.inf
+    top = float(rest.max())
+    return top + math.log(float(np.exp(rest - top).sum()))
+
+
+def shown_document_weights(shown_scores: npt.ArrayLike, clicked: npt.ArrayLike,
+                           log_rest: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """PDGD's coefficients for the shown positions (Σ_d c_d ∇f(d)), the unshown candidates stood for by
+    their total mass `log_rest`."""
+    s = np.asarray(shown_scores, dtype=np.float64)
+    scores = s if math.isinf(log_rest) else np.append(s, log_rest)
+    return document_weights(scores, np.arange(s.size), clicked)

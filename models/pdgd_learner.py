@@ -28,7 +28,7 @@ import torch
 
 from models.dbgd import WindowResult
 from models.drn import DrnQNetwork, network_from_flat
-from models.pdgd import document_weights
+from models.pdgd import shown_document_weights
 from models.weights import Layout, flatten, make_model_weights_record, parse_model_weights_record
 
 #: Key of the PDGD sampling facts in an in-memory impression: {"temperature": τ, "log_rest": float}.
@@ -47,24 +47,6 @@ class PdgdConfig:
             raise ValueError(f"PDGD learning_rate must be finite and > 0, got {self.learning_rate!r}")
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise ValueError(f"PDGD temperature must be finite and > 0, got {self.temperature!r}")
-
-
-def log_rest_mass(scores: npt.NDArray[np.float64], shown: Sequence[int]) -> float:
-    """log Σ e^{s} over the candidates not in `shown` (-inf when every candidate was shown)."""
-    rest = np.delete(np.asarray(scores, dtype=np.float64), np.asarray(shown, dtype=np.int64))
-    if rest.size == 0:
-        return -math.inf
-    top = float(rest.max())
-    return top + math.log(float(np.exp(rest - top).sum()))
-
-
-def shown_document_weights(shown_scores: npt.ArrayLike, clicked: npt.ArrayLike,
-                           log_rest: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """PDGD's coefficients for the shown positions (Σ_d c_d ∇f(d)), the unshown candidates stood for by
-    their total mass `log_rest`."""
-    s = np.asarray(shown_scores, dtype=np.float64)
-    scores = s if math.isinf(log_rest) else np.append(s, log_rest)
-    return document_weights(scores, np.arange(s.size), clicked)
 
 
 @dataclass

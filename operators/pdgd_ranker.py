@@ -17,8 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 from models.interleave import Team
-from models.pdgd import plackett_luce_sample
-from models.pdgd_learner import PDGD_FIELD, log_rest_mass
+from models.pdgd import log_rest_mass, plackett_luce_sample
+from models.pdgd_learner import PDGD_FIELD
 from operators.ranker import Ranker, RankerConfig, request_rng
 from schemas.records import impression_record
 

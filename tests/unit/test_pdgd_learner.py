@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from models.drn import DrnConfig, DrnQNetwork, DrnScorer
-from models.pdgd import document_weights, plackett_luce_sample
-from models.pdgd_learner import PDGD_FIELD, PdgdConfig, PdgdLearner, log_rest_mass, shown_document_weights
+from models.pdgd import document_weights, log_rest_mass, plackett_luce_sample, shown_document_weights
+from models.pdgd_learner import PDGD_FIELD, PdgdConfig, PdgdLearner
 from models.weights import flatten, layout_of, make_model_weights_record, parse_model_weights_record
 from operators.pdgd_ranker import PdgdRanker
 from operators.ranker import RankerConfig
@@ -121,7 +121,7 @@ def test_a_step_that_is_not_finite_is_refused_and_the_version_stays(monkeypatch:
     ranker = PdgdRanker(RankerConfig(model_id="drn", base_seed=3))
     ranker.apply_weights(major)
     learner = PdgdLearner("drn", PdgdConfig(learning_rate=1.0))
-    real = pdgd_learner.shown_document_weights
+    real = pdgd_learner.shown_document_weights  # as the learner imported it
     monkeypatch.setattr(pdgd_learner, "shown_document_weights",
                         lambda *a: (real(*a)[0], np.full(real(*a)[0].size, 3e38)))
     learner.rebase(major)
