@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from drnflow.errors import CommandError
@@ -57,49 +58,46 @@ def _print_help(job: str) -> None:
     print(f"\njob flags of {job} (passed on to the job):" + job_help[job_help.find("\n\n") + 1:].rstrip())
 
 
-def parse_job_flags(job: str, job_args: list[str]) -> None:
-    """The job's flags checked by the job's own parser and config, asking nothing of any server."""
+@dataclass(frozen=True)
+class JobFlags:
+    """A job's flags as its own parser and config read them: what to pass on, and the broker and topics
+    they name."""
+
+    args: list[str]
+    bootstrap: str
+    prefix: str
+    topics: list[str]
+
+
+def parse_job_flags(job: str, job_args: list[str], parallelism: int | None) -> JobFlags:
+    """The job's flags checked by the job's own parser and config (one clear sentence when wrong), asking
+    nothing of any server."""
     from jobs.minor_update_config import from_args
     from jobs.window_count import config_from_args
-
-    try:
-        (from_args if job == "minor-update" else config_from_args)(_job_parser(job).parse_args(job_args))
-    except ValueError as e:
-        raise CommandError(f"bad job flags: {e}", code=2) from None
-
-
-def check_job_flags(job: str, job_args: list[str], parallelism: int | None) -> list[str]:
-    """Parse the job's flags with the job's own parser (one clear sentence when wrong) and check the broker
-    and topics it names; returns the flags to pass on."""
-    from operators.kafka_io import require_broker, require_topics
-
-    if job == "minor-update":
-        from jobs.minor_update_config import from_args
-
-        parser = _job_parser(job)
-        args = job_args + ([] if parallelism is None else ["--parallelism", str(parallelism)])
-        try:
-            cfg = from_args(parser.parse_args(args))
-        except ValueError as e:
-            raise CommandError(f"bad job flags: {e}", code=2) from None
-        require_broker(cfg.bootstrap)
-        names = cfg.topics
-        require_topics(cfg.bootstrap, [names.impressions, names.clicks, names.model_weights, names.win_rates])
-        # The job runs with the broker and topics checked here, whatever the cluster's environment says.
-        return [*args, f"--bootstrap={cfg.bootstrap}", f"--prefix={cfg.topic_prefix}"]
-    from jobs.window_count import config_from_args
-
-    wc = _job_parser(job)
-    try:
-        cfg_wc = config_from_args(wc.parse_args(job_args))
-    except ValueError as e:
-        raise CommandError(f"bad job flags: {e}", code=2) from None
-    require_broker(cfg_wc.bootstrap)
     from schemas.topics import TopicNames
 
+    try:
+        if job == "minor-update":
+            args = job_args + ([] if parallelism is None else ["--parallelism", str(parallelism)])
+            cfg = from_args(_job_parser(job).parse_args(args))
+            names = cfg.topics
+            return JobFlags(args, cfg.bootstrap, cfg.topic_prefix,
+                            [names.impressions, names.clicks, names.model_weights, names.win_rates])
+        cfg_wc = config_from_args(_job_parser(job).parse_args(job_args))
+    except ValueError as e:
+        raise CommandError(f"bad job flags: {e}", code=2) from None
     names = TopicNames(cfg_wc.topic_prefix)
-    require_topics(cfg_wc.bootstrap, [names.impressions, names.clicks])
-    return [*job_args, f"--bootstrap={cfg_wc.bootstrap}", f"--prefix={cfg_wc.topic_prefix}"]
+    return JobFlags(job_args, cfg_wc.bootstrap, cfg_wc.topic_prefix, [names.impressions, names.clicks])
+
+
+def check_job_flags(flags: JobFlags) -> list[str]:
+    """Check the broker and topics the flags name; returns the flags to pass on, with the broker and prefix
+    checked here spelled out, so the job runs with them whatever the cluster's environment says."""
+    from operators.kafka_io import require_broker, require_topics
+
+    require_broker(flags.bootstrap)
+    require_topics(flags.bootstrap, flags.topics)
+    return [*flags.args, f"--bootstrap={flags.bootstrap}", f"--prefix={flags.prefix}"]
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -111,7 +109,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     opts, job_args = _submit_options(args.job).parse_known_args(args.rest)
     # The flags first, before anything is asked of the cluster or the broker: a wrong flag is said as such,
     # not as a cluster without free slots.
-    parse_job_flags(args.job, job_args)
+    flags = parse_job_flags(args.job, job_args, opts.parallelism)
     overview = require_cluster(opts.jobmanager)
     wanted = opts.parallelism or 1
     free = int(overview.get("slots-available", wanted))
@@ -127,7 +125,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 raise CommandError(f"savepoint {opts.from_savepoint} does not exist")
             if os.path.isdir(local) and not os.path.exists(os.path.join(local, "_metadata")):
                 raise CommandError(f"{opts.from_savepoint} is not a savepoint (no _metadata file in it)")
-    job_args = check_job_flags(args.job, job_args, opts.parallelism)
+    job_args = check_job_flags(flags)
     try:
         sub = Submission(job=args.job, jobmanager=opts.jobmanager, job_args=tuple(job_args),
                          parallelism=opts.parallelism,
