@@ -49,6 +49,8 @@ def jvm_settings(cfg: MinorUpdateConfig, weights_log: WeightsLog) -> dict[str, s
         "schema.impression": schema_text["Impression"],
         "schema.click": schema_text["Click"],
         "schema.dead-letter": schema_text["DeadLetter"],
+        "schema.impression.previous": _previous_schema_text("Impression"),
+        "schema.pdgd-batch": _schema_text("PdgdBatch"),
         "sink.transactional-id-prefix": cfg.transactional_id_prefix,
         "sink.transaction-timeout.ms": str(cfg.transaction_timeout_ms),
         "model-weights.start-offsets": ",".join(f"{p}:{o}" for p, o in sorted(weights_log.end_offsets.items())),
@@ -67,6 +69,14 @@ def _schema_text(name: str) -> str:
     import json
 
     return json.dumps(serde.schema_json(name))
+
+
+def _previous_schema_text(name: str) -> str:
+    """The previous release's schema when it differs from the current one, else "" (nothing to fall back to)."""
+    import json
+
+    previous = serde.previous_schema_json(name)
+    return "" if previous is None else json.dumps(previous)
 
 
 def make_env(cfg: MinorUpdateConfig) -> StreamExecutionEnvironment:

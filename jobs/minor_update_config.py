@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from models.dbgd import DbgdConfig
+from models.pdgd_learner import PdgdConfig
 from models.perturbation import DEFAULT_EXPLORE, ExploreParams, Perturbation
 from models.triggers import TriggerConfig
 from operators.dbgd_step import DbgdStepConfig, InitialModel
@@ -28,6 +29,8 @@ from schemas.durations import duration_ms, format_duration_ms
 from schemas.topics import TopicNames
 
 _JOB_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
+#: The job's learners (--learner): MGD is DBGD's learner on multileaved rows.
+LEARNERS = ("dbgd", "mgd", "pdgd")
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,11 @@ class MinorUpdateConfig:
     #: Explore parameters: None = those of the served version's record (DEFAULT_EXPLORE for a record
     #: without them). Given, they pin the job: a served version that explores otherwise is refused.
     alpha: float | None = None
+    #: dbgd (DRN's; also MGD's multileaved rows, credited per team) or pdgd (Plackett–Luce sampled lists).
+    learner: str = "dbgd"
     eta: float = 0.5
+    #: PDGD's step size per window (models/pdgd_learner.py).
+    learning_rate: float = 0.1
     perturbation: str | None = None
     #: None = cover one attribution window of windows (models.dbgd.default_max_staleness).
     max_staleness: int | None = None
@@ -141,7 +148,10 @@ class MinorUpdateConfig:
             raise ValueError("MinorUpdateConfig.initial_state_dim/initial_action_dim must be >= 1")
         if not ((self.alpha is None or math.isfinite(self.alpha)) and math.isfinite(self.eta)):
             raise ValueError("MinorUpdateConfig.alpha and eta must be finite")
+        if self.learner not in LEARNERS:
+            raise ValueError(f"MinorUpdateConfig.learner must be one of {', '.join(LEARNERS)}, got {self.learner!r}")
         self.dbgd_config()  # alpha, eta, perturbation, max_staleness: DbgdConfig's own checks
+        PdgdConfig(learning_rate=self.learning_rate)
         self.trigger_config()
 
     # Durations in ms (the fields hold ints after __post_init__; these give mypy the int type).
@@ -216,6 +226,7 @@ class MinorUpdateConfig:
             dbgd=self.dbgd_config(), triggers=self.trigger_config(), topics=self.topics,
             window_ms=self.window_ms, attribution_window_ms=self.attribution_window_ms,
             initial_model=InitialModel(self.seed, self.initial_state_dim, self.initial_action_dim, self.explore()),
+            pdgd=PdgdConfig(learning_rate=self.learning_rate) if self.learner == "pdgd" else None,
         )
 
     def dbgd_config(self) -> DbgdConfig:
@@ -249,6 +260,8 @@ class MinorUpdateConfig:
         """One line with the settings that shape results (for logs)."""
         f = format_duration_ms
         return (
+            f"learner {self.learner}"
+            f"{f' (learning rate {self.learning_rate})' if self.learner == 'pdgd' else ''}, "
             f"window {f(self.window_ms)}, attribution window {f(self.attribution_window_ms)}, "
             f"out-of-orderness {f(self.out_of_orderness_ms)}, explore {self.explore().describe()}"
             f"{' (pinned)' if self.explore_pinned else ' (unless the served version says otherwise)'}, eta {self.eta}, "
@@ -271,7 +284,10 @@ _FLAGS: tuple[tuple[str, str, Any, str], ...] = (
     ("--alpha", "alpha", float,
      "exploration scale of ΔW; pins the job: a served version that explores otherwise is refused "
      "(default: the served version's, 0.1 for a version that does not say)"),
+    ("--learner", "learner", str, "dbgd (also MGD's multileaved lists, credited per team) or pdgd (the "
+     "ranker samples Plackett–Luce lists; one PDGD gradient step per window)"),
     ("--eta", "eta", float, "DBGD step size"),
+    ("--learning-rate", "learning_rate", float, "PDGD step size per window (with --learner pdgd)"),
     ("--perturbation", "perturbation", str, "explore direction: " + ", ".join(p.value for p in Perturbation)
      + "; pins the job like --alpha (default: the served version's)"),
     ("--max-staleness", "max_staleness", int, "versions a row may lag and still move the weights"),

@@ -161,7 +161,7 @@ def binomial_sf_half(k: int, n: int) -> float:
 
 
 @dataclass(frozen=True)
-class _Row:
+class WindowRow:
     """One validated input row; `counts` keeps the schema's count fields in order."""
 
     model_id: str
@@ -206,14 +206,14 @@ def _as_int(row: Mapping[str, Any], name: str, index: int) -> int:
     return int(value)
 
 
-def _parse_row(row: Mapping[str, Any], index: int) -> _Row:
+def parse_window_row(row: Mapping[str, Any], index: int) -> WindowRow:
     if "model_id" not in row:
         raise ValueError(f"window row {index}: missing field 'model_id'")
     counts = tuple(_as_int(row, f, index) for f in _COUNT_FIELDS)
     for name, value in zip(_COUNT_FIELDS, counts, strict=True):
         if value < 0:
             raise ValueError(f"window row {index}: field {name!r} must be >= 0, got {value}")
-    parsed = _Row(
+    parsed = WindowRow(
         model_id=str(row["model_id"]),
         window_start=_as_int(row, "window_start", index),
         window_end=_as_int(row, "window_end", index),
@@ -246,6 +246,33 @@ class WindowResult:
     stale_reasons: list[tuple[int, int, str]] = field(default_factory=list)
     #: The probation verdict this window reached (its ROLLBACK record, if any, is `weights`).
     verdict: Verdict | None = None
+
+
+def check_same_window(model_id: str, rows: Sequence[WindowRow]) -> None:
+    """Raise ValueError unless every row is of `model_id` and of one window with end > start."""
+    first = rows[0]
+    for row in rows:
+        if row.model_id != model_id:
+            raise ValueError(f"window row of model {row.model_id!r} given to the learner of {model_id!r}")
+        if (row.window_start, row.window_end) != (first.window_start, first.window_end):
+            raise ValueError(
+                f"model {model_id}: rows of windows [{first.window_start}, {first.window_end}) and "
+                f"[{row.window_start}, {row.window_end}) in one on_window call; pass one window at a time"
+            )
+    if first.window_end <= first.window_start:
+        raise ValueError(f"model {model_id}: window_end {first.window_end} must be > window_start {first.window_start}")
+
+
+def late_window(model_id: str, rows: Sequence[Mapping[str, Any]], why: str) -> WindowResult:
+    """Every row of a window that arrived after a later one was decided, STALE with `why` (any learner)."""
+    parsed = sorted((parse_window_row(r, i) for i, r in enumerate(rows)), key=WindowRow.sort_key)
+    if not parsed:
+        return WindowResult(win_rates=[])
+    check_same_window(model_id, parsed)
+    log.warning("model %s window [%d, %d): %d rows are STALE: %s", model_id, parsed[0].window_start,
+                parsed[0].window_end, len(parsed), why)
+    return WindowResult(win_rates=[r.win_rate_record(STALE) for r in parsed],
+                        stale_reasons=[(r.model_version, r.explore_seed, why) for r in parsed])
 
 
 @dataclass
@@ -442,11 +469,11 @@ class DbgdLearner:
         All rows must share this model_id, window_start and window_end. Their order does not matter:
         rows are sorted by (model_version, explore_seed) before anything is computed.
         """
-        parsed = sorted((_parse_row(r, i) for i, r in enumerate(rows)), key=_Row.sort_key)
+        parsed = sorted((parse_window_row(r, i) for i, r in enumerate(rows)), key=WindowRow.sort_key)
         if not parsed:
             return WindowResult(win_rates=[])
-        self._check_same_window(parsed)
-        decided: list[tuple[_Row, str]] = []
+        check_same_window(self.model_id, parsed)
+        decided: list[tuple[WindowRow, str]] = []
         stale: list[tuple[int, int, str]] = []
         probation = self._probation if self._probation is not None and self._version == self._probation.version \
             else None
@@ -504,7 +531,7 @@ class DbgdLearner:
                 self._probation = None
         return result
 
-    def _tally(self, probation: _Probation, rows: Sequence[_Row]) -> Verdict | None:
+    def _tally(self, probation: _Probation, rows: Sequence[WindowRow]) -> Verdict | None:
         """Count one probation window; after the last one, the verdict (and probation ends)."""
         probation.windows += 1
         probation.version_wins += sum(r.current_wins for r in rows)
@@ -545,32 +572,7 @@ class DbgdLearner:
     def on_late_window(self, rows: Sequence[Mapping[str, Any]], why: str) -> WindowResult:
         """Rows of a window that arrived after a later window was decided (old event times fed after a
         restore): every row is STALE with `why`, the weights do not move. Late data is never fatal."""
-        parsed = sorted((_parse_row(r, i) for i, r in enumerate(rows)), key=_Row.sort_key)
-        if not parsed:
-            return WindowResult(win_rates=[])
-        self._check_same_window(parsed)
-        log.warning("model %s window [%d, %d): %d rows are STALE: %s", self.model_id, parsed[0].window_start,
-                    parsed[0].window_end, len(parsed), why)
-        return WindowResult(win_rates=[r.win_rate_record(STALE) for r in parsed],
-                            stale_reasons=[(r.model_version, r.explore_seed, why) for r in parsed])
-
-    def _check_same_window(self, rows: Sequence[_Row]) -> None:
-        first = rows[0]
-        for row in rows:
-            if row.model_id != self.model_id:
-                raise ValueError(
-                    f"window row of model {row.model_id!r} given to the learner of {self.model_id!r}"
-                )
-            if (row.window_start, row.window_end) != (first.window_start, first.window_end):
-                raise ValueError(
-                    f"model {self.model_id}: rows of windows [{first.window_start}, {first.window_end}) and "
-                    f"[{row.window_start}, {row.window_end}) in one on_window call; pass one window at a time"
-                )
-        if first.window_end <= first.window_start:
-            raise ValueError(
-                f"model {self.model_id}: window_end {first.window_end} "
-                f"must be > window_start {first.window_start}"
-            )
+        return late_window(self.model_id, rows, why)
 
     def _why_stale(self, model_version: int, probation: _Probation | None = None) -> str | None:
         if self._version is None:
@@ -587,7 +589,7 @@ class DbgdLearner:
             return f"version {model_version} is unknown to the learner (not in its history)"
         return None
 
-    def _wins(self, row: _Row) -> bool:
+    def _wins(self, row: WindowRow) -> bool:
         e, c = row.explore_wins, row.current_wins
         if e <= c:
             return False
@@ -596,7 +598,7 @@ class DbgdLearner:
         return self.config.confidence is None or binomial_sf_half(e, e + c) <= 1.0 - self.config.confidence
 
     def _update(
-        self, accepted: Sequence[_Row], window_start: int, window_end: int
+        self, accepted: Sequence[WindowRow], window_start: int, window_end: int
     ) -> tuple[dict[str, Any] | None, str | None]:
         assert self._version is not None
         current = self._history[self._version]

@@ -1,23 +1,33 @@
 """PDGD on the DRN network, one MINOR per window (issue 14): the learner of a ranker that samples its lists.
 
 The ranker (operators/pdgd_ranker.py) shows the top k of a Plackett–Luce sample over the served version's
-Q/τ and logs, beside the shown items, `log_rest`: log Σ e^{Q/τ} over the candidates it did not show. That
-is all PDGD's debiasing weight ρ needs besides the shown items' scores, so the learner never needs the
-unshown candidates' features (models/pdgd.py: `document_weights` over the shown scores plus one
-never-placed pseudo-document of score `log_rest` gives exactly the same ρ as over all candidates).
+Q/τ and logs, beside the shown items, `pdgd` = {temperature τ, log_rest}: log Σ e^{Q/τ} over the candidates
+it did not show. That is all PDGD's debiasing weight ρ needs besides the shown items' scores, so the
+learner never needs the unshown candidates' features (models/pdgd.py: `document_weights` over the shown
+scores plus one never-placed pseudo-document of score `log_rest` gives exactly the same ρ as over all
+candidates).
 
-Per window the learner takes the impressions its current version served, recomputes the shown items'
-Q/τ with autograd (the version that served them is the one it holds, so the scores are the sampling
-scores), sums PDGD's gradient Σ_d c_d ∇(Q(d)/τ) over the window's clicked impressions and takes one
-gradient-ascent step of `learning_rate`: the MINOR version. Impressions of other versions are stale and
-skipped, as DBGD's rows are. A MAJOR or ROLLBACK is rebased on as DBGD does.
+The learner sees what the DBGD learner sees, one window's count rows, and each row of a PDGD list carries
+`pdgd_batch` (schemas/pdgd_batch.avsc): the window's impressions of that version with a counted click, as
+logged, and the clicked positions. In the minor-update job the JVM attribution builds it; the reference and
+the in-memory loop build it with `batch_bytes`. Per window the learner takes the samples of its current
+version, in (partition, offset) order, recomputes the shown items' Q/τ with autograd (the version that
+served them is the one it holds, so the scores are the sampling scores), sums PDGD's gradient over them and
+takes one gradient-ascent step of `learning_rate`: the MINOR version. Rows of other versions are STALE, as
+DBGD's are. A MAJOR or ROLLBACK is rebased on; there is no probation for PDGD.
 
-In-memory only for now: the minor-update job does not run PDGD (its impressions do not carry `log_rest`).
+WinRate rows keep their meaning for monitoring (impressions, clicked ones as current_wins, win_rate null:
+PDGD has no explore list); the current version's row is ACCEPT when the window moved the weights, REJECT
+when it did not (no usable click, or a step that was not finite).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import math
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,18 +36,44 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from models.dbgd import WindowResult
+from models.dbgd import (
+    ACCEPT,
+    REJECT,
+    STALE,
+    WindowResult,
+    WindowRow,
+    check_same_window,
+    late_window,
+    parse_window_row,
+)
 from models.drn import DrnQNetwork, network_from_flat
 from models.pdgd import shown_document_weights
-from models.weights import Layout, flatten, make_model_weights_record, parse_model_weights_record
+from models.weights import (
+    Layout,
+    ParamSpec,
+    flatten,
+    from_bytes,
+    make_model_weights_record,
+    parse_model_weights_record,
+    to_bytes,
+)
+from schemas import serde
+from schemas.records import pdgd_batch_record
 
-#: Key of the PDGD sampling facts in an in-memory impression: {"temperature": τ, "log_rest": float}.
+log = logging.getLogger(__name__)
+
+#: Key of the PDGD sampling facts in an impression (schemas/impression.avsc): {"temperature": τ, "log_rest"}.
 PDGD_FIELD = "pdgd"
+#: Key of a window row's PdgdBatch bytes (empty: no sample; DBGD rows never have one).
+PDGD_BATCH_FIELD = "pdgd_batch"
+
+_SNAPSHOT_MAGIC = b"DRNPDGD1"
 
 
 @dataclass(frozen=True)
 class PdgdConfig:
-    """The step size of one window's update, and the temperature of the ranker's Plackett–Luce sampling."""
+    """The step size of one window's update, and the temperature of the ranker's Plackett–Luce sampling
+    (the learner uses the temperature each impression logged, not this one)."""
 
     learning_rate: float = 0.01
     temperature: float = 1.0
@@ -49,26 +85,73 @@ class PdgdConfig:
             raise ValueError(f"PDGD temperature must be finite and > 0, got {self.temperature!r}")
 
 
+def batch_bytes(samples: Iterable[tuple[int, int, Mapping[str, Any], Iterable[str]]]) -> bytes:
+    """PdgdBatch bytes of (partition, offset, impression, credited item ids): the PDGD impressions with a
+    credited click, each with its clicked positions (an item's first slot, as credit takes it); b"" if none."""
+    kept = []
+    for partition, offset, impression, items in samples:
+        clicked = set(items)
+        if impression.get(PDGD_FIELD) is None or not clicked:
+            continue
+        first: dict[str, int] = {}
+        for pos, slot in enumerate(impression["slots"]):
+            first.setdefault(str(slot["item_id"]), pos)
+        positions = sorted(first[i] for i in clicked if i in first)
+        if positions:
+            kept.append((partition, offset, serde.encode("Impression", impression, check=False), positions))
+    return serde.encode("PdgdBatch", pdgd_batch_record(kept)) if kept else b""
+
+
 @dataclass
-class _Kept:
+class _Sample:
     state: npt.NDArray[np.float32]
     actions: npt.NDArray[np.float32]
     clicked: npt.NDArray[np.bool_]
+    temperature: float
     log_rest: float
 
 
-class PdgdLearner:
-    """Holds the current version; `observe` keeps its clicked impressions, `on_window` steps and publishes."""
+def _sample_of(raw: Mapping[str, Any], version: int) -> _Sample | str:
+    """One PdgdSample as the step's tensors, or why it cannot be used."""
+    try:
+        imp = serde.decode("Impression", bytes(raw["impression"]))
+    except serde.SerdeError as e:
+        return f"undecodable impression: {e}"
+    facts = imp.get(PDGD_FIELD)
+    if facts is None:
+        return "impression without pdgd sampling facts"
+    tau, log_rest = float(facts["temperature"]), float(facts["log_rest"])
+    if not (math.isfinite(tau) and tau > 0) or math.isnan(log_rest) or log_rest == math.inf:
+        return f"pdgd facts temperature={tau!r}, log_rest={log_rest!r} are not a Plackett-Luce sample's"
+    if int(imp["model_version"]) != version:
+        return f"impression of v{imp['model_version']} in the row of v{version}"
+    slots = imp["slots"]
+    clicked = np.zeros(len(slots), dtype=bool)
+    for pos in raw["clicked"]:
+        if not 0 <= int(pos) < len(slots):
+            return f"clicked position {pos} of a list of {len(slots)}"
+        clicked[int(pos)] = True
+    if not clicked.any():
+        return "no clicked position"
+    widths = {len(s["features"]) for s in slots}
+    if len(widths) != 1:
+        return f"slots with features of different lengths {sorted(widths)}"
+    return _Sample(np.asarray(imp["state_features"], dtype=np.float32),
+                   np.asarray([s["features"] for s in slots], dtype=np.float32), clicked, tau, log_rest)
 
-    def __init__(self, model_id: str, config: PdgdConfig) -> None:
+
+class PdgdLearner:
+    """Holds the current version; `on_window` steps on the window's samples and publishes a MINOR."""
+
+    def __init__(self, model_id: str, config: PdgdConfig | None = None) -> None:
         self.model_id = model_id
-        self.config = config
+        self.config = config if config is not None else PdgdConfig()
         self._net: DrnQNetwork | None = None
-        self._layout: Layout | None = None
+        self._layout: Layout = []
         self._architecture = ""
         self._version: int | None = None
         self._next_version = 1
-        self._kept: list[_Kept] = []
+        self._minor_count = 0
 
     @property
     def version(self) -> int | None:
@@ -78,8 +161,18 @@ class PdgdLearner:
     def next_version(self) -> int:
         return self._next_version
 
-    def rebase(self, record: Mapping[str, Any]) -> bool:
-        """Adopt a MAJOR or ROLLBACK (or a first MINOR) as the current version; False for an older one."""
+    @property
+    def minor_count(self) -> int:
+        """MINOR versions published since the last MAJOR (reset by `rebase` on a MAJOR)."""
+        return self._minor_count
+
+    def reserve_versions_through(self, version: int) -> None:
+        """Never number a new version at or below `version` (one already on the model-weights topic)."""
+        self._next_version = max(self._next_version, int(version) + 1)
+
+    def rebase(self, record: Mapping[str, Any], parent: Mapping[str, Any] | None = None) -> bool:
+        """Adopt a MAJOR or ROLLBACK (or a first MINOR) as the current version; False for an older one.
+        `parent` is accepted for the DBGD learner's signature: PDGD has no probation."""
         version = int(record["version"])
         if self._version is not None and version <= self._version:
             return False
@@ -89,38 +182,88 @@ class PdgdLearner:
         self._architecture = str(record.get("architecture") or "")
         self._version = version
         self._next_version = max(self._next_version, version + 1)
-        self._kept.clear()
+        if record["kind"] == "MAJOR":
+            self._minor_count = 0
         return True
 
-    def observe(self, impression: Mapping[str, Any], clicked_items: Iterable[str]) -> None:
-        """Keep one impression of the current version that has a click (only those carry a preference)."""
-        facts = impression.get(PDGD_FIELD)
-        if facts is None or int(impression["model_version"]) != self._version:
-            return
-        clicked_set = set(clicked_items)
-        clicked = np.array([s["item_id"] in clicked_set for s in impression["slots"]], dtype=bool)
-        if not clicked.any():
-            return
-        self._kept.append(_Kept(np.asarray(impression["state_features"], dtype=np.float32),
-                                np.asarray([s["features"] for s in impression["slots"]], dtype=np.float32),
-                                clicked, float(facts["log_rest"])))
+    def on_late_window(self, rows: Sequence[Mapping[str, Any]], why: str) -> WindowResult:
+        """Rows of a window that arrived after a later window was decided: all STALE, nothing moves."""
+        return late_window(self.model_id, rows, why)
 
     def on_window(self, rows: Sequence[Mapping[str, Any]]) -> WindowResult:
-        """One gradient step on the window's kept impressions; its MINOR record, or none without a click.
-        Of `rows` (the window's count rows, what run_loop hands every learner) PDGD takes the window end only."""
-        window_end = max((int(r["window_end"]) for r in rows), default=0)
-        kept, self._kept = self._kept, []
-        if not kept or self._net is None or self._version is None or self._layout is None:
-            return WindowResult(win_rates=[], refused="no clicked impression of the current version")
-        net, tau = self._net, self.config.temperature
+        """One gradient step on the samples of the current version's rows; its MINOR record, or none."""
+        parsed = [(parse_window_row(r, i), r.get(PDGD_BATCH_FIELD) or b"") for i, r in enumerate(rows)]
+        if not parsed:
+            return WindowResult(win_rates=[])
+        parsed.sort(key=lambda p: p[0].sort_key())
+        check_same_window(self.model_id, [p[0] for p in parsed])
+        current = [(row, batch) for row, batch in parsed if row.model_version == self._version]
+        stale = [row for row, _ in parsed if row.model_version != self._version]
+        stale_why = f"not the learner's current version v{self._version}"
+        samples, problems = self._samples(current)
+        window_end = parsed[0][0].window_end
+        refused: str | None = None
+        record = None
+        if self._net is None or self._version is None:
+            refused = "no version to learn from yet"
+        elif not samples:
+            refused = "no clicked impression of the current version"
+        else:
+            record, refused = self._step(samples, window_end)
+        if problems:
+            log.warning("model %s window ending %d: %d samples skipped: %s", self.model_id, window_end,
+                        len(problems), "; ".join(sorted(set(problems))[:3]))
+        decision = ACCEPT if record is not None else REJECT
+        win_rates = sorted([row.win_rate_record(decision) for row, _ in current]
+                           + [row.win_rate_record(STALE) for row in stale],
+                           key=lambda r: (r["model_version"], r["explore_seed"]))
+        return WindowResult(win_rates=win_rates, weights=record, refused=refused,
+                            stale_reasons=[(row.model_version, row.explore_seed, stale_why) for row in stale])
+
+    def _samples(self, rows: Sequence[tuple[WindowRow, bytes]]) -> tuple[list[_Sample], list[str]]:
+        """The usable samples of the rows' batches in (partition, offset) order, and why others were not."""
+        raw: list[Mapping[str, Any]] = []
+        problems: list[str] = []
+        for row, batch in rows:
+            if not batch:
+                continue
+            try:
+                raw += serde.decode("PdgdBatch", bytes(batch))["samples"]
+            except serde.SerdeError as e:
+                problems.append(f"undecodable pdgd_batch of v{row.model_version}: {e}")
+        samples = []
+        # By place in the log, once each (a hostile multileaved "pdgd" impression is in each seed's row).
+        unique = {(int(s["partition"]), int(s["offset"])): s for s in raw}
+        for _, r in sorted(unique.items()):
+            sample = _sample_of(r, int(self._version if self._version is not None else -1))
+            if isinstance(sample, str):
+                problems.append(sample)
+            else:
+                samples.append(sample)
+        return samples, problems
+
+    def _step(self, samples: Sequence[_Sample], window_end: int) -> tuple[dict[str, Any] | None, str | None]:
+        """Σ over samples of PDGD's gradient, one ascent step; (MINOR record, None) or (None, why not)."""
+        net = self._net
+        assert net is not None and self._version is not None
         before = [p.detach().clone() for p in net.parameters()]
         net.train()
         objective = torch.zeros((), dtype=torch.float32)
-        for item in kept:
-            q = net(torch.from_numpy(item.state)[None], torch.from_numpy(item.actions)[None])[0]
-            docs, coef = shown_document_weights((q / tau).detach().double().numpy(), item.clicked, item.log_rest)
+        used = 0
+        for s in samples:
+            try:
+                q = net(torch.from_numpy(s.state)[None], torch.from_numpy(s.actions)[None])[0]
+            except RuntimeError as e:  # features of other dims than the network's
+                log.warning("model %s: a PDGD sample does not fit the network: %s", self.model_id, e)
+                continue
+            used += 1
+            docs, coef = shown_document_weights((q / s.temperature).detach().double().numpy(), s.clicked,
+                                                s.log_rest)
             if docs.size:  # d/dQ = (1/τ) d/d(Q/τ): taken per unit of Q, so the step size does not depend on τ
                 objective = objective + (torch.from_numpy(coef.astype(np.float32)) * q[torch.from_numpy(docs)]).sum()
+        if not used:
+            net.eval()
+            return None, f"none of the {len(samples)} samples fits the network's dims"
         net.zero_grad()
         (-objective).backward()
         with torch.no_grad():
@@ -131,8 +274,8 @@ class PdgdLearner:
                 for p, old in zip(net.parameters(), before, strict=True):
                     p.copy_(old)
                 net.eval()
-                return WindowResult(win_rates=[], refused=f"the PDGD step over {len(kept)} impressions was not "
-                                    "finite (learning_rate too large?); the version stays")
+                return None, (f"the PDGD step over {used} impressions was not finite (learning_rate too "
+                              "large?); the version stays")
         net.eval()
         version = self._next_version
         record = make_model_weights_record(
@@ -140,4 +283,41 @@ class PdgdLearner:
             flat=flatten(net), layout=self._layout, created_at=window_end, explore_seeds=[],
             architecture=self._architecture)
         self._version, self._next_version = version, version + 1
-        return WindowResult(win_rates=[], weights=record)
+        self._minor_count += 1
+        return record, None
+
+    # --- Flink keyed state -------------------------------------------------------------------------
+    def snapshot(self) -> bytes:
+        """Deterministic bytes of the whole state: magic, header length, canonical JSON header, weights."""
+        blob = b"" if self._net is None else to_bytes(flatten(self._net))
+        header = {"format": 1, "model_id": self.model_id, "version": self._version,
+                  "next_version": self._next_version, "minor_count": self._minor_count,
+                  "architecture": self._architecture, "layout": [p.to_record() for p in self._layout],
+                  "weights": [len(blob), hashlib.sha256(blob).hexdigest()]}
+        head = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+        return b"".join([_SNAPSHOT_MAGIC, struct.pack("<Q", len(head)), head, blob])
+
+    def restore(self, data: bytes) -> None:
+        """Replace this learner's state with a `snapshot()`; ValueError on foreign or corrupt bytes."""
+        data = bytes(data)
+        if not data.startswith(_SNAPSHOT_MAGIC):
+            raise ValueError(f"model {self.model_id}: not a PdgdLearner snapshot (bad magic)")
+        at = len(_SNAPSHOT_MAGIC)
+        try:
+            (head_len,) = struct.unpack_from("<Q", data, at)
+            header = json.loads(data[at + 8: at + 8 + head_len].decode("ascii"))
+        except (struct.error, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"model {self.model_id}: corrupt PdgdLearner snapshot header: {e}") from None
+        blob = data[at + 8 + head_len:]
+        size, digest = header["weights"]
+        if header.get("format") != 1 or header["model_id"] != self.model_id:
+            raise ValueError(f"model {self.model_id}: snapshot of {header.get('model_id')!r}, format "
+                             f"{header.get('format')!r}, is not this learner's")
+        if len(blob) != size or hashlib.sha256(blob).hexdigest() != digest:
+            raise ValueError(f"model {self.model_id}: PdgdLearner snapshot weights are truncated or corrupt")
+        self._layout = [ParamSpec.from_record(p) for p in header["layout"]]
+        self._net = network_from_flat(from_bytes(blob), self._layout) if size else None
+        self._version = None if header["version"] is None else int(header["version"])
+        self._next_version = int(header["next_version"])
+        self._minor_count = int(header["minor_count"])
+        self._architecture = str(header["architecture"])

@@ -36,6 +36,7 @@ from typing import Any
 from models import attribution
 from models.dbgd import DRN_ATTRIBUTION_WINDOW_MS, DRN_WINDOW_MS, DbgdConfig, DbgdLearner
 from models.interleave import credit, seed_outcomes
+from models.pdgd_learner import PDGD_BATCH_FIELD, PdgdConfig, PdgdLearner, batch_bytes
 from schemas import serde
 from schemas.reasons import (
     DUPLICATE,
@@ -69,6 +70,8 @@ class ReferenceConfig:
     attribution_window_ms: int = DRN_ATTRIBUTION_WINDOW_MS
     click_horizon_ms: int | None = None
     dbgd: DbgdConfig | None = None
+    #: Set: the learner is PDGD (the job's --learner pdgd) instead of DBGD.
+    pdgd: PdgdConfig | None = None
     impressions_topic: str = "impressions"
     clicks_topic: str = "clicks"
     #: The job's --max-event-time-skew; applied to records whose Kafka timestamps are given (0 = off).
@@ -208,9 +211,11 @@ def window_rows(
     credited: Mapping[str, set[str]],
     window_ms: int,
 ) -> dict[tuple[int, str], list[dict[str, Any]]]:
-    """(window_start, model_id) -> WinRate rows (without win_rate/decision), one per (version, seed)."""
+    """(window_start, model_id) -> WinRate rows (without win_rate/decision), one per (version, seed), each
+    with the PdgdBatch of its PDGD impressions that have a credited click (partition 0, offset = position)."""
     counts: dict[tuple[int, str, int, int], list[int]] = {}
-    for rid, (_, imp) in impressions_by_request.items():
+    clicked: dict[tuple[int, str, int, int], list[tuple[int, int, Mapping[str, Any], set[str]]]] = defaultdict(list)
+    for rid, (position, imp) in impressions_by_request.items():
         ws = window_start_of(int(imp["event_time"]), window_ms)
         # One row per explore seed when multileaving (MGD's per-team credit), else per explore_seed.
         for seed, outcome in seed_outcomes(imp["slots"], int(imp["explore_seed"]), imp.get("explore_seeds") or [],
@@ -218,6 +223,9 @@ def window_rows(
             c = counts.setdefault((ws, str(imp["model_id"]), int(imp["model_version"]), seed), [0, 0, 0, 0, 0])
             c[0] += 1
             c[1 + (EXPLORE, CURRENT, TIE, NO_CLICK).index(outcome.value)] += 1
+            if credited.get(rid):
+                clicked[(ws, str(imp["model_id"]), int(imp["model_version"]), seed)].append(
+                    (0, position, imp, credited[rid]))
     rows: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
     for (ws, model_id, version, seed), (n, e, cur, ties, none) in sorted(counts.items()):
         rows[(ws, model_id)].append(
@@ -232,6 +240,7 @@ def window_rows(
                 "current_wins": cur,
                 "ties": ties,
                 "no_clicks": none,
+                PDGD_BATCH_FIELD: batch_bytes(clicked.get((ws, model_id, version, seed), [])),
             }
         )
     return dict(rows)
@@ -256,9 +265,12 @@ def run_reference(
         kept, clicks, cfg.attribution_window_ms, cfg.clicks_topic, cfg.click_horizon_ms, click_timestamps,
         cfg.max_event_time_skew_ms,
     )
-    learners: dict[str, DbgdLearner] = {}
+    def new_learner(model_id: str) -> DbgdLearner | PdgdLearner:
+        return DbgdLearner(model_id, cfg.dbgd) if cfg.pdgd is None else PdgdLearner(model_id, cfg.pdgd)
+
+    learners: dict[str, DbgdLearner | PdgdLearner] = {}
     for record in initial_weights:
-        lrn = learners.setdefault(str(record["model_id"]), DbgdLearner(str(record["model_id"]), cfg.dbgd))
+        lrn = learners.setdefault(str(record["model_id"]), new_learner(str(record["model_id"])))
         lrn.rebase(record)
     result = ReferenceResult(
         dead_letters=sorted(
@@ -266,7 +278,7 @@ def run_reference(
         )
     )
     for (ws, model_id), rows in sorted(window_rows(kept, credited, cfg.window_ms).items()):
-        lrn = learners.setdefault(model_id, DbgdLearner(model_id, cfg.dbgd))
+        lrn = learners.setdefault(model_id, new_learner(model_id))
         out = lrn.on_window(rows)
         result.win_rates.extend(out.win_rates)
         if out.weights is not None:

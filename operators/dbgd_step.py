@@ -1,4 +1,4 @@
-"""The minor-update job's one Python stream operator: the per-window DBGD step (design.md §5).
+"""The minor-update job's one Python stream operator: the per-window DBGD (or PDGD) step (design.md §5).
 
 The JVM operators (operators/jvm) hand it one row per (model_id, window, model_version, explore_seed)
 once the window's outcomes are final; it keeps one DbgdLearner and one trigger schedule per model in
@@ -16,6 +16,7 @@ from pyflink.datastream import KeyedCoProcessFunction
 
 from models.dbgd import DbgdConfig, DbgdLearner
 from models.initial_model import initial_drn_record
+from models.pdgd_learner import PdgdConfig, PdgdLearner
 from models.perturbation import ExploreParams
 from models.triggers import TriggerConfig, TriggerSchedule
 from operators.model_weights_log import WeightsLog
@@ -48,6 +49,8 @@ class DbgdStepConfig:
     window_ms: int
     attribution_window_ms: int
     initial_model: InitialModel
+    #: Set: the learner is PDGD (--learner pdgd), stepping on the rows' pdgd_batch; None: DBGD.
+    pdgd: PdgdConfig | None = None
 
 
 def rebase_candidates(raw: Any) -> Iterator[Any]:
@@ -184,14 +187,22 @@ class DbgdStep(KeyedCoProcessFunction):
         self.trigger_state.update(schedule.snapshot(model_id))
 
     # --- the learner -------------------------------------------------------------------------------
+    def _new_learner(self, model_id: str) -> DbgdLearner | PdgdLearner:
+        return DbgdLearner(model_id, self.dbgd) if self.cfg.pdgd is None else PdgdLearner(model_id, self.cfg.pdgd)
+
     def _learner(self, model_id: str, created_at: int, seed_model: bool = True) -> tuple[Any, list[Any]]:
         """The model's learner from state; on first sight, from the latest MAJOR read at start-up, else
         (with `seed_model`) a new MAJOR built from the seed, published so the ranker and replays know it."""
-        learner = DbgdLearner(model_id, self.dbgd)
+        learner = self._new_learner(model_id)
         held = self.learner_state.value()
         if held is not None:
-            learner.restore(held)
-            return learner, []
+            try:
+                learner.restore(held)
+                return learner, []
+            except ValueError as e:  # e.g. resumed from a savepoint of the other learner (--learner changed)
+                log.warning("model %s: the learner's state cannot be restored (%s); starting again from the "
+                            "latest MAJOR", model_id, e)
+                learner = self._new_learner(model_id)
         out = []
         major = self.initial_major.get(model_id)
         if major is not None:

@@ -3,7 +3,7 @@
 PDGD explores by sampling, not by perturbing the weights: one list, every slot the current team, no
 explore seed. The sample of a request is drawn by the Gumbel trick from `request_rng(base_seed,
 request_id, 0)`, so it depends on the request alone, not on arrival order or on other requests. Beside
-the shown items the impression carries `pdgd` = {temperature, log_rest} (models/pdgd_learner.py): what
+the shown items the impression carries `pdgd` = {temperature, log_rest} (schemas/impression.avsc): what
 the learner needs to weigh the preferences without the unshown candidates' features. Weights are held
 and swapped exactly as the DBGD ranker's (it is one, with `rank` replaced).
 """
@@ -18,7 +18,6 @@ import numpy.typing as npt
 
 from models.interleave import Team
 from models.pdgd import log_rest_mass, plackett_luce_sample
-from models.pdgd_learner import PDGD_FIELD
 from operators.ranker import Ranker, RankerConfig, request_rng
 from schemas.records import impression_record
 
@@ -41,6 +40,6 @@ class PdgdRanker(Ranker):
             request_id=request_id, user_id=user_id, event_time=event_time, model_id=self.config.model_id,
             model_version=served.version, explore_seeds=[],
             slots=((item_ids[i], Team.CURRENT.value, actions[i].tolist(), None) for i in shown),
-            state_features=state.tolist(), interleaving="pdgd")
-        record[PDGD_FIELD] = {"temperature": self.temperature, "log_rest": log_rest_mass(scores, shown)}
+            state_features=state.tolist(), interleaving="pdgd",
+            pdgd={"temperature": self.temperature, "log_rest": log_rest_mass(scores, shown)})
         return record

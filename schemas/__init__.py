@@ -16,3 +16,8 @@ SCHEMA_FILES: dict[str, str] = {
     "MajorUpdateTrigger": "major_update_trigger.avsc",
     "DeadLetter": "dead_letter.avsc",
 }
+
+#: Record name -> file name of what is not a topic value: the JVM -> Python hand-over of the PDGD step.
+INTERNAL_SCHEMA_FILES: dict[str, str] = {
+    "PdgdBatch": "pdgd_batch.avsc",
+}

@@ -5,7 +5,7 @@ Plain Python on purpose (lists, not arrays): the bottom layer knows the schema, 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 #: One shown slot, in display order: (item_id, team CURRENT|EXPLORE, action features, explore seed of
@@ -25,9 +25,11 @@ def impression_record(
     state_features: list[float],
     interleaving: str,
     generator: str | None = None,
+    pdgd: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """An Impression (schemas/impression.avsc). `explore_seed` is the first of `explore_seeds` (0 for a
-    policy that does not explore); positions are the slots' order."""
+    policy that does not explore); positions are the slots' order; `pdgd` = {temperature, log_rest} of a
+    Plackett–Luce sampled list."""
     return {
         "request_id": request_id,
         "user_id": user_id,
@@ -43,7 +45,15 @@ def impression_record(
         "explore_seeds": list(explore_seeds),
         "interleaving": interleaving,
         "generator": generator,
+        "pdgd": None if pdgd is None else {"temperature": float(pdgd["temperature"]),
+                                           "log_rest": float(pdgd["log_rest"])},
     }
+
+
+def pdgd_batch_record(samples: Iterable[tuple[int, int, bytes, Sequence[int]]]) -> dict[str, Any]:
+    """A PdgdBatch (schemas/pdgd_batch.avsc) of (partition, offset, impression bytes, clicked positions)."""
+    return {"samples": [{"partition": int(p), "offset": int(o), "impression": bytes(raw),
+                         "clicked": sorted(int(c) for c in clicked)} for p, o, raw, clicked in samples]}
 
 
 #: Event times are epoch milliseconds within 130 years of 1970, [1840-01-01, 2100-01-01) (design.md §3): far

@@ -16,7 +16,7 @@ from typing import Any
 import fastavro
 from fastavro.validation import ValidationError, validate
 
-from schemas import SCHEMA_DIR, SCHEMA_FILES
+from schemas import INTERNAL_SCHEMA_FILES, PREVIOUS_DIR, SCHEMA_DIR, SCHEMA_FILES
 
 Record = dict[str, Any]
 
@@ -38,10 +38,10 @@ def _strip_logical_types(node: Any) -> Any:
     return node
 
 
-def _read_schemas() -> dict[str, Mapping[str, Any]]:
+def _read_schemas(directory: Any, files: Mapping[str, str]) -> dict[str, Mapping[str, Any]]:
     out: dict[str, Mapping[str, Any]] = {}
-    for name, file in SCHEMA_FILES.items():
-        with open(SCHEMA_DIR / file, encoding="utf-8") as f:
+    for name, file in files.items():
+        with open(directory / file, encoding="utf-8") as f:
             out[name] = json.load(f)
     return out
 
@@ -49,13 +49,17 @@ def _read_schemas() -> dict[str, Mapping[str, Any]]:
 #: Read when the module is imported, never later: a Flink TaskManager in thread mode keeps the modules of
 #: the first job it ran, and deletes that job's files when it ends, so a later job that read a schema file
 #: lazily failed with FileNotFoundError (issue 12).
-_SCHEMAS = _read_schemas()
+_SCHEMAS = _read_schemas(SCHEMA_DIR, {**SCHEMA_FILES, **INTERNAL_SCHEMA_FILES})
+#: The last released copies (schemas/previous), where they differ from the current ones: bytes written by
+#: the previous release are read with them (see `decode`).
+_PREVIOUS = {name: schema for name, schema in _read_schemas(PREVIOUS_DIR, SCHEMA_FILES).items()
+             if schema != _SCHEMAS[name]}
 
 
 def schema_json(name: str) -> Mapping[str, Any]:
     """The schema as written in `schemas/<file>.avsc` (logical types kept)."""
     if name not in _SCHEMAS:
-        raise KeyError(f"unknown schema {name!r}; known: {', '.join(sorted(SCHEMA_FILES))}")
+        raise KeyError(f"unknown schema {name!r}; known: {', '.join(sorted(_SCHEMAS))}")
     return _SCHEMAS[name]
 
 
@@ -85,11 +89,39 @@ def encode(name: str, record: Mapping[str, Any], *, check: bool = True) -> bytes
     return buf.getvalue()
 
 
+def previous_schema_json(name: str) -> Mapping[str, Any] | None:
+    """The previous release's schema `name` when it differs from the current one, else None."""
+    return _PREVIOUS.get(name)
+
+
 def decode(name: str, data: bytes) -> Record:
-    """Decode Avro binary written with schema `name`; bad or trailing bytes raise SerdeError."""
+    """Decode Avro binary written with schema `name`; bad or trailing bytes raise SerdeError.
+
+    Values carry no writer schema, so bytes the previous release wrote (schemas/previous) are told apart by
+    trying: fields are only ever appended, with defaults, so old bytes end too early for the current schema
+    and new bytes are too long for the old one: at most one of the two reads a complete record.
+    The JVM decoder (AvroEventDeserializer) does the same."""
+    try:
+        return _decode(name, data, parsed_schema(name))
+    except SerdeError as current_error:
+        previous = _PREVIOUS.get(name)
+        if previous is None:
+            raise
+        try:
+            _decode(name, data, _parsed_previous(name))  # a complete record of the previous release?
+        except SerdeError:
+            raise current_error from None
+        return decode_with(name, data, previous)
+
+
+@cache
+def _parsed_previous(name: str) -> Any:
+    return fastavro.parse_schema(_strip_logical_types(copy.deepcopy(dict(_PREVIOUS[name]))))
+
+
+def _decode(name: str, data: bytes, schema: Any) -> Record:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise SerdeError(name, f"expected bytes, got {type(data).__name__}")
-    schema = parsed_schema(name)
     buf = io.BytesIO(bytes(data))
     try:
         record = fastavro.schemaless_reader(buf, schema, None)

@@ -19,7 +19,7 @@ from models.dbgd import DbgdConfig, DbgdLearner
 from models.interleave import Outcome, seed_outcomes
 from models.major.offline_start import log_range, major_record
 from models.major.update import BaseModel, MajorUpdateConfig, run_update
-from models.pdgd_learner import PdgdConfig, PdgdLearner
+from models.pdgd_learner import PDGD_BATCH_FIELD, PDGD_FIELD, PdgdConfig, PdgdLearner, batch_bytes
 from models.perturbation import ExploreParams
 from operators.pdgd_ranker import PdgdRanker
 from operators.ranker import Ranker, RankerConfig
@@ -62,7 +62,7 @@ class LoopStats:
 
 
 Judge = Callable[[Any, Any, list[Any]], dict[str, float]]
-#: DBGD/MGD learn from the window's count rows; PDGD from the impressions themselves (it also `observe`s).
+#: Both learn from the window's count rows; PDGD from the PdgdBatch its rows carry (clicked impressions).
 Learner = DbgdLearner | PdgdLearner
 
 
@@ -137,12 +137,14 @@ def run_loop(sim: Any, ranker: Ranker, learner: Learner | None, impressions: int
     counts: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     current_window: int | None = None
     window_clicks = window_imps = 0
+    pdgd_clicked: dict[int, list[tuple[int, int, dict[str, Any], list[str]]]] = defaultdict(list)
 
     def close(window: int) -> None:
         nonlocal window_clicks, window_imps
         rows = [{"model_id": ranker.config.model_id, "window_start": window, "window_end": window + window_ms,
                  "model_version": v, "explore_seed": s, "impressions": c[0], "explore_wins": c[1],
-                 "current_wins": c[2], "ties": c[3], "no_clicks": c[4]} for (v, s), c in sorted(counts.items())]
+                 "current_wins": c[2], "ties": c[3], "no_clicks": c[4],
+                 PDGD_BATCH_FIELD: batch_bytes(pdgd_clicked.get(v, []))} for (v, s), c in sorted(counts.items())]
         summary: dict[str, Any] = {"window_start": window, "impressions": window_imps, "clicks": window_clicks,
                                    "explore_wins": sum(r["explore_wins"] for r in rows),
                                    "current_wins": sum(r["current_wins"] for r in rows),
@@ -166,6 +168,7 @@ def run_loop(sim: Any, ranker: Ranker, learner: Learner | None, impressions: int
         if on_window:
             on_window(summary)
         counts.clear()
+        pdgd_clicked.clear()
         window_clicks = window_imps = 0
 
     for step in sim.run(impressions):
@@ -179,8 +182,9 @@ def run_loop(sim: Any, ranker: Ranker, learner: Learner | None, impressions: int
             c = counts[(int(imp["model_version"]), seed)]
             c[0] += 1
             c[{Outcome.EXPLORE: 1, Outcome.CURRENT: 2, Outcome.TIE: 3, Outcome.NO_CLICK: 4}[outcome]] += 1
-        if isinstance(learner, PdgdLearner):
-            learner.observe(imp, [c["item_id"] for c in step.clicks])
+        if imp.get(PDGD_FIELD) is not None and step.clicks:  # the JVM's PdgdBatch, built as the job does
+            pdgd_clicked[int(imp["model_version"])].append((0, stats.impressions, imp,
+                                                            [c["item_id"] for c in step.clicks]))
         window_imps += 1
         window_clicks += len(step.clicks)
         stats.impressions += 1

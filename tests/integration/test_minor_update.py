@@ -97,6 +97,7 @@ def run_job(bootstrap: str, tmp: Path, fault: dict[str, Any] | None = None, stre
         "initial_action_dim": cfg.initial_action_dim, "trigger_every": cfg.trigger_every,
         "checkpoint_interval": cfg.checkpoint_interval_ms, "checkpoint_dir": cfg.checkpoint_dir,
         "fault": fault or {}, "click_horizon": click_horizon, "parallelism": cfg.parallelism,
+        "learner": cfg.learner, "learning_rate": cfg.learning_rate,
     }
     proc = subprocess.run([sys.executable, "-c", code, json.dumps(kw)], cwd=PROJECT_ROOT, capture_output=True,
                           text=True, timeout=300)

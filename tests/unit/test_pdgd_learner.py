@@ -10,7 +10,7 @@ import pytest
 
 from models.drn import DrnConfig, DrnQNetwork, DrnScorer
 from models.pdgd import document_weights, log_rest_mass, plackett_luce_sample, shown_document_weights
-from models.pdgd_learner import PDGD_FIELD, PdgdConfig, PdgdLearner
+from models.pdgd_learner import PDGD_BATCH_FIELD, PDGD_FIELD, PdgdConfig, PdgdLearner, batch_bytes
 from models.weights import flatten, layout_of, make_model_weights_record, parse_model_weights_record
 from operators.pdgd_ranker import PdgdRanker
 from operators.ranker import RankerConfig
@@ -61,14 +61,27 @@ def test_the_ranker_samples_per_request_and_logs_the_rest_mass() -> None:
         PdgdRanker(RankerConfig(), temperature=0.0)
 
 
-def _window(learner: PdgdLearner, ranker: PdgdRanker, n: int, click_position: int) -> dict:
+def _row(version: int, samples: list, impressions: int) -> dict:
+    clicked = sum(1 for *_, items in samples if items)
+    return {"model_id": "drn", "window_start": 0, "window_end": 60_000, "model_version": version,
+            "explore_seed": 0, "impressions": impressions, "explore_wins": 0, "current_wins": clicked, "ties": 0,
+            "no_clicks": impressions - clicked, PDGD_BATCH_FIELD: batch_bytes(samples)}
+
+
+def _rows(ranker: PdgdRanker, n: int, click_position: int, version: int = 1) -> list[dict]:
     rng = np.random.default_rng(7)
+    samples = []
     for i in range(n):
         state, cands = _request(rng)
         imp = ranker.rank(f"r{i}", "u", 1_000 + i, state, cands, K)
-        learner.observe(imp, [imp["slots"][click_position]["item_id"]])
-    result = learner.on_window([{"window_end": 60_000}])
+        samples.append((0, i, imp, [imp["slots"][click_position]["item_id"]]))
+    return [_row(version, samples, n)]
+
+
+def _window(learner: PdgdLearner, ranker: PdgdRanker, n: int, click_position: int) -> dict:
+    result = learner.on_window(_rows(ranker, n, click_position, version=int(learner.version or 0)))
     assert result.weights is not None
+    assert [r["decision"] for r in result.win_rates] == ["ACCEPT"]
     return result.weights
 
 
@@ -105,10 +118,14 @@ def test_impressions_of_another_version_or_without_a_click_move_nothing() -> Non
     learner.rebase(major)
     state, cands = _request(np.random.default_rng(1))
     imp = ranker.rank("r", "u", 1, state, cands, K)
-    learner.observe(imp, [])
-    learner.observe({**imp, "model_version": 9}, [imp["slots"][0]["item_id"]])
-    result = learner.on_window([{"window_end": 60_000}])
+    other = {**imp, "model_version": 9}
+    clicked = [imp["slots"][0]["item_id"]]
+    result = learner.on_window([_row(1, [(0, 0, imp, [])], 1), _row(9, [(0, 1, other, clicked)], 1)])
     assert result.weights is None and result.refused and learner.version == 1
+    assert [(r["model_version"], r["decision"]) for r in result.win_rates] == [(1, "REJECT"), (9, "STALE")]
+    # a sample of another version inside the current version's row is skipped too
+    result = learner.on_window([_row(1, [(0, 1, other, [imp["slots"][0]["item_id"]])], 1)])
+    assert result.weights is None and learner.version == 1
     assert not learner.rebase(major), "an older or the same version is not rebased on"
     with pytest.raises(ValueError, match="learning_rate"):
         PdgdConfig(learning_rate=0.0)
@@ -125,13 +142,34 @@ def test_a_step_that_is_not_finite_is_refused_and_the_version_stays(monkeypatch:
     monkeypatch.setattr(pdgd_learner, "shown_document_weights",
                         lambda *a: (real(*a)[0], np.full(real(*a)[0].size, 3e38)))
     learner.rebase(major)
-    rng = np.random.default_rng(7)
-    for i in range(40):
-        state, cands = _request(rng)
-        imp = ranker.rank(f"r{i}", "u", 1_000 + i, state, cands, K)
-        learner.observe(imp, [imp["slots"][3]["item_id"]])
-    result = learner.on_window([{"window_end": 60_000}])
+    result = learner.on_window(_rows(ranker, 40, click_position=3))
     assert result.weights is None and result.refused and "not finite" in result.refused
     assert learner.version == 1
     monkeypatch.setattr(pdgd_learner, "shown_document_weights", real)
     assert _window(learner, ranker, 5, click_position=2)["parent_version"] == 1, "it goes on from the same weights"
+
+
+def test_samples_are_taken_in_log_order_and_the_state_survives_a_snapshot() -> None:
+    major = _major()
+    ranker = PdgdRanker(RankerConfig(model_id="drn", base_seed=3))
+    ranker.apply_weights(major)
+    rows = _rows(ranker, 30, click_position=2)
+    shuffled = dict(rows[0])
+    from schemas import serde
+
+    batch = serde.decode("PdgdBatch", rows[0][PDGD_BATCH_FIELD])
+    batch["samples"].reverse()
+    shuffled[PDGD_BATCH_FIELD] = serde.encode("PdgdBatch", batch)
+    one, two = PdgdLearner("drn", PdgdConfig(learning_rate=0.05)), PdgdLearner("drn", PdgdConfig(learning_rate=0.05))
+    one.rebase(major)
+    two.rebase(major)
+    restored = PdgdLearner("drn", PdgdConfig(learning_rate=0.05))
+    restored.restore(two.snapshot())
+    assert restored.snapshot() == two.snapshot()
+    a, b = one.on_window(rows).weights, restored.on_window([shuffled]).weights
+    assert a is not None and b is not None and a["weights"] == b["weights"], "the JVM's order does not matter"
+    assert restored.minor_count == 1 and restored.version == 2
+    with pytest.raises(ValueError, match="corrupt"):
+        PdgdLearner("drn").restore(restored.snapshot()[:-3])
+    with pytest.raises(ValueError, match="not this learner's"):
+        PdgdLearner("other").restore(restored.snapshot())

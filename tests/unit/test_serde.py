@@ -18,7 +18,7 @@ EXAMPLES: dict[str, dict[str, object]] = {
             {"item_id": "i-2", "position": 1, "team": "EXPLORE", "features": [1.0, 2.0], "explore_seed": 9},
         ],
         "state_features": [0.25, 0.75, 1.5], "explore_seeds": [9], "interleaving": "team_draft",
-        "generator": None,
+        "generator": None, "pdgd": {"temperature": 0.5, "log_rest": -1.25},
     },
     "Click": {"request_id": "r-1", "item_id": "i-2", "event_time": 1_700_000_001_000, "user_id": "u-7"},
     "ModelWeights": {
@@ -129,6 +129,29 @@ def test_backward_compatible_with_previous_version(name: str) -> None:
     for added in current_fields - prev_fields:
         field = next(f for f in serde.schema_json(name)["fields"] if f["name"] == added)
         assert "default" in field, f"{name}.{added} was added without a default: old data cannot be read"
+
+
+def test_decode_reads_bytes_of_the_previous_release() -> None:
+    """Values carry no writer schema: serde.decode (and the JVM decoder) read the previous release's bytes,
+    which a topic logged before an appended field still holds, and no value decodes under both."""
+    name = "Impression"
+    previous = serde.previous_schema_json(name)
+    assert previous is not None, "Impression changed since the last release; this test reads its old bytes"
+    prev_parsed = fastavro.parse_schema(serde._strip_logical_types(dict(previous)))
+    prev_fields = {f["name"] for f in previous["fields"]}
+    import io
+
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, prev_parsed, {k: v for k, v in EXAMPLES[name].items() if k in prev_fields})
+    old = serde.decode(name, buf.getvalue())
+    assert old["pdgd"] is None and old["request_id"] == EXAMPLES[name]["request_id"]
+    new = serde.encode(name, EXAMPLES[name])
+    assert serde.decode(name, new) == EXAMPLES[name]
+    left = io.BytesIO(new)
+    fastavro.schemaless_reader(left, prev_parsed, None)
+    assert left.tell() < len(new), "new bytes must not be a complete record of the previous schema"
+    with pytest.raises(serde.SerdeError, match="malformed"):
+        serde.decode(name, buf.getvalue()[:-1])
 
 
 def test_removed_field_without_default_is_detected() -> None:

@@ -190,6 +190,7 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
         s.explore = e.explore;
         s.slotSeeds = e.slotSeeds;
         s.exploreSeeds = e.exploreSeeds;
+        s.pdgdImpression = e.pdgd ? e.rawValue : null;
         s.counted = new SourceEvent[e.itemIds.length];
         s.impressionPartition = e.partition;
         s.impressionOffset = e.offset;
@@ -335,6 +336,7 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
                 s.slotSeeds = null;
                 s.exploreSeeds = null;
                 s.modelId = null;
+                s.pdgdImpression = null;
             }
             if (timestamp >= s.impressionTime + horizonMs) {
                 state.clear();
@@ -404,6 +406,15 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
         o.impressionOffset = s.impressionOffset;
         o.clickPartitions = clickPartitions;
         o.clickOffsets = clickOffsets;
+        if (s.pdgdImpression != null && n > 0) {
+            o.pdgdImpression = s.pdgdImpression;
+            o.pdgdClicked = new int[n];
+            for (int i = 0, j = 0; i < s.counted.length; i++) {
+                if (s.counted[i] != null) {
+                    o.pdgdClicked[j++] = i;
+                }
+            }
+        }
         return o;
     }
 }

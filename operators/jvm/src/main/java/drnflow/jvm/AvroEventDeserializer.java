@@ -22,6 +22,10 @@ import org.apache.flink.util.Collector;
  * (garbage, truncated, trailing bytes, a tombstone) comes out as a MALFORMED event with its origin,
  * so it can go to dead-letters. Impressions are read through a projection of the writer schema, so
  * the logged features (most of an impression's bytes) are skipped rather than materialised.
+ *
+ * <p>Values carry no writer schema. Bytes the previous release wrote (schemas/previous, handed over when it
+ * differs) are read with it when the current schema cannot read them: fields are only appended, with
+ * defaults, so at most one of the two reads a complete record (schemas/serde.py decodes the same way).
  */
 public final class AvroEventDeserializer implements KafkaRecordDeserializationSchema<SourceEvent> {
     private static final long serialVersionUID = 1L;
@@ -39,10 +43,13 @@ public final class AvroEventDeserializer implements KafkaRecordDeserializationSc
 
     private final byte kind;
     private final String writerSchemaJson;
+    /** The previous release's writer schema ("" when it is the current one). */
+    private final String previousSchemaJson;
     /** An event_time further than this ahead of the record's Kafka timestamp is OUT_OF_RANGE (<= 0: off). */
     private final long maxSkewMs;
 
     private transient GenericDatumReader<GenericRecord> reader;
+    private transient GenericDatumReader<GenericRecord> previousReader;
     private transient BinaryDecoder decoder;
     private transient GenericRecord reuse;
     private transient int fRequestId;
@@ -52,20 +59,23 @@ public final class AvroEventDeserializer implements KafkaRecordDeserializationSc
     private transient int fExploreSeed;
     private transient int fSlots;
     private transient int fExploreSeeds;
+    private transient int fInterleaving;
     private transient int fItemId;
 
-    private AvroEventDeserializer(byte kind, String writerSchemaJson, long maxSkewMs) {
+    private AvroEventDeserializer(byte kind, String writerSchemaJson, String previousSchemaJson, long maxSkewMs) {
         this.kind = kind;
         this.writerSchemaJson = writerSchemaJson;
+        this.previousSchemaJson = previousSchemaJson;
         this.maxSkewMs = maxSkewMs;
     }
 
-    public static AvroEventDeserializer impressions(String impressionSchemaJson, long maxSkewMs) {
-        return new AvroEventDeserializer(SourceEvent.IMPRESSION, impressionSchemaJson, maxSkewMs);
+    public static AvroEventDeserializer impressions(String impressionSchemaJson, String previousSchemaJson,
+            long maxSkewMs) {
+        return new AvroEventDeserializer(SourceEvent.IMPRESSION, impressionSchemaJson, previousSchemaJson, maxSkewMs);
     }
 
     public static AvroEventDeserializer clicks(String clickSchemaJson, long maxSkewMs) {
-        return new AvroEventDeserializer(SourceEvent.CLICK, clickSchemaJson, maxSkewMs);
+        return new AvroEventDeserializer(SourceEvent.CLICK, clickSchemaJson, "", maxSkewMs);
     }
 
     private static void setIfAbsent(String key, String value) {
@@ -79,6 +89,8 @@ public final class AvroEventDeserializer implements KafkaRecordDeserializationSc
         Schema writer = new Schema.Parser().parse(writerSchemaJson);
         Schema readerSchema = kind == SourceEvent.IMPRESSION ? impressionProjection(writer) : writer;
         reader = new GenericDatumReader<>(writer, readerSchema);
+        previousReader = previousSchemaJson.isEmpty() ? null
+                : new GenericDatumReader<>(new Schema.Parser().parse(previousSchemaJson), readerSchema);
         fRequestId = readerSchema.getField("request_id").pos();
         fEventTime = readerSchema.getField("event_time").pos();
         if (kind == SourceEvent.IMPRESSION) {
@@ -87,6 +99,7 @@ public final class AvroEventDeserializer implements KafkaRecordDeserializationSc
             fExploreSeed = readerSchema.getField("explore_seed").pos();
             fSlots = readerSchema.getField("slots").pos();
             fExploreSeeds = readerSchema.getField("explore_seeds").pos();
+            fInterleaving = readerSchema.getField("interleaving").pos();
         } else {
             fItemId = readerSchema.getField("item_id").pos();
         }
@@ -106,6 +119,7 @@ public final class AvroEventDeserializer implements KafkaRecordDeserializationSc
         }
         fields.add(new Schema.Field("slots", Schema.createArray(slotR)));
         fields.add(copy(writer.getField("explore_seeds")));
+        fields.add(copy(writer.getField("interleaving")));
         return Schema.createRecord(writer.getName(), null, writer.getNamespace(), false, fields);
     }
 
@@ -190,11 +204,18 @@ public final class AvroEventDeserializer implements KafkaRecordDeserializationSc
         if (value == null) {
             throw new IllegalArgumentException("null value (tombstone) where a record was expected");
         }
-        decoder = DecoderFactory.get().binaryDecoder(value, decoder);
-        GenericRecord r = reader.read(reuse, decoder);
-        reuse = r;
-        if (!decoder.isEnd()) {
-            throw new IllegalArgumentException("trailing bytes after a complete record");
+        GenericRecord r;
+        try {
+            r = read(reader, value);
+        } catch (Exception | StackOverflowError current) {
+            if (previousReader == null) {
+                throw current;
+            }
+            try {
+                r = read(previousReader, value);
+            } catch (Exception | StackOverflowError previous) {
+                throw current;
+            }
         }
         e.kind = kind;
         e.requestId = r.get(fRequestId).toString();
@@ -231,9 +252,27 @@ public final class AvroEventDeserializer implements KafkaRecordDeserializationSc
             } else {
                 e.exploreSeeds = null;
             }
+            e.pdgd = "pdgd".equals(r.get(fInterleaving).toString());
         } else {
             e.itemId = r.get(fItemId).toString();
         }
+    }
+
+    /** One complete record of `with`'s writer schema, or an exception (bad, short or trailing bytes). */
+    private GenericRecord read(GenericDatumReader<GenericRecord> with, byte[] value) throws Exception {
+        decoder = DecoderFactory.get().binaryDecoder(value, decoder);
+        GenericRecord r;
+        try {
+            r = with.read(reuse, decoder);
+        } catch (Exception | StackOverflowError ex) {
+            reuse = null;
+            throw ex;
+        }
+        reuse = r;
+        if (!decoder.isEnd()) {
+            throw new IllegalArgumentException("trailing bytes after a complete record");
+        }
+        return r;
     }
 
     @Override

@@ -30,6 +30,10 @@ public final class JobSettings implements Serializable {
     /** An event_time further ahead of its record's Kafka timestamp is OUT_OF_RANGE (<= 0: no bound). */
     public final long maxEventTimeSkewMs;
     public final String impressionSchema;
+    /** The previous release's Impression schema where it differs ("" otherwise): old logged bytes are read with it. */
+    public final String previousImpressionSchema;
+    /** schemas/pdgd_batch.avsc: the PDGD samples a window row hands the Python step. */
+    public final String pdgdBatchSchema;
     public final String clickSchema;
     public final String deadLetterSchema;
     public final String transactionalIdPrefix;
@@ -63,6 +67,8 @@ public final class JobSettings implements Serializable {
         idlenessMs = Long.parseLong(req(p, "idleness.ms"));
         maxEventTimeSkewMs = Long.parseLong(p.getProperty("max-event-time-skew.ms", "21600000"));
         impressionSchema = req(p, "schema.impression");
+        previousImpressionSchema = p.getProperty("schema.impression.previous", "");
+        pdgdBatchSchema = req(p, "schema.pdgd-batch");
         clickSchema = req(p, "schema.click");
         deadLetterSchema = req(p, "schema.dead-letter");
         transactionalIdPrefix = req(p, "sink.transactional-id-prefix");

@@ -47,7 +47,8 @@ public final class MinorUpdatePipeline {
     public static DataStream<Row> windowRows(StreamExecutionEnvironment env, Properties props) {
         JobSettings s = JobSettings.from(props);
         SingleOutputStreamOperator<SourceEvent> impressions = decoded(env, s, s.impressionsTopic,
-                AvroEventDeserializer.impressions(s.impressionSchema, s.maxEventTimeSkewMs), "impressions");
+                AvroEventDeserializer.impressions(s.impressionSchema, s.previousImpressionSchema, s.maxEventTimeSkewMs),
+                "impressions");
         SingleOutputStreamOperator<SourceEvent> clicks = decoded(env, s, s.clicksTopic,
                 AvroEventDeserializer.clicks(s.clickSchema, s.maxEventTimeSkewMs), "clicks");
         DataStream<SourceEvent> impressionsIn = impressions;
@@ -73,7 +74,7 @@ public final class MinorUpdatePipeline {
         }
         DataStream<Row> rows = counted
                 .keyBy(new WindowKey(), Types.TUPLE(Types.STRING, Types.LONG, Types.LONG, Types.LONG))
-                .process(new CountOutcomes(s.windowMs, s.attributionWindowMs), CountOutcomes.rowType())
+                .process(new CountOutcomes(s.windowMs, s.attributionWindowMs, s.pdgdBatchSchema), CountOutcomes.rowType())
                 .name("count-outcomes").uid("count-outcomes");
         DataStream<DeadLetterRecord> dead = impressions.getSideOutput(DEAD_LETTERS)
                 .union(clicks.getSideOutput(DEAD_LETTERS), outcomes.getSideOutput(DEAD_LETTERS));
@@ -85,7 +86,8 @@ public final class MinorUpdatePipeline {
     public static void decodeOnly(StreamExecutionEnvironment env, Properties props) {
         JobSettings s = JobSettings.from(props);
         DataStream<SourceEvent> impressions = decoded(env, s, s.impressionsTopic,
-                AvroEventDeserializer.impressions(s.impressionSchema, s.maxEventTimeSkewMs), "impressions");
+                AvroEventDeserializer.impressions(s.impressionSchema, s.previousImpressionSchema, s.maxEventTimeSkewMs),
+                "impressions");
         DataStream<SourceEvent> clicks = decoded(env, s, s.clicksTopic,
                 AvroEventDeserializer.clicks(s.clickSchema, s.maxEventTimeSkewMs), "clicks");
         impressions.union(clicks).sinkTo(new org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink<>())

@@ -16,6 +16,9 @@ public class Outcome {
     public long impressionOffset;
     public int[] clickPartitions;
     public long[] clickOffsets;
+    /** A PDGD impression with a counted click: its raw value and the clicked positions (else null). */
+    public byte[] pdgdImpression;
+    public int[] pdgdClicked;
 
     public Outcome() {}
 }

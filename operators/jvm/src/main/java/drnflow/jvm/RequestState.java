@@ -17,6 +17,8 @@ public class RequestState {
     /** As SourceEvent: per slot the seed of its list, and the multileaved seeds (null: one explore team). */
     public long[] slotSeeds;
     public long[] exploreSeeds;
+    /** A PDGD impression's raw value until its outcome (null otherwise): the step reads its features. */
+    public byte[] pdgdImpression;
     /** Per slot, the click that counts for it so far (null: none); kept whole so it can lose to an earlier one. */
     public SourceEvent[] counted;
     public int impressionPartition;

@@ -25,6 +25,8 @@ public class SourceEvent {
     public long[] slotSeeds;
     /** When multileaving (more than one explore seed): every seed, one team each; else null. */
     public long[] exploreSeeds;
+    /** A Plackett-Luce sampled list (interleaving "pdgd"): its clicked impressions go to the PDGD step. */
+    public boolean pdgd;
     /** Click field. */
     public String itemId;
     /** Origin, for dead letters and major-update offset ranges. */

@@ -16,6 +16,9 @@ public class WindowCounts {
     public int[] clickPartitions = new int[0];
     public long[] clickFirst = new long[0];
     public long[] clickLast = new long[0];
+    /** PDGD impressions with a counted click; the first `pdgdCount` entries are used (capacity doubles). */
+    public PdgdSample[] pdgd = new PdgdSample[0];
+    public int pdgdCount;
 
     public WindowCounts() {}
 
@@ -41,6 +44,16 @@ public class WindowCounts {
             clickFirst = clk.first;
             clickLast = clk.last;
         }
+        if (o.pdgdImpression != null) {
+            addPdgd(new PdgdSample(o.impressionPartition, o.impressionOffset, o.pdgdImpression, o.pdgdClicked));
+        }
+    }
+
+    private void addPdgd(PdgdSample sample) {
+        if (pdgdCount == pdgd.length) {
+            pdgd = java.util.Arrays.copyOf(pdgd, Math.max(4, 2 * pdgd.length));
+        }
+        pdgd[pdgdCount++] = sample;
     }
 
     /** Adds another subtask's partial counts of the same key. */
@@ -66,6 +79,9 @@ public class WindowCounts {
         clickPartitions = clk.partitions;
         clickFirst = clk.first;
         clickLast = clk.last;
+        for (int i = 0; i < o.pdgdCount; i++) {
+            addPdgd(o.pdgd[i]);
+        }
     }
 
     /** Per-partition [first, last] offsets as parallel arrays (few partitions: a linear scan is fine). */

@@ -1,0 +1,101 @@
+"""PDGD through the real job (issue 14): Plackett–Luce sampled impressions, their clicks attributed in the
+JVM, each window's clicked impressions handed to the Python step as a PdgdBatch, one PDGD step per window:
+the win-rate rows and the MINOR bytes are the in-memory reference's (models/reference.py, --learner pdgd).
+Also: an impression the previous release wrote (schemas/previous) is read, not dead-lettered."""
+
+from __future__ import annotations
+
+import io
+import random
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import numpy as np
+import pytest
+
+from models.pdgd_learner import PdgdConfig
+from models.reference import ReferenceConfig, run_reference
+from operators.pdgd_ranker import PdgdRanker
+from operators.ranker import RankerConfig
+from schemas import serde
+from tests.integration.minor_update_data import ATTRIBUTION_MS, T0, WINDOW_MS, Stream, click, impression
+from tests.integration.test_minor_update import decoded, job_config, major_m1, run_job
+
+pytestmark = pytest.mark.integration
+
+WINDOWS, PER_WINDOW, CANDIDATES, K = 3, 16, 10, 4
+FLUSH_T = T0 + 6 * WINDOW_MS
+
+
+def _ref_config(cfg: Any) -> ReferenceConfig:
+    return ReferenceConfig(window_ms=WINDOW_MS, attribution_window_ms=ATTRIBUTION_MS, dbgd=cfg.dbgd_config(),
+                           pdgd=PdgdConfig(learning_rate=cfg.learning_rate), impressions_topic=cfg.topics.impressions,
+                           clicks_topic=cfg.topics.clicks)
+
+
+def pdgd_stream(cfg: Any, seed: int = 4) -> Stream:
+    """WINDOWS windows of sampled lists of m1; window w is served by the version the reference's PDGD step
+    made of window w-1, as a live ranker following model-weights would. Clicks favour the first feature."""
+    rng = random.Random(seed)
+    feats = np.random.default_rng(seed)
+    ranker = PdgdRanker(RankerConfig(model_id="m1", base_seed=9), temperature=0.5)
+    ranker.apply_weights(major_m1(cfg))
+    s = Stream()
+    for w in range(WINDOWS):
+        for i in range(PER_WINDOW):
+            t = T0 + w * WINDOW_MS + 200 + i * 500
+            rid = f"p{w}-{i}"
+            state = feats.normal(size=cfg.initial_state_dim).tolist()
+            cands = [(f"{rid}/c{j}", feats.normal(size=cfg.initial_action_dim).tolist()) for j in range(CANDIDATES)]
+            imp = ranker.rank(rid, f"u{i % 5}", t, state, cands, K)
+            s.impressions.append(imp)
+            for pos, slot in enumerate(imp["slots"]):
+                if rng.random() < 0.15 + 0.25 * (slot["features"][0] > 0):
+                    s.clicks.append(click(rid, slot["item_id"], t + 100 + pos))
+        if w == 1:  # a second click on a clicked item: DUPLICATE, and counted once
+            first = next(c for c in s.clicks if c["request_id"].startswith("p1-"))
+            s.clicks.append(dict(first, event_time=first["event_time"] + 50))
+        ref = run_reference(s.impressions, s.clicks, [major_m1(cfg)], _ref_config(cfg))
+        if ref.model_weights:
+            ranker.apply_weights(ref.model_weights[-1])
+    s.impressions.append(impression("flush", FLUSH_T, "m1", 1, 0, "CC"))
+    s.clicks.sort(key=lambda c: c["event_time"])
+    return s
+
+
+def _previous_release_bytes(record: dict[str, Any]) -> bytes:
+    previous = serde.previous_schema_json("Impression")
+    assert previous is not None
+    schema = fastavro.parse_schema(serde._strip_logical_types(dict(previous)))
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, schema, {f["name"]: record.get(f["name"], f.get("default"))
+                                             for f in previous["fields"]})
+    return buf.getvalue()
+
+
+def test_the_job_steps_pdgd_per_window_as_the_reference_does(kafka_bootstrap: str, tmp_path: Path) -> None:
+    cfg = replace(job_config(kafka_bootstrap, "unused.", tmp_path), learner="pdgd", learning_rate=0.2)
+    data = pdgd_stream(cfg)
+    old = dict(impression("old-release", FLUSH_T + 100, "m1", 1, 0, "CC"), interleaving="team_draft")
+    data.garbage = [("impressions", _previous_release_bytes(old))]
+    run = run_job(kafka_bootstrap, tmp_path, stream=data, learner="pdgd", learning_rate=0.2)
+    ref = run_reference(data.impressions, data.clicks, [major_m1(cfg)], _ref_config(cfg))
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["window_start"], r["model_version"], r["explore_seed"])
+
+    got = sorted((r for r in decoded(run, "win-rates") if r["model_id"] == "m1"), key=key)
+    want = sorted(ref.win_rates, key=key)
+    flush_ws = FLUSH_T - FLUSH_T % WINDOW_MS
+    assert [r for r in got if r["window_start"] != flush_ws] == [r for r in want if r["window_start"] != flush_ws]
+    (flush_got,), (flush_want,) = ([r for r in rows if r["window_start"] == flush_ws] for rows in (got, want))
+    assert flush_got["impressions"] == flush_want["impressions"] + 1, "the previous release's impression counts"
+    assert [(r["model_version"], r["decision"]) for r in got[:WINDOWS]] == [(1, "ACCEPT"), (2, "ACCEPT"),
+                                                                            (3, "ACCEPT")]
+    minors = [w for w in decoded(run, "model-weights") if w["kind"] == "MINOR"]
+    assert [(m["version"], m["parent_version"]) for m in minors] == [(2, 1), (3, 2), (4, 3)]
+    assert minors == ref.model_weights, "the job's PDGD MINORs are the reference's, byte for byte"
+    dead = decoded(run, "dead-letters")
+    assert [d["reason"] for d in dead] == [d["reason"] for d in ref.dead_letters] == ["DUPLICATE"]
