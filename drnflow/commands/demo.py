@@ -23,7 +23,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                              eta=args.eta, click_model=args.click_model, eval_requests=args.eval_requests,
                              log_impressions=args.log_impressions, log_epsilon=args.log_epsilon,
                              major_every=args.major_every, major_steps=args.major_steps, drift=args.drift,
-                             learner=args.learner, explore_lists=args.explore_lists)
+                             learner=args.learner, explore_lists=args.explore_lists, temperature=args.temperature,
+                             learning_rate=args.learning_rate)
     except ValueError as e:
         raise CommandError(str(e)) from None
     return run_loop_demo(cfg, state)
@@ -60,9 +61,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
                    help="news: a world that changes (items published, aging and expiring, genre popularity walking; "
                         "models/simulator/drift.py), so a frozen model falls behind; none: a static world "
                         "(default %(default)s)")
-    p.add_argument("--learner", default=d["learner"], choices=["dbgd", "mgd"],
+    p.add_argument("--learner", default=d["learner"], choices=["dbgd", "mgd", "pdgd"],
                    help="dbgd: one explore network per round (team draft); mgd: --explore-lists of them "
-                        "(team-draft multileaving, credit per list, the mean of the winners) (default %(default)s)")
+                        "(team-draft multileaving, credit per list, the mean of the winners); pdgd: Plackett–Luce "
+                        "sampled lists and one PDGD gradient step per window in the job (default %(default)s)")
+    p.add_argument("--temperature", type=float, default=d["temperature"],
+                   help="with --learner pdgd: the ranker samples from softmax(Q / temperature) (default %(default)s)")
+    p.add_argument("--learning-rate", type=float, default=d["learning_rate"],
+                   help="with --learner pdgd: the job's PDGD step size per window (default %(default)s)")
     p.add_argument("--explore-lists", type=int, default=d["explore_lists"], metavar="N",
                    help="with --learner mgd: explore networks per round (default %(default)s)")
     p.add_argument("--eval-requests", type=int, default=d["eval_requests"],

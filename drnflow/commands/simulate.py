@@ -52,11 +52,14 @@ def register(subparsers: Any) -> None:
                    "does not say)")
     p.add_argument("--perturbation", default=None, choices=["multiplicative", "unit_sphere"],
                    help="with --policy drn: explore direction, like --alpha (default: the served version's)")
-    p.add_argument("--learner", default="dbgd", choices=["dbgd", "mgd"],
+    p.add_argument("--learner", default="dbgd", choices=["dbgd", "mgd", "pdgd"],
                    help="with --policy drn: dbgd interleaves the served version with one explore network (team "
                    "draft); mgd multileaves it with --explore-lists of them (team-draft multileaving; the job "
                    "credits each explore list against the current one and moves W to the mean of the winners: "
-                   "Schuth et al.'s MGD) (default %(default)s)")
+                   "Schuth et al.'s MGD); pdgd shows a Plackett–Luce sample of the served version's scores "
+                   "and logs what the job's `--learner pdgd` needs (default %(default)s)")
+    p.add_argument("--temperature", type=float, default=0.01,
+                   help="with --learner pdgd: lists are sampled from softmax(Q / temperature) (default %(default)s)")
     p.add_argument("--explore-lists", type=int, default=4, metavar="N",
                    help="with --learner mgd: explore networks per round (default %(default)s)")
     p.add_argument("--round", dest="round_ms", type=_round_ms, default="30 min", metavar="DURATION",
@@ -102,15 +105,22 @@ def _round_ms(text: str) -> int:
 def _follow_drn(args: argparse.Namespace, topic: str, world: Any) -> tuple[Any, Any]:
     """A DRN Ranker (wrapped in a RerankingRanker with --reranker) kept on the latest ModelWeights of its
     model id(s) by a WeightsFollower thread."""
+    from operators.pdgd_ranker import PdgdRanker
     from operators.ranker import Ranker, RankerConfig
     from operators.weights_follower import WeightsFollower
 
     explore = _explore_of(args)
     if args.explore_lists < 1:
         raise CommandError(f"--explore-lists must be >= 1, got {args.explore_lists}")
-    drn = Ranker(RankerConfig(model_id=args.model_id, base_seed=args.seed, alpha=explore.alpha,
-                              perturbation=explore.perturbation, round_ms=args.round_ms,
-                              n_explore=args.explore_lists if args.learner == "mgd" else 1))
+    if args.learner == "pdgd" and args.reranker:
+        raise CommandError("--learner pdgd samples DRN's own list; it does not go with --reranker", code=2)
+    config = RankerConfig(model_id=args.model_id, base_seed=args.seed, alpha=explore.alpha,
+                          perturbation=explore.perturbation, round_ms=args.round_ms,
+                          n_explore=args.explore_lists if args.learner == "mgd" else 1)
+    try:
+        drn = PdgdRanker(config, temperature=args.temperature) if args.learner == "pdgd" else Ranker(config)
+    except ValueError as e:
+        raise CommandError(f"--temperature: {e}", code=2) from None
     policy: Any = _reranking(args, drn, world) if args.reranker else drn
     model_ids = [args.model_id, *([policy.config.model_id] if args.reranker else [])]
     if args.publish_initial:

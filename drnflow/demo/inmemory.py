@@ -207,10 +207,16 @@ def make_learner(model_id: str, major: dict[str, Any], alpha: float, eta: float,
     return learner
 
 
+def make_pdgd_ranker(model_id: str, major: dict[str, Any], temperature: float, seed: int) -> PdgdRanker:
+    """A Plackett–Luce sampling ranker serving `major`."""
+    ranker = PdgdRanker(RankerConfig(model_id=model_id, base_seed=seed), temperature=temperature)
+    ranker.apply_weights(major)
+    return ranker
+
+
 def make_pdgd(model_id: str, major: dict[str, Any], config: PdgdConfig, seed: int) -> tuple[PdgdRanker, PdgdLearner]:
     """A Plackett–Luce sampling ranker and its PDGD learner, both serving `major`."""
-    ranker = PdgdRanker(RankerConfig(model_id=model_id, base_seed=seed), temperature=config.temperature)
-    ranker.apply_weights(major)
+    ranker = make_pdgd_ranker(model_id, major, config.temperature, seed)
     learner = PdgdLearner(model_id, config)
     learner.rebase(major)
     return ranker, learner

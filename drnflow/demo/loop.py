@@ -54,9 +54,13 @@ class LoopDemoConfig:
     #: the online run and the final evaluation follow one another in that one world's time.
     drift: str = "news"
     #: dbgd: one explore network per round, team draft; mgd: `explore_lists` of them, team-draft multileaving,
-    #: credit per list and the mean of the winners (the job's rule for several explore seeds).
+    #: credit per list and the mean of the winners (the job's rule for several explore seeds); pdgd: the ranker
+    #: samples Plackett–Luce lists at `temperature`, the job takes one PDGD step of `learning_rate` per window.
     learner: str = "dbgd"
     explore_lists: int = 4
+    #: bench_learning's pdgd arm's settings (a sweep on news: docs/learning-results.md).
+    temperature: float = 0.01
+    learning_rate: float = 0.1
     #: Back-pressure: the simulator stays at most this many windows ahead of the last final window.
     windows_ahead: int = 4
 
@@ -79,8 +83,11 @@ class LoopDemoConfig:
             raise ValueError(f"log_epsilon must be in [0, 1], got {self.log_epsilon}")
         if self.drift not in ("none", "news"):
             raise ValueError(f"drift must be 'none' or 'news', got {self.drift!r}")
-        if self.learner not in ("dbgd", "mgd"):
-            raise ValueError(f"learner must be 'dbgd' or 'mgd', got {self.learner!r}")
+        if self.learner not in ("dbgd", "mgd", "pdgd"):
+            raise ValueError(f"learner must be 'dbgd', 'mgd' or 'pdgd', got {self.learner!r}")
+        if not (self.temperature > 0 and self.learning_rate > 0):
+            raise ValueError(f"temperature and learning_rate must be > 0, got {self.temperature}, "
+                             f"{self.learning_rate}")
         if self.explore_lists < 1:
             raise ValueError(f"explore_lists must be >= 1, got {self.explore_lists}")
 
@@ -91,6 +98,14 @@ class LoopDemoConfig:
     @property
     def window_ms(self) -> int:
         return parse_duration_ms(self.window)
+
+    def ranker(self, major: dict[str, Any]) -> Any:
+        """The online policy serving `major`: the DBGD/MGD ranker, or PDGD's Plackett–Luce sampler."""
+        from drnflow.demo.inmemory import make_pdgd_ranker, make_ranker
+
+        if self.learner == "pdgd":
+            return make_pdgd_ranker(self.model_id, major, self.temperature, self.seed)
+        return make_ranker(self.model_id, major, self.alpha, self.seed, self.n_explore)
 
     @property
     def attribution_ms(self) -> int:
@@ -197,7 +212,7 @@ def _start_job(cfg: LoopDemoConfig, bootstrap: str, names: TopicNames, log: Path
            "--window", format_duration_ms(cfg.window_ms), "--attribution-window",
            format_duration_ms(cfg.attribution_ms), "--alpha", str(cfg.alpha), "--eta", str(cfg.eta),
            "--seed", str(cfg.seed), "--checkpoint-interval", "2 s", "--job-name", "drnflow-demo",
-           "--trigger-every", cfg.major_every]
+           "--trigger-every", cfg.major_every, "--learner", cfg.learner, "--learning-rate", str(cfg.learning_rate)]
     return _spawn(cmd, log)
 
 
@@ -265,8 +280,10 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
               flush=True)
         job_log = cfg.out_dir / "minor-update.log"
         job = _start_job(cfg, bootstrap, names, job_log)
+        how_learns = (f"PDGD, temperature {cfg.temperature}, learning rate {cfg.learning_rate}" if cfg.learner == "pdgd"
+                      else f"{cfg.learner.upper()}, alpha {cfg.alpha}, eta {cfg.eta}")
         print(f"[demo] started the minor-update Flink job (pid {job.pid}, log {job_log}); window {cfg.window}, "
-              f"attribution window {cfg.attribution_window}, alpha {cfg.alpha}, eta {cfg.eta}", flush=True)
+              f"attribution window {cfg.attribution_window}, {how_learns}", flush=True)
         majors = None
         if cfg.major_every != "none":
             majors = _start_major_updates(cfg, bootstrap, names)
@@ -274,7 +291,7 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
                   f"the job triggers it every {cfg.major_every} of event time", flush=True)
         sim_windows: dict[int, list[int]] = defaultdict(lambda: [0, 0])
         watcher = OutputWatcher(bootstrap, names, sim_windows, sim_cfg.k).start()
-        ranker = make_ranker(cfg.model_id, major, cfg.alpha, cfg.seed, cfg.n_explore)
+        ranker = cfg.ranker(major)
         follower = WeightsFollower.for_kafka(bootstrap, ranker.apply_weights, topic=names.model_weights,
                                              model_ids=[cfg.model_id]).start()
         sim = Simulator(world, ranker, sim_cfg)
@@ -339,7 +356,7 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
     e_init, e_final = offline(GreedyPolicy(initial_ranker)), offline(GreedyPolicy(final_ranker))
     e_popular = offline(PopularPolicy(cfg.model_id))
     e_random = offline(RandomPolicy(cfg.model_id, seed=cfg.seed))
-    frozen_ranker = make_ranker(cfg.model_id, major, cfg.alpha, cfg.seed, cfg.n_explore)
+    frozen_ranker = cfg.ranker(major)  # the same policy, never learning
     frozen = run_loop(Simulator(world, frozen_ranker, sim_cfg), frozen_ranker, None, counts["impression"],
                       cfg.window_ms)
     live_ctr = per_slot_ctr(counts["click"], counts["impression"], sim_cfg.k)
@@ -359,7 +376,7 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
         "offline_random": {"ctr": e_random.ctr, "ndcg": e_random.ndcg},
     }
     plot = cfg.out_dir / "demo.png"
-    _plot(plot, watcher, sim_windows, frozen.windows)
+    _plot(plot, watcher, sim_windows, frozen.windows, cfg.learner)
     print("\n=== drnflow demo summary ===")
     world_kind = "news drift (items published, aging, expiring; genre popularity walking)" if sim.drift else "static"
     print(f"world: {world_kind}, online event time {format_duration_ms(last_event - online_start)} after the "
@@ -449,7 +466,9 @@ def _pct(a: float, b: float) -> str:
 
 
 def _plot(path: Path, watcher: OutputWatcher, sim_windows: dict[int, list[int]],
-          frozen_windows: list[dict[str, Any]]) -> None:
+          frozen_windows: list[dict[str, Any]], learner: str = "dbgd") -> None:
+    """Per window: the learner's decision (for PDGD, which has no explore list: the share of impressions with
+    a click), the model version, and the live CTR against the frozen control's."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -463,14 +482,21 @@ def _plot(path: Path, watcher: OutputWatcher, sim_windows: dict[int, list[int]],
         rows = watcher.rows[s]
         ew = sum(r["explore_wins"] for r in rows)
         cw = sum(r["current_wins"] for r in rows)
-        rates.append(ew / (ew + cw) if ew + cw else float("nan"))
+        n = sum(r["impressions"] for r in rows)
+        if learner == "pdgd":
+            rates.append(cw / n if n else float("nan"))
+        else:
+            rates.append(ew / (ew + cw) if ew + cw else float("nan"))
         decisions = {str(r["decision"]) for r in rows}
         colors.append("tab:green" if "ACCEPT" in decisions else "tab:grey" if decisions == {"STALE"} else "tab:red")
     fig, axes = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
     axes[0].scatter(minutes, rates, c=colors, s=18)
-    axes[0].axhline(0.5, color="black", lw=0.8, ls="--")
-    axes[0].set_ylabel("explore win-rate")
-    axes[0].set_title("DBGD on the minor-update job: green = ACCEPT, red = REJECT, grey = STALE")
+    if learner == "pdgd":
+        axes[0].set_ylabel("impressions with a click")
+    else:
+        axes[0].axhline(0.5, color="black", lw=0.8, ls="--")
+        axes[0].set_ylabel("explore win-rate")
+    axes[0].set_title(f"{learner.upper()} on the minor-update job: green = ACCEPT, red = REJECT, grey = STALE")
     versions = sorted((int(v["window_end"] or 0), int(v["version"])) for v in watcher.versions if v["kind"] == "MINOR")
     if versions:
         axes[1].step([(e - t0) / 60_000 for e, _ in versions], [v for _, v in versions], where="post")

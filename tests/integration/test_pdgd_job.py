@@ -99,3 +99,45 @@ def test_the_job_steps_pdgd_per_window_as_the_reference_does(kafka_bootstrap: st
     assert minors == ref.model_weights, "the job's PDGD MINORs are the reference's, byte for byte"
     dead = decoded(run, "dead-letters")
     assert [d["reason"] for d in dead] == [d["reason"] for d in ref.dead_letters] == ["DUPLICATE"]
+
+
+def test_simulate_and_the_job_learn_by_pdgd_from_the_command_line(kafka_bootstrap: str, topic_names: Any) -> None:
+    """The users' path: `simulate --policy drn --learner pdgd` logs sampled lists, `minor-update --learner pdgd`
+    steps on them; the MINOR is the reference's of the topics as logged."""
+    import subprocess
+    import sys
+
+    from tests.integration.minor_update_data import read_committed
+
+    where = ["--bootstrap", kafka_bootstrap, "--prefix", topic_names.prefix]
+
+    def drnflow(*args: str) -> str:
+        result = subprocess.run([sys.executable, "-m", "drnflow", *args, *where], capture_output=True, text=True,
+                                timeout=600)
+        assert result.returncode == 0, (args, result.stdout[-2000:], result.stderr[-3000:])
+        return result.stdout + result.stderr
+
+    drnflow("simulate", "--policy", "drn", "--learner", "pdgd", "--temperature", "0.05", "--publish-initial",
+            "--impressions", "240", "--arrivals", "poisson", "--rate", "2", "--click-model", "pbm", "--seed", "2",
+            "--no-progress")
+    impressions = [serde.decode("Impression", r.value) for r in read_committed(kafka_bootstrap,
+                                                                                 topic_names.impressions)]
+    clicks = [serde.decode("Click", r.value) for r in read_committed(kafka_bootstrap, topic_names.clicks)]
+    assert len(impressions) == 240 and clicks
+    assert {i["interleaving"] for i in impressions} == {"pdgd"}
+    assert all(i["pdgd"]["temperature"] == 0.05 and np.isfinite(i["pdgd"]["log_rest"]) for i in impressions)
+    drnflow("minor-update", "--bounded", "--learner", "pdgd", "--learning-rate", "0.1", "--window", "60 s")
+    weights = [serde.decode("ModelWeights", r.value) for r in read_committed(kafka_bootstrap,
+                                                                              topic_names.model_weights)]
+    major = [w for w in weights if w["kind"] == "MAJOR"]
+    minors = [w for w in weights if w["kind"] == "MINOR"]
+    assert len(major) == 1 and [(m["version"], m["parent_version"]) for m in minors] == [(2, 1)], weights
+    from jobs.minor_update_config import MinorUpdateConfig
+
+    cfg = MinorUpdateConfig(bootstrap=kafka_bootstrap, topic_prefix=topic_names.prefix, window="60 s",
+                            learner="pdgd", learning_rate=0.1)
+    ref = run_reference(impressions, clicks, major, ReferenceConfig(
+        window_ms=cfg.window_ms, attribution_window_ms=cfg.attribution_window_ms, click_horizon_ms=cfg.click_horizon_ms,
+        dbgd=cfg.dbgd_config(), pdgd=PdgdConfig(learning_rate=0.1), impressions_topic=topic_names.impressions,
+        clicks_topic=topic_names.clicks))
+    assert ref.model_weights == minors, "the job's MINOR is the reference's of the logged topics"
