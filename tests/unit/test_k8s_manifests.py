@@ -56,9 +56,15 @@ def of_kind(kind: str) -> list[dict[str, Any]]:
 
 
 def test_kustomization_lists_every_manifest() -> None:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
     listed = {p.name for p in kustomized_files()}
-    present = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    present = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml", *kustomization["configurations"]}
     assert listed == present
+    # The image kustomize rewrites is the one the FlinkDeployment names, at a path kustomize is told of.
+    (image,) = kustomization["images"]
+    assert of_kind("FlinkDeployment")[0]["spec"]["image"].split(":")[0] == image["name"]
+    config = yaml.safe_load((K8S / kustomization["configurations"][0]).read_text())
+    assert {"path": "spec/image", "kind": "FlinkDeployment"} in config["images"]
 
 
 def test_every_manifest_validates_against_its_crd(schemas: dict[tuple[str, str], CrdSchema]) -> None:
@@ -205,3 +211,29 @@ def test_a_jar_that_is_not_the_pinned_one_is_refused(tmp_path: Path, monkeypatch
         crd_jar(FLINK_OPERATOR)
     assert not e.value.offline
     assert not (tmp_path / "cache" / "crds" / FLINK_OPERATOR.filename).exists()
+
+
+def test_kustomize_build_validates_too(schemas: dict[tuple[str, str], CrdSchema], tmp_path: Path) -> None:
+    """What `kubectl apply -k` sends: namespace and labels set, the image rewritten to the registry's."""
+    import shutil
+    import subprocess
+
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed (apt-get install kubectl); the files themselves are checked above")
+    tree = tmp_path / "k8s"
+    shutil.copytree(K8S, tree)
+    text = (tree / "kustomization.yaml").read_text()
+    (tree / "kustomization.yaml").write_text(text.replace("    newTag:", "    newName: registry.invalid/drnflow-job\n"
+                                                                          "    newTag:"))
+    built = subprocess.run([kubectl, "kustomize", str(tree)], capture_output=True, text=True, timeout=60, check=True)
+    docs = [d for d in yaml.safe_load_all(built.stdout) if d is not None]
+    assert len(docs) == len(all_documents())
+    for doc in docs:
+        assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "drnflow"
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == "drnflow"
+        if (doc["apiVersion"], doc["kind"]) not in CORE_KINDS:
+            assert validate(doc, schemas) == [], f"{doc['kind']} {doc['metadata']['name']}"
+    (fd,) = [d for d in docs if d["kind"] == "FlinkDeployment"]
+    assert fd["spec"]["image"] == "registry.invalid/drnflow-job:0.1.0"
