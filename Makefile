@@ -8,7 +8,7 @@ PIP        := $(VENV)/bin/pip
 STAMP      := $(VENV)/.drnflow-installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv jars data test test-faults test-unit test-integration lint bench demo up down status clean
+.PHONY: help setup venv jars data crds test test-faults test-unit test-integration lint bench demo up down status clean
 
 help:
 	@echo "make demo   - set up everything and run the main job end to end, then stop what it started"
@@ -32,7 +32,10 @@ jars: $(STAMP)
 data: $(STAMP)
 	@$(PY) -m drnflow.provision data
 
-setup: venv jars data
+crds: $(STAMP)
+	@$(PY) -m drnflow.provision crds
+
+setup: venv jars data crds
 
 test: setup
 	$(PY) -m pytest -q -m "not faults" $(PYTEST_ARGS)

@@ -1,4 +1,4 @@
-"""`python -m drnflow.provision jars|data`: fetch what the project needs besides PyPI packages, idempotently."""
+"""`python -m drnflow.provision jars|data|crds`: fetch what the project needs besides PyPI packages, idempotently."""
 
 from __future__ import annotations
 
@@ -27,8 +27,17 @@ def fetch_data() -> None:
     print(f"data: {', '.join(fetched) or 'nothing to fetch'} ({time.monotonic() - t0:.1f} s)")
 
 
+def fetch_crds() -> None:
+    """The operators' CRD jars, so the deploy/k8s manifests validate offline (tests/unit/test_k8s_manifests.py)."""
+    from drnflow.k8s_crds import fetch_all
+
+    t0 = time.monotonic()
+    jars = fetch_all()
+    print(f"crds: {', '.join(j.name for j in jars)} ({time.monotonic() - t0:.1f} s)")
+
+
 def main(argv: list[str]) -> int:
-    steps = {"jars": fetch_jars, "data": fetch_data}
+    steps = {"jars": fetch_jars, "data": fetch_data, "crds": fetch_crds}
     wanted = argv or list(steps)
     for name in wanted:
         if name not in steps:
