@@ -151,7 +151,7 @@ class MinorUpdateConfig:
         if self.learner not in LEARNERS:
             raise ValueError(f"MinorUpdateConfig.learner must be one of {', '.join(LEARNERS)}, got {self.learner!r}")
         self.dbgd_config()  # alpha, eta, perturbation, max_staleness: DbgdConfig's own checks
-        PdgdConfig(learning_rate=self.learning_rate)
+        self.pdgd_config()
         self.trigger_config()
 
     # Durations in ms (the fields hold ints after __post_init__; these give mypy the int type).
@@ -226,7 +226,7 @@ class MinorUpdateConfig:
             dbgd=self.dbgd_config(), triggers=self.trigger_config(), topics=self.topics,
             window_ms=self.window_ms, attribution_window_ms=self.attribution_window_ms,
             initial_model=InitialModel(self.seed, self.initial_state_dim, self.initial_action_dim, self.explore()),
-            pdgd=PdgdConfig(learning_rate=self.learning_rate) if self.learner == "pdgd" else None,
+            pdgd=self.pdgd_config() if self.learner == "pdgd" else None,
         )
 
     def dbgd_config(self) -> DbgdConfig:
@@ -237,6 +237,10 @@ class MinorUpdateConfig:
         if self.max_staleness is not None:
             overrides["max_staleness"] = self.max_staleness
         return DbgdConfig.for_windows(self.window_ms, self.attribution_window_ms, **overrides)
+
+    def pdgd_config(self) -> PdgdConfig:
+        """PDGD's settings (--learner pdgd): --learning-rate, and --max-staleness as DBGD takes it."""
+        return PdgdConfig(learning_rate=self.learning_rate, max_staleness=self.dbgd_config().max_staleness)
 
     def trigger_config(self) -> TriggerConfig:
         names = self.topics

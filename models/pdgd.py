@@ -59,13 +59,18 @@ def examined_preferences(clicked: npt.ArrayLike) -> list[tuple[int, int]]:
     return [(i, j) for i in np.flatnonzero(c).tolist() for j in negatives]
 
 
-def document_weights(scores: npt.ArrayLike, ranking: npt.ArrayLike,
-                     clicked: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+def document_weights(scores: npt.ArrayLike, ranking: npt.ArrayLike, clicked: npt.ArrayLike,
+                     current: npt.ArrayLike | None = None) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """PDGD's gradient for one impression as (document indices, coefficients): Σ_d c_d ∇f(d).
 
     `scores`: f over all the query's documents (the ones the ranking was sampled from); `ranking`: the
-    shown documents, best first; `clicked`: one flag per shown position."""
+    shown documents, best first; `clicked`: one flag per shown position. `current`: the scores of the model
+    being updated when it is not the one that sampled (a delayed update): ρ is the sampler's, the
+    preference probability P(d_k ≻ d_l) and its gradient the current model's."""
     s = np.asarray(scores, dtype=np.float64)
+    f = s if current is None else np.asarray(current, dtype=np.float64)
+    if f.shape != s.shape:
+        raise ValueError(f"current has {f.size} scores for {s.size} documents")
     r = np.asarray(ranking, dtype=np.int64)
     c = np.asarray(clicked, dtype=bool)
     if c.size != r.size:
@@ -79,7 +84,7 @@ def document_weights(scores: npt.ArrayLike, ranking: npt.ArrayLike,
         log_p = _log_ranking_prob(s, r, lo, hi)
         log_q = _log_ranking_prob(s, swapped, lo, hi)
         rho = 1.0 / (1.0 + np.exp(log_p - log_q))  # P(R*) / (P(R) + P(R*))
-        delta = s[dk] - s[dl]
+        delta = f[dk] - f[dl]
         sig = 1.0 / (1.0 + np.exp(-delta))
         w = rho * sig * (1.0 - sig)  # ρ · dP(d_k ≻ d_l) / d(f(d_k) - f(d_l))
         coef[dk] = coef.get(dk, 0.0) + w
@@ -97,10 +102,16 @@ def log_rest_mass(scores: npt.NDArray[np.float64], shown: Sequence[int]) -> floa
     return top + math.log(float(np.exp(rest - top).sum()))
 
 
-def shown_document_weights(shown_scores: npt.ArrayLike, clicked: npt.ArrayLike,
-                           log_rest: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+def shown_document_weights(shown_scores: npt.ArrayLike, clicked: npt.ArrayLike, log_rest: float,
+                           current: npt.ArrayLike | None = None
+                           ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """PDGD's coefficients for the shown positions (Σ_d c_d ∇f(d)), the unshown candidates stood for by
-    their total mass `log_rest`."""
+    their total mass `log_rest` (which is never in a preference pair, so its current score does not matter).
+    `current`: the shown items' scores under the model being updated, as in `document_weights`."""
     s = np.asarray(shown_scores, dtype=np.float64)
     scores = s if math.isinf(log_rest) else np.append(s, log_rest)
-    return document_weights(scores, np.arange(s.size), clicked)
+    cur = None
+    if current is not None:
+        c = np.asarray(current, dtype=np.float64)
+        cur = c if math.isinf(log_rest) else np.append(c, log_rest)
+    return document_weights(scores, np.arange(s.size), clicked, cur)

@@ -11,7 +11,7 @@ The learner sees what the DBGD learner sees, one window's count rows, and each r
 `pdgd_batch` (schemas/pdgd_batch.avsc): the window's impressions of that version with a counted click, as
 logged, and the clicked positions. In the minor-update job the JVM attribution builds it; the reference and
 the in-memory loop build it with `batch_bytes`. Per window the learner takes the samples of its current
-version, in (partition, offset) order, recomputes the shown items' Q/τ with autograd (the version that
+version, in (event_time, request_id) order, recomputes the shown items' Q/τ with autograd (the version that
 served them is the one it holds, so the scores are the sampling scores), sums PDGD's gradient over them and
 takes one gradient-ascent step of `learning_rate`: the MINOR version. Rows of other versions are STALE, as
 DBGD's are. A MAJOR or ROLLBACK is rebased on; there is no probation for PDGD.
@@ -49,6 +49,7 @@ from models.dbgd import (
 from models.drn import DrnQNetwork, network_from_flat
 from models.pdgd import shown_document_weights
 from models.weights import (
+    FlatWeights,
     Layout,
     ParamSpec,
     flatten,
@@ -72,17 +73,21 @@ _SNAPSHOT_MAGIC = b"DRNPDGD1"
 
 @dataclass(frozen=True)
 class PdgdConfig:
-    """The step size of one window's update, and the temperature of the ranker's Plackett–Luce sampling
-    (the learner uses the temperature each impression logged, not this one)."""
+    """The step size of one window's update, how many versions back a sample may have been served and still
+    count (the job's --max-staleness, as for DBGD), and the temperature of the ranker's Plackett–Luce
+    sampling (the learner uses the temperature each impression logged, not this one)."""
 
     learning_rate: float = 0.01
     temperature: float = 1.0
+    max_staleness: int = 10
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise ValueError(f"PDGD learning_rate must be finite and > 0, got {self.learning_rate!r}")
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise ValueError(f"PDGD temperature must be finite and > 0, got {self.temperature!r}")
+        if self.max_staleness < 0:
+            raise ValueError(f"PDGD max_staleness must be >= 0, got {self.max_staleness}")
 
 
 def batch_bytes(samples: Iterable[tuple[int, int, Mapping[str, Any], Iterable[str]]]) -> bytes:
@@ -104,6 +109,7 @@ def batch_bytes(samples: Iterable[tuple[int, int, Mapping[str, Any], Iterable[st
 
 @dataclass
 class _Sample:
+    version: int
     state: npt.NDArray[np.float32]
     actions: npt.NDArray[np.float32]
     clicked: npt.NDArray[np.bool_]
@@ -111,8 +117,9 @@ class _Sample:
     log_rest: float
 
 
-def _sample_of(raw: Mapping[str, Any], version: int) -> _Sample | str:
-    """One PdgdSample as the step's tensors, or why it cannot be used."""
+def _sample_of(raw: Mapping[str, Any], version: int) -> tuple[tuple[int, str], _Sample] | str:
+    """One PdgdSample of a row of `version` as ((event_time, request_id), the step's tensors), or why it
+    cannot be used."""
     try:
         imp = serde.decode("Impression", bytes(raw["impression"]))
     except serde.SerdeError as e:
@@ -136,12 +143,20 @@ def _sample_of(raw: Mapping[str, Any], version: int) -> _Sample | str:
     widths = {len(s["features"]) for s in slots}
     if len(widths) != 1:
         return f"slots with features of different lengths {sorted(widths)}"
-    return _Sample(np.asarray(imp["state_features"], dtype=np.float32),
-                   np.asarray([s["features"] for s in slots], dtype=np.float32), clicked, tau, log_rest)
+    return (int(imp["event_time"]), str(imp["request_id"])), _Sample(
+        version, np.asarray(imp["state_features"], dtype=np.float32),
+        np.asarray([s["features"] for s in slots], dtype=np.float32), clicked, tau, log_rest)
 
 
 class PdgdLearner:
-    """Holds the current version; `on_window` steps on the window's samples and publishes a MINOR."""
+    """Holds the current version and the recent ones that served; `on_window` steps on the window's samples
+    and publishes a MINOR.
+
+    A MINOR reaches the rankers only once its window is final (window + attribution window later), so most
+    impressions were served by a version a few steps behind. Their samples still count, up to
+    `max_staleness` versions back: ρ (the debiasing weight) from the scores of the version that sampled the
+    list, which is what the list's probability depends on, and the preference and its gradient from the
+    current network, which is what moves (models/pdgd.document_weights' `current`)."""
 
     def __init__(self, model_id: str, config: PdgdConfig | None = None) -> None:
         self.model_id = model_id
@@ -152,6 +167,8 @@ class PdgdLearner:
         self._version: int | None = None
         self._next_version = 1
         self._minor_count = 0
+        #: Flat weights of the versions samples may come from: the current one and up to max_staleness before.
+        self._history: dict[int, FlatWeights] = {}
 
     @property
     def version(self) -> int | None:
@@ -172,7 +189,8 @@ class PdgdLearner:
 
     def rebase(self, record: Mapping[str, Any], parent: Mapping[str, Any] | None = None) -> bool:
         """Adopt a MAJOR or ROLLBACK (or a first MINOR) as the current version; False for an older one.
-        `parent` is accepted for the DBGD learner's signature: PDGD has no probation."""
+        Samples of the versions before it no longer count. `parent` is accepted for the DBGD learner's
+        signature: PDGD has no probation."""
         version = int(record["version"])
         if self._version is not None and version <= self._version:
             return False
@@ -182,6 +200,7 @@ class PdgdLearner:
         self._architecture = str(record.get("architecture") or "")
         self._version = version
         self._next_version = max(self._next_version, version + 1)
+        self._history = {version: flat}
         if record["kind"] == "MAJOR":
             self._minor_count = 0
         return True
@@ -190,75 +209,92 @@ class PdgdLearner:
         """Rows of a window that arrived after a later window was decided: all STALE, nothing moves."""
         return late_window(self.model_id, rows, why)
 
+    def _why_stale(self, version: int) -> str | None:
+        if version in self._history:
+            return None
+        if self._version is not None and version < self._version:
+            return (f"v{version} is not among the versions samples count from (v{min(self._history)}..v"
+                    f"{self._version}: at most {self.config.max_staleness} back, since the last MAJOR/ROLLBACK)")
+        return f"v{version} is not a version this learner made or rebased on (current v{self._version})"
+
     def on_window(self, rows: Sequence[Mapping[str, Any]]) -> WindowResult:
-        """One gradient step on the samples of the current version's rows; its MINOR record, or none."""
+        """One gradient step on the samples of the usable rows; its MINOR record, or none."""
         parsed = [(parse_window_row(r, i), r.get(PDGD_BATCH_FIELD) or b"") for i, r in enumerate(rows)]
         if not parsed:
             return WindowResult(win_rates=[])
         parsed.sort(key=lambda p: p[0].sort_key())
         check_same_window(self.model_id, [p[0] for p in parsed])
-        current = [(row, batch) for row, batch in parsed if row.model_version == self._version]
-        stale = [row for row, _ in parsed if row.model_version != self._version]
-        stale_why = f"not the learner's current version v{self._version}"
-        samples, problems = self._samples(current)
+        usable = [(row, batch) for row, batch in parsed if self._why_stale(row.model_version) is None]
+        stale = [(row, str(self._why_stale(row.model_version))) for row, _ in parsed
+                 if self._why_stale(row.model_version) is not None]
+        samples, problems = self._samples(usable)
         window_end = parsed[0][0].window_end
         refused: str | None = None
         record = None
         if self._net is None or self._version is None:
             refused = "no version to learn from yet"
         elif not samples:
-            refused = "no clicked impression of the current version"
+            refused = "no clicked impression of a usable version"
         else:
             record, refused = self._step(samples, window_end)
         if problems:
             log.warning("model %s window ending %d: %d samples skipped: %s", self.model_id, window_end,
                         len(problems), "; ".join(sorted(set(problems))[:3]))
         decision = ACCEPT if record is not None else REJECT
-        win_rates = sorted([row.win_rate_record(decision) for row, _ in current]
-                           + [row.win_rate_record(STALE) for row in stale],
+        win_rates = sorted([row.win_rate_record(decision) for row, _ in usable]
+                           + [row.win_rate_record(STALE) for row, _ in stale],
                            key=lambda r: (r["model_version"], r["explore_seed"]))
         return WindowResult(win_rates=win_rates, weights=record, refused=refused,
-                            stale_reasons=[(row.model_version, row.explore_seed, stale_why) for row in stale])
+                            stale_reasons=[(row.model_version, row.explore_seed, why) for row, why in stale])
 
     def _samples(self, rows: Sequence[tuple[WindowRow, bytes]]) -> tuple[list[_Sample], list[str]]:
-        """The usable samples of the rows' batches in (partition, offset) order, and why others were not."""
-        raw: list[Mapping[str, Any]] = []
+        """The usable samples of the rows' batches, and why others were not. They are summed in (event_time,
+        request_id) order, once per request: what the impressions say, not where they sit in Kafka, so any
+        partitioning and parallelism give the same bytes (a hostile multileaved "pdgd" impression is in each
+        of its seeds' rows: once)."""
+        by_request: dict[tuple[int, str], _Sample] = {}
         problems: list[str] = []
         for row, batch in rows:
             if not batch:
                 continue
             try:
-                raw += serde.decode("PdgdBatch", bytes(batch))["samples"]
+                raw = serde.decode("PdgdBatch", bytes(batch))["samples"]
             except serde.SerdeError as e:
                 problems.append(f"undecodable pdgd_batch of v{row.model_version}: {e}")
-        samples = []
-        # By place in the log, once each (a hostile multileaved "pdgd" impression is in each seed's row).
-        unique = {(int(s["partition"]), int(s["offset"])): s for s in raw}
-        for _, r in sorted(unique.items()):
-            sample = _sample_of(r, int(self._version if self._version is not None else -1))
-            if isinstance(sample, str):
-                problems.append(sample)
-            else:
-                samples.append(sample)
-        return samples, problems
+                continue
+            for r in raw:
+                sample = _sample_of(r, row.model_version)
+                if isinstance(sample, str):
+                    problems.append(sample)
+                else:
+                    by_request.setdefault(*sample)
+        return [by_request[k] for k in sorted(by_request)], problems
 
     def _step(self, samples: Sequence[_Sample], window_end: int) -> tuple[dict[str, Any] | None, str | None]:
         """Σ over samples of PDGD's gradient, one ascent step; (MINOR record, None) or (None, why not)."""
         net = self._net
         assert net is not None and self._version is not None
+        samplers: dict[int, DrnQNetwork] = {}
         before = [p.detach().clone() for p in net.parameters()]
         net.train()
         objective = torch.zeros((), dtype=torch.float32)
         used = 0
         for s in samples:
+            state, actions = torch.from_numpy(s.state)[None], torch.from_numpy(s.actions)[None]
             try:
-                q = net(torch.from_numpy(s.state)[None], torch.from_numpy(s.actions)[None])[0]
+                q = net(state, actions)[0]
+                sampled = q.detach()
+                if s.version != self._version:
+                    if s.version not in samplers:
+                        samplers[s.version] = network_from_flat(self._history[s.version], self._layout).eval()
+                    with torch.no_grad():
+                        sampled = samplers[s.version](state, actions)[0]
             except RuntimeError as e:  # features of other dims than the network's
                 log.warning("model %s: a PDGD sample does not fit the network: %s", self.model_id, e)
                 continue
             used += 1
-            docs, coef = shown_document_weights((q / s.temperature).detach().double().numpy(), s.clicked,
-                                                s.log_rest)
+            docs, coef = shown_document_weights((sampled / s.temperature).double().numpy(), s.clicked, s.log_rest,
+                                                current=(q / s.temperature).detach().double().numpy())
             if docs.size:  # d/dQ = (1/τ) d/d(Q/τ): taken per unit of Q, so the step size does not depend on τ
                 objective = objective + (torch.from_numpy(coef.astype(np.float32)) * q[torch.from_numpy(docs)]).sum()
         if not used:
@@ -278,24 +314,29 @@ class PdgdLearner:
                               "large?); the version stays")
         net.eval()
         version = self._next_version
+        flat = flatten(net)
         record = make_model_weights_record(
             model_id=self.model_id, version=version, parent_version=self._version, kind="MINOR",
-            flat=flatten(net), layout=self._layout, created_at=window_end, explore_seeds=[],
+            flat=flat, layout=self._layout, created_at=window_end, explore_seeds=[],
             architecture=self._architecture)
         self._version, self._next_version = version, version + 1
         self._minor_count += 1
+        self._history[version] = flat
+        self._history = {v: w for v, w in self._history.items() if v >= version - self.config.max_staleness}
         return record, None
 
     # --- Flink keyed state -------------------------------------------------------------------------
     def snapshot(self) -> bytes:
-        """Deterministic bytes of the whole state: magic, header length, canonical JSON header, weights."""
-        blob = b"" if self._net is None else to_bytes(flatten(self._net))
+        """Deterministic bytes of the whole state: magic, header length, canonical JSON header, then each
+        kept version's float32-LE weights in ascending version order."""
+        versions = sorted(self._history)
+        blobs = [to_bytes(self._history[v]) for v in versions]
         header = {"format": 1, "model_id": self.model_id, "version": self._version,
                   "next_version": self._next_version, "minor_count": self._minor_count,
                   "architecture": self._architecture, "layout": [p.to_record() for p in self._layout],
-                  "weights": [len(blob), hashlib.sha256(blob).hexdigest()]}
+                  "history": [[v, len(b), hashlib.sha256(b).hexdigest()] for v, b in zip(versions, blobs, strict=True)]}
         head = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-        return b"".join([_SNAPSHOT_MAGIC, struct.pack("<Q", len(head)), head, blob])
+        return b"".join([_SNAPSHOT_MAGIC, struct.pack("<Q", len(head)), head, *blobs])
 
     def restore(self, data: bytes) -> None:
         """Replace this learner's state with a `snapshot()`; ValueError on foreign or corrupt bytes."""
@@ -308,16 +349,25 @@ class PdgdLearner:
             header = json.loads(data[at + 8: at + 8 + head_len].decode("ascii"))
         except (struct.error, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise ValueError(f"model {self.model_id}: corrupt PdgdLearner snapshot header: {e}") from None
-        blob = data[at + 8 + head_len:]
-        size, digest = header["weights"]
         if header.get("format") != 1 or header["model_id"] != self.model_id:
             raise ValueError(f"model {self.model_id}: snapshot of {header.get('model_id')!r}, format "
                              f"{header.get('format')!r}, is not this learner's")
-        if len(blob) != size or hashlib.sha256(blob).hexdigest() != digest:
-            raise ValueError(f"model {self.model_id}: PdgdLearner snapshot weights are truncated or corrupt")
+        at += 8 + head_len
+        history: dict[int, FlatWeights] = {}
+        for v, size, digest in header["history"]:
+            blob = data[at: at + size]
+            if len(blob) != size or hashlib.sha256(blob).hexdigest() != digest:
+                raise ValueError(f"model {self.model_id}: PdgdLearner snapshot weights of v{v} are truncated or "
+                                 "corrupt")
+            history[int(v)] = from_bytes(blob)
+            at += size
+        if at != len(data):
+            raise ValueError(f"model {self.model_id}: {len(data) - at} trailing bytes after the snapshot (corrupt)")
         self._layout = [ParamSpec.from_record(p) for p in header["layout"]]
-        self._net = network_from_flat(from_bytes(blob), self._layout) if size else None
         self._version = None if header["version"] is None else int(header["version"])
+        self._net = (network_from_flat(history[self._version], self._layout)
+                     if self._version is not None and self._version in history else None)
+        self._history = history
         self._next_version = int(header["next_version"])
         self._minor_count = int(header["minor_count"])
         self._architecture = str(header["architecture"])

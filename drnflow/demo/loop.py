@@ -190,7 +190,8 @@ class OutputWatcher:
         cw = sum(r["current_wins"] for r in rows)
         ties = sum(r["ties"] for r in rows)
         nc = sum(r["no_clicks"] for r in rows)
-        rate = f"{ew / (ew + cw):.3f}" if ew + cw else "-"
+        # PDGD's rows have no explore list (win_rate null): its "current" column is the impressions with a click.
+        rate = f"{ew / (ew + cw):.3f}" if ew + cw and any(r["win_rate"] is not None for r in rows) else "-"
         tally = {d: sum(1 for r in rows if r["decision"] == d) for d in ("ACCEPT", "REJECT", "STALE")}
         decisions = " ".join(f"{d[0]}{n}" for d, n in tally.items() if n)
         sim = self.sim_windows.get(window_start, [0, 0])
@@ -379,8 +380,8 @@ def run_loop_demo(cfg: LoopDemoConfig, state: Path) -> int:
     _plot(plot, watcher, sim_windows, frozen.windows, cfg.learner)
     print("\n=== drnflow demo summary ===")
     world_kind = "news drift (items published, aging, expiring; genre popularity walking)" if sim.drift else "static"
-    print(f"world: {world_kind}, online event time {format_duration_ms(last_event - online_start)} after the "
-          "logging period")
+    online_s = (last_event - online_start) / 1000
+    print(f"world: {world_kind}, {online_s / 3600:.1f} h of online event time after the logging period")
     print(f"impressions {counts['impression']}, clicks {counts['click']}, final windows {len(watcher.rows)}, "
           f"accepted minor updates {len(accepted)}, major updates published {len(major_versions)}, final version "
           f"v{final['version']}")

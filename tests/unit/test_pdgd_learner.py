@@ -140,7 +140,7 @@ def test_a_step_that_is_not_finite_is_refused_and_the_version_stays(monkeypatch:
     learner = PdgdLearner("drn", PdgdConfig(learning_rate=1.0))
     real = pdgd_learner.shown_document_weights  # as the learner imported it
     monkeypatch.setattr(pdgd_learner, "shown_document_weights",
-                        lambda *a: (real(*a)[0], np.full(real(*a)[0].size, 3e38)))
+                        lambda *a, **kw: (real(*a, **kw)[0], np.full(real(*a, **kw)[0].size, 3e38)))
     learner.rebase(major)
     result = learner.on_window(_rows(ranker, 40, click_position=3))
     assert result.weights is None and result.refused and "not finite" in result.refused
@@ -149,7 +149,7 @@ def test_a_step_that_is_not_finite_is_refused_and_the_version_stays(monkeypatch:
     assert _window(learner, ranker, 5, click_position=2)["parent_version"] == 1, "it goes on from the same weights"
 
 
-def test_samples_are_taken_in_log_order_and_the_state_survives_a_snapshot() -> None:
+def test_the_batch_order_does_not_matter_and_the_state_survives_a_snapshot() -> None:
     major = _major()
     ranker = PdgdRanker(RankerConfig(model_id="drn", base_seed=3))
     ranker.apply_weights(major)
@@ -173,3 +173,27 @@ def test_samples_are_taken_in_log_order_and_the_state_survives_a_snapshot() -> N
         PdgdLearner("drn").restore(restored.snapshot()[:-3])
     with pytest.raises(ValueError, match="not this learner's"):
         PdgdLearner("other").restore(restored.snapshot())
+
+
+def test_a_sample_served_by_a_recent_version_counts_with_its_samplers_weight() -> None:
+    """MINORs reach the ranker a window late: a row of the previous version still moves the weights (its ρ
+    from the version that sampled it), up to max_staleness versions back; older rows are STALE."""
+    major = _major()
+    ranker = PdgdRanker(RankerConfig(model_id="drn", base_seed=3))
+    ranker.apply_weights(major)
+    learner = PdgdLearner("drn", PdgdConfig(learning_rate=0.05, max_staleness=1))
+    learner.rebase(major)
+    _window(learner, ranker, 20, click_position=2)  # v2 made; the ranker still serves v1
+    late = learner.on_window(_rows(ranker, 20, click_position=3, version=1))
+    assert late.weights is not None and late.weights["version"] == 3 and late.weights["parent_version"] == 2
+    assert [r["decision"] for r in late.win_rates] == ["ACCEPT"]
+    too_old = learner.on_window(_rows(ranker, 20, click_position=3, version=1))  # v1 is 2 back now
+    assert too_old.weights is None and [r["decision"] for r in too_old.win_rates] == ["STALE"]
+    from models.pdgd import shown_document_weights
+
+    scores, cur = np.array([0.3, -0.2, 1.0]), np.array([0.1, 0.4, -0.5])
+    clicked = np.array([False, True, False])
+    own = shown_document_weights(scores, clicked, 0.7)
+    mixed = shown_document_weights(scores, clicked, 0.7, current=cur)
+    assert np.array_equal(own[0], mixed[0]) and not np.allclose(own[1], mixed[1]), "the preference is the current's"
+    assert np.array_equal(shown_document_weights(scores, clicked, 0.7, current=scores)[1], own[1])
