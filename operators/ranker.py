@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from models.drn import DrnScorer
+from models.drn import DrnScorer, DrnStack
 from models.interleave import Method, Pick, interleave
 from models.perturbation import ExploreParams, Perturbation
 from models.weights import FlatWeights, Layout, ParamSpec
@@ -109,6 +109,8 @@ class Ranker:
         self._weights: ServedWeights[ServedModel, tuple[int, Scorer]] = ServedWeights(
             self._build_served, self._build_explorer
         )
+        #: (served, its explorers list of the round, their DrnStack): rebuilt when either changes.
+        self._stack: tuple[ServedModel, list[tuple[int, Scorer]], DrnStack] | None = None
 
     # --- weights -------------------------------------------------------------------------------
     @property
@@ -178,6 +180,19 @@ class Ranker:
             )
         return served, state, item_ids, actions
 
+    def _scores(self, served: ServedModel, explorers: list[tuple[int, Scorer]], state: npt.NDArray[np.float32],
+                actions: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
+        """Q of W, then of each W~, for one request: numpy DRN scorers are run as one DrnStack (one batched
+        matmul per layer, same bits as one q() each), other scorers one by one."""
+        held = self._stack
+        if held is None or held[0] is not served or held[1] is not explorers:
+            scorers = [served.scorer, *(scorer for _, scorer in explorers)]
+            if not all(isinstance(s, DrnScorer) for s in scorers):
+                return [s.q(state, actions) for s in scorers]
+            held = (served, explorers, DrnStack([s for s in scorers if isinstance(s, DrnScorer)]))
+            self._stack = held
+        return held[2].q_all(state, actions)
+
     # --- ranking -------------------------------------------------------------------------------
     def rank(
         self,
@@ -193,8 +208,7 @@ class Ranker:
         cfg = self.config
         rnd = round_index(event_time, cfg.round_ms)
         explorers = self._weights.explorers(served, rnd, cfg)
-        lists = [_ranking(served.scorer.q(state, actions))]
-        lists += [_ranking(scorer.q(state, actions)) for _, scorer in explorers]
+        lists = [_ranking(q) for q in self._scores(served, explorers, state, actions)]
         picks: list[Pick[int]] = interleave(
             cfg.method, lists, k, request_rng(cfg.base_seed, request_id, rnd), cfg.tau
         )
