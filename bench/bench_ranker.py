@@ -56,10 +56,13 @@ class _OneQPerNetwork(Ranker):
 def _side_by_side(
     fns: dict[str, Callable[[int], object]], iters: int, warmup: int
 ) -> dict[str, list[int]]:
-    """Run the contenders alternately, so load drift on the shared machine hits both alike."""
+    """Run the contenders alternately, so load drift on the shared machine hits all alike; the order
+    rotates per request, so none always runs right after another's cache footprint (the torch one's)."""
     times: dict[str, list[int]] = {name: [] for name in fns}
+    items = list(fns.items())
     for i in range(warmup + iters):
-        for name, fn in fns.items():
+        r = i % len(items)
+        for name, fn in items[r:] + items[:r]:
             t = time.perf_counter_ns()
             fn(i)
             dt = time.perf_counter_ns() - t
