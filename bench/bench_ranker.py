@@ -1,8 +1,10 @@
-"""Ranker latency: rank + interleave of N candidates with two networks (W and W~), numpy scorer vs
-torch scorer side by side on one core; also scoring alone, each interleaving method, and the cost
-of a round change (building W~ for a new explore seed).
+"""Ranker latency: rank + interleave of N candidates with two networks (W and W~) on one core, p50/p99/p99.9
+over --iters requests after --warmup: the served path (W and W~ as one DrnStack) side by side with one
+DrnScorer.q per network and with the torch scorer; also scoring alone, each interleaving method, and the
+cost of a round change (building W~ for a new explore seed). Prints the load average (a shared machine).
 
-Run: .venv/bin/python bench/bench_ranker.py [--candidates 100 --k 10 --iters 2000]
+Run: PYTHONPATH=. .venv/bin/python bench/bench_ranker.py [--candidates 100 --k 10 --iters 10000]
+(PYTHONPATH=. so this checkout's packages are imported, not another editable install's.)
 """
 
 from __future__ import annotations
@@ -23,23 +25,44 @@ import torch  # noqa: E402
 from models.drn import DrnConfig, DrnQNetwork, DrnScorer, TorchScorer  # noqa: E402
 from models.interleave import Method  # noqa: E402
 from models.weights import flatten, layout_of  # noqa: E402
-from operators.ranker import Ranker, RankerConfig  # noqa: E402
+from operators.ranker import Ranker, RankerConfig, Scorer, ServedModel  # noqa: E402
 
 T0 = 1_700_000_000_000
 
 
-def _stats(ns: list[int]) -> tuple[float, float]:
+def _stats(ns: list[int]) -> tuple[float, float, float]:
+    """p50, p99, p99.9 in µs."""
     arr = np.asarray(ns, dtype=np.float64) / 1000.0
-    return float(np.median(arr)), float(np.percentile(arr, 99))
+    p50, p99, p999 = np.percentile(arr, [50, 99, 99.9])
+    return float(p50), float(p99), float(p999)
+
+
+def _loadavg() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().strip()
+    except OSError:
+        return "n/a"
+
+
+class _OneQPerNetwork(Ranker):
+    """The ranker scoring each network with its own DrnScorer.q (the path before DrnStack)."""
+
+    def _scores(self, served: ServedModel, explorers: list[tuple[int, Scorer]], state: np.ndarray,
+                actions: np.ndarray) -> list[np.ndarray]:
+        return [served.scorer.q(state, actions), *(s.q(state, actions) for _, s in explorers)]
 
 
 def _side_by_side(
-    fns: dict[str, Callable[[int], object]], iters: int, warmup: int = 50
+    fns: dict[str, Callable[[int], object]], iters: int, warmup: int
 ) -> dict[str, list[int]]:
-    """Run the contenders alternately, so load drift on the shared machine hits both alike."""
+    """Run the contenders alternately, so load drift on the shared machine hits all alike; the order
+    rotates per request, so none always runs right after another's cache footprint (the torch one's)."""
     times: dict[str, list[int]] = {name: [] for name in fns}
+    items = list(fns.items())
     for i in range(warmup + iters):
-        for name, fn in fns.items():
+        r = i % len(items)
+        for name, fn in items[r:] + items[:r]:
             t = time.perf_counter_ns()
             fn(i)
             dt = time.perf_counter_ns() - t
@@ -50,11 +73,11 @@ def _side_by_side(
 
 def _report(title: str, times: dict[str, list[int]], baseline: str) -> None:
     print(f"\n{title}")
-    print(f"  {'path':<26}{'median µs':>11}{'p99 µs':>11}{'median ratio':>14}")
-    base_median = _stats(times[baseline])[0]
+    print(f"  {'path':<30}{'p50 µs':>9}{'p99 µs':>9}{'p99.9 µs':>10}{'p50 ratio':>11}{'p99 ratio':>11}")
+    base = _stats(times[baseline])
     for name, ns in times.items():
-        med, p99 = _stats(ns)
-        print(f"  {name:<26}{med:>11.1f}{p99:>11.1f}{med / base_median:>13.2f}x")
+        p50, p99, p999 = _stats(ns)
+        print(f"  {name:<30}{p50:>9.1f}{p99:>9.1f}{p999:>10.1f}{p50 / base[0]:>10.2f}x{p99 / base[1]:>10.2f}x")
 
 
 def _scoring(
@@ -74,7 +97,8 @@ def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--candidates", type=int, default=100)
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--iters", type=int, default=2000)
+    p.add_argument("--iters", type=int, default=10_000)
+    p.add_argument("--warmup", type=int, default=1000)
     p.add_argument("--state-dim", type=int, default=64)
     p.add_argument("--action-dim", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
@@ -95,7 +119,23 @@ def main(argv: list[str] | None = None) -> None:
     actions = np.stack([a for _, a in cands])
     print(
         f"DRN {cfg.state_dim}->{cfg.state_hidden} / {cfg.action_dim}->{cfg.action_hidden}, "
-        f"{flat.size} parameters; {args.candidates} candidates, k={args.k}, {args.iters} iterations, 1 thread"
+        f"{flat.size} parameters; {args.candidates} candidates, k={args.k}, {args.iters} requests after "
+        f"{args.warmup} warm-up, 1 thread; loadavg {_loadavg()}"
+    )
+
+    rankers: dict[str, Ranker] = {}
+    for name, cls, factory in (
+        ("numpy, DrnStack (served)", Ranker, DrnScorer),
+        ("numpy, one q() per network", _OneQPerNetwork, DrnScorer),
+        ("torch", Ranker, TorchScorer),
+    ):
+        r = cls(RankerConfig(alpha=0.1, base_seed=args.seed), scorer_factory=factory)
+        r.set_weights(flat, layout, version=1)
+        rankers[name] = r
+    _report(
+        f"rank + team-draft interleave, {args.candidates} candidates, two networks (W, W~ cached per round)",
+        _side_by_side({n: _ranking(r, state, cands, args.k) for n, r in rankers.items()}, args.iters, args.warmup),
+        "numpy, DrnStack (served)",
     )
 
     scorers: dict[str, DrnScorer | TorchScorer] = {
@@ -104,22 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     }
     _report(
         f"score {args.candidates} candidates with one network",
-        _side_by_side({n: _scoring(s, state, actions) for n, s in scorers.items()}, args.iters),
+        _side_by_side({n: _scoring(s, state, actions) for n, s in scorers.items()}, args.iters, args.warmup),
         "numpy DrnScorer",
-    )
-
-    rankers = {}
-    for name, factory in (("numpy", DrnScorer), ("torch", TorchScorer)):
-        r = Ranker(RankerConfig(alpha=0.1, base_seed=args.seed), scorer_factory=factory)
-        r.set_weights(flat, layout, version=1)
-        rankers[name] = r
-    _report(
-        f"rank + team-draft interleave, {args.candidates} candidates, two networks (W, W~ cached per round)",
-        _side_by_side(
-            {n: _ranking(r, state, cands, args.k) for n, r in rankers.items()},
-            args.iters,
-        ),
-        "numpy",
     )
 
     methods = {
@@ -135,10 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         by_method[name] = r
     _report(
         "numpy ranker by interleaving method",
-        _side_by_side(
-            {n: _ranking(r, state, cands, args.k) for n, r in by_method.items()},
-            args.iters,
-        ),
+        _side_by_side({n: _ranking(r, state, cands, args.k) for n, r in by_method.items()}, args.iters, args.warmup),
         "team_draft",
     )
 
@@ -147,11 +170,11 @@ def main(argv: list[str] | None = None) -> None:
     _report(
         "first request of a round (builds W~ for the new explore seed, then ranks)",
         _side_by_side(
-            {n: _ranking(r, state, cands, args.k, round_ms) for n, r in rankers.items()},
+            {n: _ranking(r, state, cands, args.k, round_ms) for n, r in rankers.items() if "one q()" not in n},
             max(50, args.iters // 10),
             warmup=5,
         ),
-        "numpy",
+        "numpy, DrnStack (served)",
     )
 
 

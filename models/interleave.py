@@ -68,6 +68,8 @@ def multileave(lists: Sequence[Sequence[T]], k: int, rng: np.random.Generator) -
     if not lists:
         return []
     limit = min(k, _union_size(lists))
+    if len(lists) == 2:
+        return _team_draft_pair(lists[0], lists[1], limit, rng)
     shown: set[T] = set()
     out: list[Pick[T]] = []
     cursor = [0] * len(lists)
@@ -88,6 +90,32 @@ def multileave(lists: Sequence[Sequence[T]], k: int, rng: np.random.Generator) -
         shown.add(item)
         out.append(Pick(item, j))
         counts[j] += 1
+    return out
+
+
+def _team_draft_pair(a: Sequence[T], b: Sequence[T], limit: int, rng: np.random.Generator) -> list[Pick[T]]:
+    """multileave's loop for two lists, unrolled (the serving hot path): the same picks and the same
+    rng.integers(2) draws, only when both lists have unseen items and the team sizes are even."""
+    shown: set[T] = set()
+    out: list[Pick[T]] = []
+    ia = ib = na = nb = 0
+    len_a, len_b = len(a), len(b)
+    while len(out) < limit:
+        while ia < len_a and a[ia] in shown:
+            ia += 1
+        while ib < len_b and b[ib] in shown:
+            ib += 1
+        both = ia < len_a and ib < len_b  # else the one list with unseen items picks, without a coin
+        take_a = (na < nb or (na == nb and int(rng.integers(2)) == 0)) if both else ia < len_a
+        if take_a:
+            item = a[ia]
+            out.append(Pick(item, CURRENT_SOURCE))
+            na += 1
+        else:
+            item = b[ib]
+            out.append(Pick(item, EXPLORE_SOURCE))
+            nb += 1
+        shown.add(item)
     return out
 
 
