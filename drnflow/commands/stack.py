@@ -50,7 +50,9 @@ def _components(args: argparse.Namespace) -> tuple[Any, Any]:
                                          secure=getattr(args, "secure", False)))
         cluster = FlinkCluster(FlinkClusterConfig(state_dir=state, rest_port=args.rest_port,
                                                   rpc_port=args.rpc_port,
-                                                  prometheus=getattr(args, "prometheus", False)))
+                                                  prometheus=getattr(args, "prometheus", False),
+                                                  taskmanagers=getattr(args, "taskmanagers", 1),
+                                                  task_slots=getattr(args, "task_slots", 2)))
     except ValueError as e:
         raise CommandError(str(e)) from None
     return broker, cluster
@@ -164,6 +166,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     up.add_argument("--prometheus", action="store_true",
                     help="with --cluster: expose every Flink metric (win-rates included) to Prometheus on "
                          "localhost:9249-9259 (deploy/flink/prometheus.yml scrapes them)")
+    up.add_argument("--taskmanagers", type=int, default=_env_int("DRNFLOW_FLINK_TASKMANAGERS", 1),
+                    help="with --cluster: TaskManager processes (env DRNFLOW_FLINK_TASKMANAGERS; default "
+                         "%(default)s); with --task-slots 1 a job of --parallelism N runs on N of them")
+    up.add_argument("--task-slots", type=int, default=_env_int("DRNFLOW_FLINK_TASK_SLOTS", 2),
+                    help="with --cluster: slots per TaskManager (env DRNFLOW_FLINK_TASK_SLOTS; default %(default)s)")
     add_prefix_argument(up, help="prefix of every topic name to create (env DRNFLOW_TOPIC_PREFIX; default none)")
     up.add_argument("--secure", action="store_true",
                     help="SASL/SCRAM-SHA-512 authentication and ACLs: one principal each for the job, the major "

@@ -41,6 +41,8 @@ class FlinkClusterConfig:
     rest_port: int = 8081
     rpc_port: int = 6123
     task_slots: int = 2
+    #: TaskManagers `start` starts (each with `task_slots` slots): >1 spreads a job over processes.
+    taskmanagers: int = 1
     jobmanager_memory: str = "1024m"
     taskmanager_memory: str = "2048m"
     startup_timeout_s: float = 120.0
@@ -56,6 +58,8 @@ class FlinkClusterConfig:
             raise ValueError(f"rest_port and rpc_port must differ, both are {self.rest_port}")
         if not 1 <= self.task_slots <= 64:
             raise ValueError(f"task_slots must be in 1..64, got {self.task_slots}")
+        if not 1 <= self.taskmanagers <= 16:
+            raise ValueError(f"taskmanagers must be in 1..16, got {self.taskmanagers}")
 
     @property
     def jobmanager(self) -> str:
@@ -141,6 +145,8 @@ class FlinkCluster:
                 raise SetupError(f"{script} start failed: {(proc.stdout + proc.stderr).strip()[-600:]}")
         self.info_file.write_text(json.dumps({"rest_port": cfg.rest_port, "rpc_port": cfg.rpc_port}))
         self._wait_ready()
+        for _ in range(cfg.taskmanagers - 1):
+            self.start_taskmanager()
         return self.status()
 
     def _prepare(self, jars: list[Path]) -> None:

@@ -1,0 +1,146 @@
+"""Issue 16, item 3: a session cluster of two TaskManagers (one slot each), the minor-update job submitted at
+parallelism 2 on two-partition topics: its subtasks run in both TaskManagers and its rows, weight versions and
+dead letters are the plain-Python reference's, which parallelism 1 also gives (test_submit.py), for DBGD
+and for PDGD."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drnflow.stack import process
+from drnflow.stack.flink import FlinkCluster, FlinkClusterConfig
+from drnflow.stack.kafka import TopicSettings, create_topics
+from jobs.minor_update_config import MinorUpdateConfig
+from models.reference import ReferenceConfig, run_reference
+from schemas import serde
+from schemas.topics import TopicNames
+from tests.integration.minor_update_data import (
+    ATTRIBUTION_MS,
+    OOO_MS,
+    T0,
+    WINDOW_MS,
+    hand_written_stream,
+    initial_major,
+    publish,
+    read_committed,
+)
+from tests.integration.test_submit import _cancel_all, cli, flush_impression, job_flags, produce, row_key, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def two_tms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlinkCluster]:
+    c = FlinkCluster(FlinkClusterConfig(state_dir=tmp_path_factory.mktemp("flink-two-tms"),
+                                        rest_port=process.free_port(), rpc_port=process.free_port(),
+                                        taskmanagers=2, task_slots=1))
+    try:
+        status = c.start()
+        assert status.taskmanagers == 2, status
+        yield c
+    finally:
+        _cancel_all(c.config.jobmanager)
+        c.stop()
+
+
+def _taskmanagers_of(jobmanager: str, job_id: str) -> set[str]:
+    """The TaskManagers the job's subtasks run in (Flink REST: /jobs/:id/vertices/:vid)."""
+    from drnflow.tools.flink_jobs import rest
+
+    tms: set[str] = set()
+    for vertex in rest(jobmanager, f"/jobs/{job_id}")["vertices"]:
+        for sub in rest(jobmanager, f"/jobs/{job_id}/vertices/{vertex['id']}").get("subtasks", []):
+            tms.add(str(sub.get("taskmanager-id")))
+    return tms
+
+
+def _run(two_tms: FlinkCluster, bootstrap: str, tmp: Path, capsys: Any, imps: list[dict[str, Any]],
+         clicks: list[dict[str, Any]], reference: Callable[[list[dict[str, Any]]], Any], names: TopicNames,
+         *extra: str) -> tuple[Any, list[dict[str, Any]]]:
+    """Submit at parallelism 2, feed the stream, wait for the reference's rows (the reference of what the job
+    published on model-weights: a seed MAJOR it made is the reference's too) and dead letters, cancel;
+    (reference, model-weights)."""
+    jm = two_tms.config.jobmanager
+    code, out, err = cli(capsys, "submit", "minor-update", "--jobmanager", jm, "--parallelism", "2",
+                         *job_flags(bootstrap, names.prefix, tmp), *extra)
+    assert code == 0, err
+    job_id = out.split("job id")[1].split()[0]
+    assert len(_taskmanagers_of(jm, job_id)) == 2, "parallelism 2 on one-slot TaskManagers uses both"
+    produce(bootstrap, names, [*imps, flush_impression()], clicks)
+
+    def weights() -> list[dict[str, Any]]:
+        return [serde.decode("ModelWeights", r.value) for r in read_committed(bootstrap, names.model_weights)]
+
+    expected = len(reference(weights()).win_rates)  # as many rows whatever the seed MAJORs' bytes
+
+    def rows() -> list[dict[str, Any]]:
+        got = [w for w in (serde.decode("WinRate", r.value) for r in read_committed(bootstrap, names.win_rates))
+               if w["model_id"] != "flush"]
+        return got if len(got) >= expected else []
+
+    got = wait_until("the reference's rows", rows, timeout_s=240)
+    ref = reference(weights())
+    assert sorted(got, key=row_key) == sorted(ref.win_rates, key=row_key)
+    spread = {r.partition for r in read_committed(bootstrap, names.impressions)}
+    assert spread == {0, 1}, "the input really was spread over two partitions"
+    dead = wait_until("the reference's dead letters", lambda: d if len(d := sorted(
+        serde.decode("DeadLetter", r.value)["reason"] for r in read_committed(bootstrap, names.dead_letters)))
+        >= len(ref.dead_letters) else [], timeout_s=60)
+    assert dead == sorted(d["reason"] for d in ref.dead_letters)
+    code, _, err = cli(capsys, "cancel", job_id, "--jobmanager", jm)
+    assert code == 0, err
+    return ref, weights()
+
+
+def _topics(bootstrap: str, major: dict[str, Any]) -> TopicNames:
+    names = TopicNames(f"par{uuid.uuid4().hex[:8]}.")
+    create_topics(bootstrap, names, TopicSettings(partitions=2))
+    publish(bootstrap, names.model_weights, [(b"m1", serde.encode("ModelWeights", major))])
+    return names
+
+
+def test_dbgd_at_parallelism_2_on_two_taskmanagers_is_the_reference(
+        two_tms: FlinkCluster, kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    major = initial_major(MinorUpdateConfig(seed=11), "m1", 1, T0 - 1)
+    names = _topics(kafka_bootstrap, major)
+    stream = hand_written_stream()
+    cfg = MinorUpdateConfig(topic_prefix=names.prefix, window=WINDOW_MS, attribution_window=ATTRIBUTION_MS,
+                            out_of_orderness=OOO_MS, seed=3, alpha=0.1)
+    # A click horizon the flush impression passes: the click of no request is UNKNOWN_REQUEST before the end.
+    ref_cfg = ReferenceConfig(window_ms=WINDOW_MS, attribution_window_ms=ATTRIBUTION_MS, dbgd=cfg.dbgd_config(),
+                              impressions_topic=names.impressions, clicks_topic=names.clicks, click_horizon_ms=30_000)
+
+    def reference(weights: list[dict[str, Any]]) -> Any:  # m2 has no MAJOR: the one the job seeds
+        seeded = [w for w in weights if w["model_id"] == "m2" and w["kind"] == "MAJOR"]
+        return run_reference(stream.impressions, stream.clicks, [major, *seeded], ref_cfg)
+
+    ref, weights = _run(two_tms, kafka_bootstrap, tmp_path, capsys, stream.impressions, stream.clicks, reference,
+                        names, "--click-horizon", "30 s")
+    assert [w for w in weights if w["kind"] == "MINOR" and w["model_id"] == "m1"] == \
+        [w for w in ref.model_weights if w["model_id"] == "m1"]
+    assert "UNKNOWN_REQUEST" in {d["reason"] for d in ref.dead_letters}, "the horizon passed: a click of no request"
+
+
+def test_pdgd_at_parallelism_2_on_two_taskmanagers_is_the_reference(
+        two_tms: FlinkCluster, kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.integration.test_minor_update import job_config, major_m1
+    from tests.integration.test_pdgd_job import pdgd_stream
+
+    cfg = replace(job_config(kafka_bootstrap, "unused.", tmp_path), learner="pdgd", learning_rate=0.2)
+    major = major_m1(cfg)
+    names = _topics(kafka_bootstrap, major)
+    stream = pdgd_stream(cfg)
+    stream.impressions.pop()  # the stream's own flush; _run sends one
+    ref_cfg = ReferenceConfig(window_ms=WINDOW_MS, attribution_window_ms=ATTRIBUTION_MS, dbgd=cfg.dbgd_config(),
+                              pdgd=cfg.pdgd_config(), impressions_topic=names.impressions, clicks_topic=names.clicks)
+    ref, weights = _run(two_tms, kafka_bootstrap, tmp_path, capsys, stream.impressions, stream.clicks,
+                        lambda _: run_reference(stream.impressions, stream.clicks, [major], ref_cfg), names,
+                        "--learner", "pdgd", "--learning-rate", "0.2")
+    minors = [w for w in weights if w["kind"] == "MINOR"]
+    assert len(minors) >= 3 and minors == ref.model_weights
