@@ -1,5 +1,6 @@
-"""`drnflow ge`: Generator–Evaluator re-ranking on the seeded list environment: train the evaluator on
-logs, train the pointer generator against it with REINFORCE, compare generators against the truth."""
+"""`drnflow ge`: Generator–Evaluator re-ranking: train the evaluator on logs (the seeded list environment's,
+or with --from-topics the pipeline's own: drnflow/commands/ge_topics.py), train the pointer generator against
+it with REINFORCE, compare generators against the truth, publish a generator trained on the pipeline's log."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from drnflow.cli import CommandError
+from drnflow.cli import CommandError, duration_ms_argument
 
 
 def _default_dir() -> Path:
@@ -19,8 +20,13 @@ def _default_dir() -> Path:
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("ge", help="Generator–Evaluator list re-ranking (train, compare)",
-                              description="Generator–Evaluator re-ranking on a seeded list environment.")
+    from drnflow.commands.ge_topics import cmd_publish
+    from drnflow.commands.major_update import parse_time_ms
+    from operators.kafka_io.addressing import add_kafka_arguments
+
+    p = subparsers.add_parser("ge", help="Generator–Evaluator list re-ranking (train, compare, publish)",
+                              description="Generator–Evaluator re-ranking, on a seeded list environment or, with "
+                                          "--from-topics, on the DRN traffic logged on Kafka.")
     sub = p.add_subparsers(dest="ge_command", metavar="STEP", required=True)
 
     def common(q: argparse.ArgumentParser) -> None:
@@ -46,6 +52,18 @@ def register(subparsers: Any) -> None:
     ev.add_argument("--hidden", type=int, default=32)
     ev.add_argument("--layers", type=int, default=2)
     ev.add_argument("--seed", type=int, default=0, help="model init and batch order")
+    ev.add_argument("--from-topics", action="store_true",
+                    help="train on the logged impressions and clicks of --model-id in [--from, --to) on Kafka "
+                         "(the DRN traffic), instead of the list environment; train-generator and publish follow")
+    add_kafka_arguments(ev)
+    ev.add_argument("--from", dest="start", type=parse_time_ms, default=None, metavar="TIME",
+                    help="with --from-topics: first event time, epoch ms or ISO-8601")
+    ev.add_argument("--to", dest="end", type=parse_time_ms, default=None, metavar="TIME",
+                    help="with --from-topics: end of the range (exclusive)")
+    ev.add_argument("--model-id", default="drn",
+                    help="with --from-topics: the DRN model whose logged traffic GE learns from (default %(default)s)")
+    ev.add_argument("--attribution-window", type=duration_ms_argument, default="30 min",
+                    help="with --from-topics: how long after an impression a click counts (default '%(default)s')")
     ev.set_defaults(func=cmd_train_evaluator)
 
     gen = sub.add_parser("train-generator", help="REINFORCE the pointer generator against the evaluator")
@@ -75,6 +93,18 @@ def register(subparsers: Any) -> None:
     cmp.add_argument("--dpp-quality", type=float, default=1.0)
     cmp.add_argument("--seed", type=int, default=0, help="sampling seeds at serving")
     cmp.set_defaults(func=cmd_evaluate)
+
+    pub = sub.add_parser("publish", help="publish a generator trained on the pipeline's log as a MAJOR, behind a gate",
+                         description="Judge the generator of `train-generator` (after `train-evaluator "
+                         "--from-topics`) on the held-out part of its range and, when the evaluator prefers its "
+                         "lists on at least --min-better of the requests and the evaluator's held-out AUC is at "
+                         "least --min-auc, publish it as a MAJOR of --model-id on the range's model-weights topic.")
+    common(pub)
+    pub.add_argument("--model-id", default="ge", help="the generator's model_id (default %(default)s)")
+    pub.add_argument("--min-better", type=float, default=0.5,
+                     help="share of held-out requests the generator's list must win (default %(default)s)")
+    pub.add_argument("--min-auc", type=float, default=0.6, help="evaluator held-out AUC needed (default %(default)s)")
+    pub.set_defaults(func=cmd_publish)
 
 
 def _setup_torch(threads: int) -> None:
@@ -113,6 +143,12 @@ def cmd_train_evaluator(args: argparse.Namespace) -> int:
     )
 
     directory = args.dir or _default_dir()
+    if args.from_topics:
+        from drnflow.commands.ge_topics import train_evaluator as evaluator_from_topics
+
+        path = _write_report(args, directory, "train-evaluator", evaluator_from_topics(args, directory))
+        print(f"report: {path}")
+        return 0
     try:
         setup = GeSetup(env=PRESETS[args.preset], env_seed=args.env_seed, logs=args.logs,
                         log_seed=args.log_seed, logging_temperature=args.logging_temperature,
@@ -160,9 +196,11 @@ def cmd_train_generator(args: argparse.Namespace) -> int:
     from models.ge.pipeline import (
         EVALUATOR_FILE,
         GENERATOR_FILE,
+        TOPICS_SOURCE,
+        GeSetup,
         build_data,
         generator_config_for,
-        load_evaluator,
+        load_evaluator_setup,
         save_generator,
     )
     from models.ge.pointer_generator import PointerGenerator
@@ -171,7 +209,10 @@ def cmd_train_generator(args: argparse.Namespace) -> int:
     from models.ge.utilities import ListReward, RuleConfig, UtilityWeights
 
     directory = args.dir or _default_dir()
-    setup, evaluator = load_evaluator(_need(directory / EVALUATOR_FILE, "train-evaluator"))
+    try:
+        saved, evaluator = load_evaluator_setup(_need(directory / EVALUATOR_FILE, "train-evaluator"))
+    except ValueError as e:
+        raise CommandError(str(e)) from None
     try:
         weights = UtilityWeights(evaluator=args.w_evaluator, distinct_shops=args.w_distinct_shops,
                                  no_adjacent_shop=args.w_no_adjacent_shop, type_share=args.w_type_share)
@@ -181,6 +222,14 @@ def cmd_train_generator(args: argparse.Namespace) -> int:
                               learning_rate=args.lr, seed=args.seed, utility_weights=weights, rules=rules)
     except ValueError as e:
         raise CommandError(str(e)) from None
+    if saved.get("source") == TOPICS_SOURCE:
+        from drnflow.commands.ge_topics import train_generator as from_topics
+
+        path = _write_report(args, directory, "train-generator",
+                             from_topics(args, directory, saved, evaluator, weights, rules, cfg))
+        print(f"report: {path}")
+        return 0
+    setup = GeSetup.from_dict(saved)
     started = time.perf_counter()
     env, train, held_out = build_data(setup)
     if rules.promoted_type >= env.catalog.n_types:

@@ -47,6 +47,34 @@ class GreedyPolicy:
         return record
 
 
+class GreedyRerankPolicy:
+    """DRN's top M by the served Q, ordered by the served generator's greedy decoding (no exploration): how a
+    re-ranking generator is judged offline against DRN's own order (GreedyPolicy) on the same requests."""
+
+    def __init__(self, ranker: Ranker, reranker: Any, top_m: int) -> None:
+        self.ranker = ranker
+        self.reranker = reranker
+        self.top_m = top_m
+
+    def rank(self, request_id: str, user_id: str, event_time: int, state_features: npt.ArrayLike,
+             candidates: Any, k: int) -> dict[str, Any]:
+        from models.simulator.policies import impression_record
+
+        served = self.ranker.served
+        assert served is not None
+        state = np.asarray(state_features, np.float32)
+        actions = np.stack([np.asarray(f, np.float32) for _, f in candidates])
+        q = served.scorer.q(state, actions)
+        top = [int(i) for i in np.lexsort((np.arange(len(q)), -q))][: self.top_m]
+        n = min(k, len(top))
+        order = self.reranker.rerank(state, actions[top], q[top], n).order
+        record = impression_record(request_id=request_id, user_id=user_id, event_time=event_time,
+                                   model_id=self.reranker.config.model_id, order=[top[i] for i in order],
+                                   candidates=candidates, state_features=state_features, k=n)
+        record["model_version"] = self.reranker.version or 0
+        return record
+
+
 @dataclass
 class LoopStats:
     windows: list[dict[str, Any]] = field(default_factory=list)

@@ -79,17 +79,35 @@ def generator_config_for(env: ListEnvironment, **shape: int) -> GeneratorConfig:
     return GeneratorConfig(cat.item_dim, env.config.user_dim, cat.n_shops, cat.n_types, **shape)
 
 
-def save_evaluator(path: Path, setup: GeSetup, evaluator: ListEvaluator) -> None:
+#: `setup["source"]` of an evaluator trained on the pipeline's log (models/ge/from_log.py, jobs/ge_from_log.py);
+#: a setup without "source" is a GeSetup of the seeded list environment.
+TOPICS_SOURCE = "topics"
+
+
+def save_evaluator(path: Path, setup: GeSetup | dict[str, Any], evaluator: ListEvaluator) -> None:
+    """The evaluator with where its data came from: a GeSetup, or a dict with "source" (e.g. TOPICS_SOURCE)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"setup": asdict(setup), "config": asdict(evaluator.config),
+    torch.save({"setup": setup if isinstance(setup, dict) else asdict(setup), "config": asdict(evaluator.config),
                 "state_dict": evaluator.state_dict()}, path)
 
 
+def load_evaluator_setup(path: Path) -> tuple[dict[str, Any], ListEvaluator]:
+    """The evaluator and its setup as saved; ValueError (one sentence) for a file that is not one."""
+    try:
+        ckpt = torch.load(path, weights_only=True)
+        evaluator = ListEvaluator(EvaluatorConfig(**ckpt["config"]))
+        evaluator.load_state_dict(ckpt["state_dict"])
+        setup = dict(ckpt["setup"])
+    except Exception as e:  # torch.load raises many types on a file that is not a checkpoint
+        raise ValueError(f"{path} is not an evaluator checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
+    return setup, evaluator.eval()
+
+
 def load_evaluator(path: Path) -> tuple[GeSetup, ListEvaluator]:
-    ckpt = torch.load(path, weights_only=True)
-    evaluator = ListEvaluator(EvaluatorConfig(**ckpt["config"]))
-    evaluator.load_state_dict(ckpt["state_dict"])
-    return GeSetup.from_dict(ckpt["setup"]), evaluator.eval()
+    setup, evaluator = load_evaluator_setup(path)
+    if "source" in setup:
+        raise ValueError(f"{path} was trained on {setup['source']}, not on the list environment")
+    return GeSetup.from_dict(setup), evaluator
 
 
 def save_generator(
@@ -103,10 +121,14 @@ def save_generator(
 
 
 def load_generator(path: Path) -> tuple[PointerGenerator, UtilityWeights, RuleConfig]:
-    ckpt = torch.load(path, weights_only=True)
-    generator = PointerGenerator(GeneratorConfig(**ckpt["config"]))
-    generator.load_state_dict(ckpt["state_dict"])
-    return generator.eval(), UtilityWeights(**ckpt["utility_weights"]), RuleConfig(**ckpt["rules"])
+    """The generator and its reward settings; ValueError (one sentence) for a file that is not one."""
+    try:
+        ckpt = torch.load(path, weights_only=True)
+        generator = PointerGenerator(GeneratorConfig(**ckpt["config"]))
+        generator.load_state_dict(ckpt["state_dict"])
+        return generator.eval(), UtilityWeights(**ckpt["utility_weights"]), RuleConfig(**ckpt["rules"])
+    except Exception as e:  # torch.load raises many types on a file that is not a checkpoint
+        raise ValueError(f"{path} is not a generator checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
 
 
 @dataclass(frozen=True)

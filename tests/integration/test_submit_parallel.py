@@ -32,7 +32,7 @@ from tests.integration.minor_update_data import (
 )
 from tests.integration.test_submit import _cancel_all, cli, flush_impression, job_flags, produce, row_key, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
 @pytest.fixture(scope="module")
