@@ -6,7 +6,7 @@ re-ranker's greedy decoding of DRN's top N, operators/reranker.py) is compared w
 with an untrained generator on the same held-out simulated requests: expected clicks per slot under the
 position-based click model, paired per request, 95% intervals. With and without the rule utilities.
 
-Run: .venv/bin/python bench/bench_ge_log.py [--seeds 3 --impressions 3000 --requests 1000 --steps 300]
+Run: .venv/bin/python bench/bench_ge_log.py [--seeds 3 --impressions 6000 --requests 1000 --steps 300]
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def _interval(values: list[float]) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--impressions", type=int, default=3000, help="logged DRN impressions per seed")
+    p.add_argument("--impressions", type=int, default=6000, help="logged DRN impressions per seed")
     p.add_argument("--requests", type=int, default=1000, help="held-out simulated requests judged per seed")
     p.add_argument("--steps", type=int, default=300, help="REINFORCE steps")
     args = p.parse_args()
