@@ -1,11 +1,13 @@
-"""Benchmark of the minor-update job (`make bench`): events/s through the whole job next to a bare
-Flink job that only reads and decodes the same topics, in one run, and their ratio; then the delay from
-a window becoming final (watermark past window_end + attribution window) to its records being
-committed, on a live stream.
+"""Benchmark of the minor-update job (`make bench`): events/s of the whole job next to what limits it, in
+one run on the same topics, at parallelism 1 and 2: (a) a Flink job that only reads the raw bytes (the
+ceiling), (b) read + Avro decode, (c) the full job, each as events/s and as a ratio to (a); and a plain
+confluent-kafka consume of the same bytes. Then the delay from a window becoming final (watermark past
+window_end + attribution window) to its records being committed, on a live stream.
 
-Throughput: bounded runs over the same topics (impressions of 10 slots with logged features, clicks at
-10% CTR, produced from the JVM), alternating bare / full, `--repeats` times each. Rates come from probes
-in the jobs (first decoded record to last per-event result), so JVM and Python start-up are excluded.
+Throughput: bounded runs over the same two-partition topics (impressions of 10 slots with logged features,
+clicks at 10% CTR, produced from the JVM), the kinds alternating, `--repeats` times each; medians, with the
+load average beside every run. Rates come from probes in the jobs (first record read to the last per-event
+result), so JVM and Python start-up are excluded.
 
     .venv/bin/python bench/bench_minor_update.py [--impressions 150000] [--repeats 3] [--bootstrap HOST:PORT]
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -60,15 +63,20 @@ def produce_bench_data(bootstrap: str, names: TopicNames, impressions: int, seed
     return clicks
 
 
+KINDS = ("raw", "decode", "full")
+
+
 def child(kind: str, cfg_json: str) -> None:
-    """One bounded job in this (sub)process: `decode` (bare read + decode) or `full` (the whole job)."""
-    from jobs.minor_update import build, build_decode_only, make_env
+    """One bounded job in this (sub)process: `raw` (bytes only), `decode` (read + decode) or `full`."""
+    from jobs.minor_update import build, build_decode_only, build_raw_bytes_only, make_env
     from jobs.minor_update_config import MinorUpdateConfig
     from operators.model_weights_log import WeightsLog, read_weights_log
 
     cfg = MinorUpdateConfig(**json.loads(cfg_json))
     env = make_env(cfg)
-    if kind == "decode":
+    if kind == "raw":
+        build_raw_bytes_only(env, cfg)
+    elif kind == "decode":
         build_decode_only(env, cfg)
     else:
         weights: WeightsLog = read_weights_log(cfg.bootstrap, cfg.topics.model_weights)
@@ -96,44 +104,147 @@ def probe_rate(probe_dir: Path, sources: tuple[str, ...], ends: tuple[str, ...])
     return events / seconds, events, seconds
 
 
-def run_child(kind: str, cfg: dict[str, Any]) -> tuple[float, int, float, float]:
+def run_child(kind: str, cfg: dict[str, Any], jvm_args: str = "") -> tuple[float, int, float, float]:
     t0 = time.monotonic()
+    env = {**os.environ, "JVM_ARGS": jvm_args} if jvm_args else None  # PyFlink's gateway JVM takes JVM_ARGS
     proc = subprocess.run([sys.executable, __file__, "--child", kind, json.dumps(cfg)], cwd=ROOT,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=env)
     wall = time.monotonic() - t0
     if proc.returncode != 0:
         raise SystemExit(f"bench {kind} job failed:\n{proc.stderr[-4000:]}")
-    ends = ("impressions", "clicks") if kind == "decode" else ("outcomes",)
+    ends = ("outcomes",) if kind == "full" else ("impressions", "clicks")
     rate, events, seconds = probe_rate(Path(cfg["probe_dir"]), ("impressions", "clicks"), ends)
     return rate, events, seconds, wall
 
 
-def throughput(bootstrap: str, impressions: int, repeats: int, work: Path) -> None:
-    from drnflow.stack.kafka import create_topics
+def plain_consume(bootstrap: str, names: TopicNames) -> tuple[float, int]:
+    """(events/s, events) of a confluent-kafka consumer reading both topics' bytes, first record to last."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-plain-{uuid.uuid4().hex[:6]}",
+                         "enable.auto.commit": False, "isolation.level": "read_committed",
+                         "fetch.max.bytes": 64 * 1024 * 1024})
+    try:
+        parts = []
+        for topic in (names.impressions, names.clicks):
+            meta = consumer.list_topics(topic, timeout=30).topics[topic]
+            parts += [TopicPartition(topic, p, 0) for p in meta.partitions]
+        ends = {(tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=30)[1] for tp in parts}
+        consumer.assign(parts)
+        want, n, first = sum(ends.values()), 0, None
+        deadline = time.monotonic() + 300
+        while n < want and time.monotonic() < deadline:
+            for m in consumer.consume(num_messages=10_000, timeout=1.0):
+                if m.error() is None:
+                    first = time.perf_counter() if first is None else first
+                    n += 1
+        took = time.perf_counter() - (first or time.perf_counter())
+        return (n / took if took > 0 else float("nan")), n
+    finally:
+        consumer.close()
+
+
+def throughput(bootstrap: str, impressions: int, repeats: int, work: Path, parallelisms: tuple[int, ...]) -> None:
+    from drnflow.stack.kafka import TopicSettings, create_topics
 
     names = TopicNames(f"bench{uuid.uuid4().hex[:6]}.")
-    create_topics(bootstrap, names)
+    create_topics(bootstrap, names, TopicSettings(partitions=max(parallelisms)))
     t0 = time.monotonic()
     clicks = produce_bench_data(bootstrap, names, impressions, seed=1)
-    print(f"produced {impressions} impressions (10 slots) + {clicks} clicks in {time.monotonic() - t0:.1f} s")
-    rates: dict[str, list[float]] = {"decode": [], "full": []}
+    print(f"produced {impressions} impressions (10 slots) + {clicks} clicks in {time.monotonic() - t0:.1f} s, "
+          f"{max(parallelisms)} partitions per topic")
+    rates: dict[tuple[str, int], list[float]] = {}
+    plain: list[float] = []
     for i in range(repeats):
-        for kind in ("decode", "full"):
-            probe = work / f"probe-{kind}-{i}"
-            probe.mkdir()
-            cfg = {"bootstrap": bootstrap, "topic_prefix": names.prefix, "bounded": True, "window": "60 s",
-                   "attribution_window": "10 s", "checkpoint_interval": "5 s", "probe_dir": str(probe),
-                   # State retention (default 24 h) would keep every request of this dense stream in state;
-                   # it is a memory cost, measured apart from throughput.
-                   "click_horizon": "1 min",
-                   "checkpoint_dir": str(work / f"ckpt-{kind}-{i}"), "job_name": f"bench-{kind}-{i}"}
-            rate, events, seconds, wall = run_child(kind, cfg)
-            rates[kind].append(rate)
-            print(f"  run {i + 1} {kind:6s}: {events} events in {seconds:6.2f} s = {rate:10,.0f} events/s "
-                  f"(job wall time incl. start-up {wall:5.1f} s)")
-    bare, full = statistics.median(rates["decode"]), statistics.median(rates["full"])
-    print(f"median events/s: bare read+decode {bare:,.0f} | full minor-update job {full:,.0f} | "
-          f"ratio {full / bare:.1%} (aim >= 80%)")
+        rate, n = plain_consume(bootstrap, names)
+        plain.append(rate)
+        print(f"  run {i + 1} plain confluent-kafka consume: {n} events = {rate:10,.0f} events/s "
+              f"(load {os.getloadavg()[0]:.1f})")
+        for par in parallelisms:
+            for kind in KINDS:
+                probe = work / f"probe-{kind}-p{par}-{i}"
+                probe.mkdir()
+                cfg = {"bootstrap": bootstrap, "topic_prefix": names.prefix, "bounded": True, "window": "60 s",
+                       "attribution_window": "10 s", "checkpoint_interval": "5 s", "probe_dir": str(probe),
+                       # State retention (default 24 h) would keep every request of this dense stream in state;
+                       # it is a memory cost, measured apart from throughput.
+                       "click_horizon": "1 min", "parallelism": par,
+                       "checkpoint_dir": str(work / f"ckpt-{kind}-p{par}-{i}"), "job_name": f"bench-{kind}-{i}"}
+                rate, events, seconds, wall = run_child(kind, cfg)
+                rates.setdefault((kind, par), []).append(rate)
+                print(f"  run {i + 1} {kind:6s} p{par}: {events} events in {seconds:6.2f} s = {rate:10,.0f} events/s "
+                      f"(job wall time incl. start-up {wall:5.1f} s; load {os.getloadavg()[0]:.1f})")
+    print(f"\nmedians of {repeats} runs (events/s; ratio to the raw-bytes ceiling of the same parallelism):")
+    print(f"  plain confluent-kafka consume (one Python process): {statistics.median(plain):12,.0f}")
+    for par in parallelisms:
+        ceiling = statistics.median(rates[("raw", par)])
+        cells = "  ".join(f"{kind} {statistics.median(rates[(kind, par)]):10,.0f} "
+                          f"({statistics.median(rates[(kind, par)]) / ceiling:6.1%})" for kind in KINDS)
+        print(f"  parallelism {par}: {cells}")
+    full = {par: statistics.median(rates[("full", par)]) for par in parallelisms}
+    if len(full) > 1:
+        print("  full job, parallelism " + " vs ".join(f"{p}: {r:,.0f}" for p, r in full.items())
+              + f" (x{full[max(full)] / full[min(full)]:.2f})")
+
+
+#: Where a sampled JVM stack is, by the first matching frame from the top (package or class prefixes).
+PROFILE_CATEGORIES = (
+    ("Kafka client (fetch, records)", ("org.apache.flink.kafka.shaded.org.apache.kafka.",)),
+    ("Avro decode", ("org.apache.avro.",)),
+    ("drnflow attribution (AttributeClicks)", ("drnflow.jvm.AttributeClicks",)),
+    ("drnflow window counts (CountOutcomes, WindowCounts)", ("drnflow.jvm.CountOutcomes", "drnflow.jvm.WindowCounts")),
+    ("drnflow decode glue / routing", ("drnflow.jvm.",)),
+    ("Flink state backend", ("org.apache.flink.runtime.state.", "org.apache.flink.contrib.streaming.state.")),
+    ("Flink serializers (POJO, Kryo, Row)", ("org.apache.flink.api.common.typeutils.",
+                                            "org.apache.flink.api.java.typeutils.", "com.esotericsoftware.kryo.")),
+    ("Flink network / record path", ("org.apache.flink.runtime.io.", "org.apache.flink.streaming.runtime.io.")),
+    ("Python step (Beam, pemja)", ("org.apache.flink.python.", "org.apache.beam.", "pemja.")),
+    ("JDK (collections, strings, NIO)", ("java.", "jdk.", "sun.")),
+)
+
+
+def profile(bootstrap: str, impressions: int, work: Path) -> None:
+    """One full-job run (parallelism 1) under Java Flight Recorder; where the samples of the task threads fall,
+    by category (inclusive: a sample counts for the first category any of its frames matches, top down) and
+    by top frame."""
+    from collections import Counter
+
+    from drnflow.stack.kafka import create_topics
+
+    names = TopicNames(f"prof{uuid.uuid4().hex[:6]}.")
+    create_topics(bootstrap, names)
+    produce_bench_data(bootstrap, names, impressions, seed=2)
+    jfr = work / "full.jfr"
+    cfg = {"bootstrap": bootstrap, "topic_prefix": names.prefix, "bounded": True, "window": "60 s",
+           "attribution_window": "10 s", "checkpoint_interval": "5 s", "probe_dir": str(work / "probe-prof"),
+           "click_horizon": "1 min", "checkpoint_dir": str(work / "ckpt-prof"), "job_name": "bench-profile"}
+    (work / "probe-prof").mkdir()
+    rate, events, _, _ = run_child("full", cfg, f"-XX:StartFlightRecording=filename={jfr},settings=profile,"
+                                                      "dumponexit=true")
+    out = subprocess.run(["jfr", "print", "--json", "--events", "jdk.ExecutionSample", str(jfr)],
+                         capture_output=True, text=True, check=True).stdout
+    samples = json.loads(out)["recording"]["events"]
+    by_category: Counter[str] = Counter()
+    by_top: Counter[str] = Counter()
+    task_thread = re.compile(r"\(\d+/\d+\)")  # Flink names task threads "<operators> (i/n)#attempt"
+    for e in samples:
+        if not task_thread.search(str((e["values"].get("sampledThread") or {}).get("javaName", ""))):
+            continue  # start-up, the JobManager, Kafka's own threads: not the per-event path
+        frames = [f"{f['method']['type']['name']}.{f['method']['name']}".replace("/", ".")
+                  for f in e["values"]["stackTrace"]["frames"]]
+        if not frames:
+            continue
+        by_top[frames[0]] += 1
+        by_category[next((name for f in frames for name, prefixes in PROFILE_CATEGORIES
+                          if f.startswith(prefixes)), "other")] += 1
+    total = sum(by_category.values()) or 1
+    print(f"\nprofile of one full run (parallelism 1, {events} events at {rate:,.0f} events/s, JFR execution "
+          f"samples of its task threads: {total}):")
+    for name, n in by_category.most_common():
+        print(f"  {n / total:6.1%}  {name}")
+    print("  top frames:")
+    for frame, n in by_top.most_common(12):
+        print(f"  {n / total:6.1%}  {frame}")
 
 
 def latency(bootstrap: str, seconds: float, work: Path) -> None:
@@ -237,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", help="use this broker instead of starting a private one")
     parser.add_argument("--impressions", type=int, default=150_000)
     parser.add_argument("--repeats", type=int, default=3, help="0 skips the throughput part")
+    parser.add_argument("--parallelism", type=int, nargs="+", default=[1, 2], help="job parallelisms to run")
+    parser.add_argument("--profile", action="store_true",
+                        help="also one full run under Java Flight Recorder: where the JVM's time goes")
     parser.add_argument("--latency-seconds", type=float, default=30.0,
                         help="how long to measure once the live job commits output (0 skips the latency part)")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "CONFIG"), help=argparse.SUPPRESS)
@@ -249,7 +363,9 @@ def main(argv: list[str] | None = None) -> int:
     bootstrap: str = args.bootstrap if broker is None else broker.config.bootstrap
     try:
         if args.repeats > 0:
-            throughput(bootstrap, args.impressions, args.repeats, work)
+            throughput(bootstrap, args.impressions, args.repeats, work, tuple(args.parallelism))
+        if args.profile:
+            profile(bootstrap, args.impressions, work)
         if args.latency_seconds > 0:
             latency(bootstrap, args.latency_seconds, work)
     finally:

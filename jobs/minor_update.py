@@ -142,6 +142,12 @@ def build_decode_only(env: StreamExecutionEnvironment, cfg: MinorUpdateConfig) -
                            _java_properties(jvm_settings(cfg, WeightsLog())))
 
 
+def build_raw_bytes_only(env: StreamExecutionEnvironment, cfg: MinorUpdateConfig) -> None:
+    """The benchmark's ceiling: the same Kafka sources read as bytes, no decode, nothing after."""
+    _pipeline().rawBytesOnly(env._j_stream_execution_environment,
+                             _java_properties(jvm_settings(cfg, WeightsLog())))
+
+
 def run(cfg: MinorUpdateConfig) -> None:
     """Build and execute the job; returns when a bounded run has finished (unbounded: never)."""
     run_with(cfg, read_weights_log(cfg.bootstrap, cfg.topics.model_weights))

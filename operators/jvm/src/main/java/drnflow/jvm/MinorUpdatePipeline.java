@@ -94,6 +94,33 @@ public final class MinorUpdatePipeline {
                 .name("discard");
     }
 
+    /**
+     * The ceiling of `make bench`: the same topics read as raw bytes (no decode), counted by the probes,
+     * discarded. What the Kafka source and Flink's record path cost before any drnflow work.
+     */
+    public static void rawBytesOnly(StreamExecutionEnvironment env, Properties props) {
+        JobSettings s = JobSettings.from(props);
+        DataStream<Row> all = null;
+        for (String[] topic : new String[][] {{s.impressionsTopic, "impressions"}, {s.clicksTopic, "clicks"}}) {
+            KafkaSourceBuilder<Row> b = KafkaSource.<Row>builder()
+                    .setBootstrapServers(s.bootstrap)
+                    .setTopics(topic[0])
+                    .setGroupId(s.groupId + "-raw")
+                    .setDeserializer(new RawRecordDeserializer())
+                    .setProperty("isolation.level", "read_committed")
+                    .setStartingOffsets(OffsetsInitializer.earliest())
+                    .setBounded(OffsetsInitializer.latest());
+            withClientProperties(b, s);
+            DataStream<Row> raw = env.fromSource(b.build(), WatermarkStrategy.noWatermarks(), topic[1]);
+            if (!s.probeDir.isEmpty()) {
+                raw = raw.map(new ThroughputProbe<>(s.probeDir, topic[1]), RawRecordDeserializer.rowType())
+                        .name("probe-" + topic[1]);
+            }
+            all = all == null ? raw : all.union(raw);
+        }
+        all.sinkTo(new org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink<>()).name("discard");
+    }
+
     /** MAJOR candidates for the Python learner: raw model-weights records from where Python read up to. */
     public static DataStream<Row> modelWeights(StreamExecutionEnvironment env, Properties props) {
         JobSettings s = JobSettings.from(props);
