@@ -244,6 +244,8 @@ class PdgdLearner:
         win_rates = sorted([row.win_rate_record(decision) for row, _ in usable]
                            + [row.win_rate_record(STALE) for row, _ in stale],
                            key=lambda r: (r["model_version"], r["explore_seed"]))
+        for r in win_rates:  # no explore list: a win rate of 0 would read as "the explore list always lost"
+            r["win_rate"] = None
         return WindowResult(win_rates=win_rates, weights=record, refused=refused,
                             stale_reasons=[(row.model_version, row.explore_seed, why) for row, why in stale])
 

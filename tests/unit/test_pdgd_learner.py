@@ -82,6 +82,7 @@ def _window(learner: PdgdLearner, ranker: PdgdRanker, n: int, click_position: in
     result = learner.on_window(_rows(ranker, n, click_position, version=int(learner.version or 0)))
     assert result.weights is not None
     assert [r["decision"] for r in result.win_rates] == ["ACCEPT"]
+    assert [r["win_rate"] for r in result.win_rates] == [None], "PDGD has no explore list to win"
     return result.weights
 
 
