@@ -251,9 +251,10 @@ class MinorUpdateConfig:
             clicks_topic=names.clicks,
         )
 
-    def checkpoint_path(self) -> Path:
+    def checkpoint_path(self) -> Path | str:
+        """--checkpoint-dir: a local folder (default under the state dir) or a URI such as s3://bucket/path."""
         if self.checkpoint_dir:
-            return Path(self.checkpoint_dir).resolve()
+            return self.checkpoint_dir if "://" in self.checkpoint_dir else Path(self.checkpoint_dir).resolve()
         return state_dir() / "checkpoints" / f"{self.job_name}-{self.topic_prefix or 'default'}"
 
     @property
@@ -302,7 +303,9 @@ _FLAGS: tuple[tuple[str, str, Any, str], ...] = (
     ("--trigger-every", "trigger_every", str, "major-update trigger period in event time ('none' = off)"),
     ("--trigger-every-minor", "trigger_every_minor", int, "trigger after this many minor updates"),
     ("--checkpoint-interval", "checkpoint_interval", str, "checkpoint (and output commit) interval"),
-    ("--checkpoint-dir", "checkpoint_dir", str, "checkpoint folder (default under the state dir)"),
+    ("--checkpoint-dir", "checkpoint_dir", str,
+     "checkpoint folder, or a URI every TaskManager reaches on a real cluster (s3://bucket/path, hdfs://nn/path; "
+     "the default is a folder under the state dir)"),
     ("--parallelism", "parallelism", int, "Flink parallelism"),
     ("--job-name", "job_name", str, "Flink job name (also the transactional id prefix)"),
 )

@@ -74,7 +74,8 @@ class PythonJobEnv:
     job_name: str
     parallelism: int
     checkpoint_interval_ms: int
-    checkpoint_dir: Path
+    #: A local folder, or a URI Flink's file systems know (s3://, hdfs://, gs://, file://): see checkpoint_uri.
+    checkpoint_dir: Path | str
     extra_jars: tuple[Path, ...] = ()
 
 
@@ -96,6 +97,18 @@ def point_thread_mode_at_checkout() -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join([*wanted, *(p for p in path if p not in wanted)])
 
 
+def checkpoint_uri(where: Path | str) -> str:
+    """The checkpoint URI of a local folder (created, made absolute) or of a URI with a scheme, kept as it is:
+    a real cluster checkpoints to storage every TaskManager and the JobManager reach (s3://bucket/path with
+    Flink's s3 plugin, hdfs://namenode/path), since a local folder exists only on the machine that has it."""
+    text = str(where)
+    if "://" in text and not text.startswith("file://"):
+        return text
+    local = Path(text.removeprefix("file://")).resolve()
+    local.mkdir(parents=True, exist_ok=True)
+    return local.as_uri()
+
+
 def python_job_env(cfg: PythonJobEnv) -> Any:
     """A StreamExecutionEnvironment for `cfg`: thread mode, EXACTLY_ONCE checkpoints into
     `checkpoint_dir`, heap state, RESTART_STRATEGY, the connector jars plus `extra_jars`."""
@@ -103,7 +116,7 @@ def python_job_env(cfg: PythonJobEnv) -> Any:
     from pyflink.datastream import StreamExecutionEnvironment
 
     point_thread_mode_at_checkout()
-    cfg.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    checkpoints = checkpoint_uri(cfg.checkpoint_dir)
     conf = Configuration()
     for key, value in {
         "python.execution-mode": python_execution_mode(),
@@ -112,7 +125,7 @@ def python_job_env(cfg: PythonJobEnv) -> Any:
         "python.fn-execution.bundle.time": "100",
         "execution.checkpointing.interval": f"{cfg.checkpoint_interval_ms} ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
-        "execution.checkpointing.dir": cfg.checkpoint_dir.as_uri(),
+        "execution.checkpointing.dir": checkpoints,
         "state.backend.type": "hashmap",
         **RESTART_STRATEGY,
         "pipeline.name": cfg.job_name,

@@ -105,3 +105,15 @@ def test_the_job_takes_its_broker_and_prefix_from_the_environment(monkeypatch: p
     cfg = from_args(parser.parse_args(["--prefix", "new."]))
     assert (cfg.bootstrap, cfg.topic_prefix) == ("10.0.0.1:9000", "new.")
     assert "--topic-prefix" not in parser.format_help(), "old spellings are hidden"
+
+
+def test_checkpoints_go_to_a_local_folder_or_a_durable_uri(tmp_path: Path) -> None:
+    from operators.flinkenv import checkpoint_uri
+
+    local = tmp_path / "ck" / "a"
+    assert checkpoint_uri(local) == local.resolve().as_uri() and local.is_dir(), "a local folder is created"
+    assert checkpoint_uri(f"file://{tmp_path}/ck/b") == (tmp_path / "ck" / "b").as_uri()
+    assert checkpoint_uri("s3://bucket/drnflow/ck") == "s3://bucket/drnflow/ck", "a URI is Flink's to resolve"
+    cfg = MinorUpdateConfig(checkpoint_dir="hdfs://nn:8020/drnflow")
+    assert cfg.checkpoint_path() == "hdfs://nn:8020/drnflow"
+    assert MinorUpdateConfig(checkpoint_dir=str(local)).checkpoint_path() == local.resolve()
