@@ -8,17 +8,15 @@ ModelWeights bytes, so replays are byte-identical.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
-import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from models import snapshots
 from models.perturbation import ExploreParams, Perturbation, explore_delta
 from models.probation import ProbationParams, Verdict, probation_seed, verdict, without_probation
 from models.weights import (
@@ -663,10 +661,9 @@ class DbgdLearner:
 
     # --- Flink state -----------------------------------------------------------------------------
     def snapshot(self) -> bytes:
-        """Deterministic bytes of the whole state: magic, header length, canonical JSON header,
-        then each kept version's float32-LE weights in ascending version order."""
-        versions = sorted(self._history)
-        blobs = [to_bytes(self._history[v]) for v in versions]
+        """Deterministic bytes of the whole state (models/snapshots.py): the header, then each kept version's
+        float32-LE weights in ascending version order, then a probation's parent weights."""
+        entries, blobs = snapshots.history_entries(self._history)
         header = {
             "format": 1,
             "model_id": self.model_id,
@@ -675,64 +672,38 @@ class DbgdLearner:
             "minor_count": self._minor_count,
             "architecture": self._architecture,
             "layout": [p.to_record() for p in self._layout],
-            "history": [
-                [v, len(b), hashlib.sha256(b).hexdigest()] for v, b in zip(versions, blobs, strict=True)
-            ],
+            "history": entries,
         }
         if self._ended is not None:  # absent otherwise: snapshots without probation keep their bytes
             header["probation_ended"] = list(self._ended)
         if self._probation is not None:
             parent = to_bytes(self._probation.parent_flat)
-            header["probation"] = {**self._probation.to_header(), "parent_weights": [len(parent),
-                                                                                   hashlib.sha256(parent).hexdigest()]}
+            header["probation"] = {**self._probation.to_header(), "parent_weights": snapshots.blob_entry(parent)}
             blobs.append(parent)
-        head = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-        return b"".join([_SNAPSHOT_MAGIC, struct.pack("<Q", len(head)), head, *blobs])
+        return snapshots.pack(_SNAPSHOT_MAGIC, header, blobs)
 
     def restore(self, data: bytes) -> None:
         """Replace this learner's state with a `snapshot()`; raises ValueError on foreign or corrupt bytes."""
-        data = bytes(data)
-        if not data.startswith(_SNAPSHOT_MAGIC):
-            raise ValueError(f"model {self.model_id}: not a DbgdLearner snapshot (bad magic)")
-        at = len(_SNAPSHOT_MAGIC)
-        try:
-            (head_len,) = struct.unpack_from("<Q", data, at)
-            at += 8
-            header = json.loads(data[at : at + head_len].decode("ascii"))
-        except (struct.error, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"model {self.model_id}: corrupt DbgdLearner snapshot header: {e}") from None
-        at += head_len
+        reader = snapshots.Reader(data, _SNAPSHOT_MAGIC, f"model {self.model_id}: DbgdLearner snapshot")
+        header = reader.header
         if header.get("format") != 1:
             raise ValueError(f"model {self.model_id}: unsupported snapshot format {header.get('format')!r}")
         if header["model_id"] != self.model_id:
             raise ValueError(
                 f"snapshot of model {header['model_id']!r} restored into the learner of {self.model_id!r}"
             )
-        history: dict[int, FlatWeights] = {}
-        for v, size, digest in header["history"]:
-            blob = data[at : at + size]
-            if len(blob) != size or hashlib.sha256(blob).hexdigest() != digest:
-                raise ValueError(
-                    f"model {self.model_id}: snapshot weights of version {v} are truncated or corrupt"
-                )
-            history[int(v)] = from_bytes(blob)
-            at += size
+        history = reader.history(header["history"])
         probation = None
         held = header.get("probation")
         if held is not None:
-            size, digest = held["parent_weights"]
-            blob = data[at : at + size]
-            if len(blob) != size or hashlib.sha256(blob).hexdigest() != digest:
-                raise ValueError(f"model {self.model_id}: snapshot probation weights are truncated or corrupt")
-            at += size
+            blob = reader.blob(held["parent_weights"], "probation weights")
             params = ProbationParams(windows=int(held["params"]["windows"]),
                                      min_win_rate=float(held["params"]["min_win_rate"]),
                                      confidence=float(held["params"].get("confidence", 0.0)))
             probation = _Probation(int(held["version"]), int(held["parent_version"]), params, from_bytes(blob),
                                    str(held["parent_architecture"]), int(held["windows"]),
                                    int(held["version_wins"]), int(held["parent_wins"]))
-        if at != len(data):
-            raise ValueError(f"model {self.model_id}: {len(data) - at} trailing bytes after the snapshot")
+        reader.end()
         self._version = None if header["version"] is None else int(header["version"])
         self._next_version = int(header["next_version"])
         self._minor_count = int(header["minor_count"])

@@ -23,11 +23,8 @@ when it did not (no usable click, or a step that was not finite).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
-import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from models import snapshots
 from models.dbgd import (
     ACCEPT,
     REJECT,
@@ -53,10 +51,8 @@ from models.weights import (
     Layout,
     ParamSpec,
     flatten,
-    from_bytes,
     make_model_weights_record,
     parse_model_weights_record,
-    to_bytes,
 )
 from schemas import serde
 from schemas.records import pdgd_batch_record
@@ -329,42 +325,24 @@ class PdgdLearner:
 
     # --- Flink keyed state -------------------------------------------------------------------------
     def snapshot(self) -> bytes:
-        """Deterministic bytes of the whole state: magic, header length, canonical JSON header, then each
-        kept version's float32-LE weights in ascending version order."""
-        versions = sorted(self._history)
-        blobs = [to_bytes(self._history[v]) for v in versions]
+        """Deterministic bytes of the whole state (models/snapshots.py): the header, then each kept version's
+        float32-LE weights in ascending version order."""
+        entries, blobs = snapshots.history_entries(self._history)
         header = {"format": 1, "model_id": self.model_id, "version": self._version,
                   "next_version": self._next_version, "minor_count": self._minor_count,
                   "architecture": self._architecture, "layout": [p.to_record() for p in self._layout],
-                  "history": [[v, len(b), hashlib.sha256(b).hexdigest()] for v, b in zip(versions, blobs, strict=True)]}
-        head = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-        return b"".join([_SNAPSHOT_MAGIC, struct.pack("<Q", len(head)), head, *blobs])
+                  "history": entries}
+        return snapshots.pack(_SNAPSHOT_MAGIC, header, blobs)
 
     def restore(self, data: bytes) -> None:
         """Replace this learner's state with a `snapshot()`; ValueError on foreign or corrupt bytes."""
-        data = bytes(data)
-        if not data.startswith(_SNAPSHOT_MAGIC):
-            raise ValueError(f"model {self.model_id}: not a PdgdLearner snapshot (bad magic)")
-        at = len(_SNAPSHOT_MAGIC)
-        try:
-            (head_len,) = struct.unpack_from("<Q", data, at)
-            header = json.loads(data[at + 8: at + 8 + head_len].decode("ascii"))
-        except (struct.error, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"model {self.model_id}: corrupt PdgdLearner snapshot header: {e}") from None
+        reader = snapshots.Reader(data, _SNAPSHOT_MAGIC, f"model {self.model_id}: PdgdLearner snapshot")
+        header = reader.header
         if header.get("format") != 1 or header["model_id"] != self.model_id:
             raise ValueError(f"model {self.model_id}: snapshot of {header.get('model_id')!r}, format "
                              f"{header.get('format')!r}, is not this learner's")
-        at += 8 + head_len
-        history: dict[int, FlatWeights] = {}
-        for v, size, digest in header["history"]:
-            blob = data[at: at + size]
-            if len(blob) != size or hashlib.sha256(blob).hexdigest() != digest:
-                raise ValueError(f"model {self.model_id}: PdgdLearner snapshot weights of v{v} are truncated or "
-                                 "corrupt")
-            history[int(v)] = from_bytes(blob)
-            at += size
-        if at != len(data):
-            raise ValueError(f"model {self.model_id}: {len(data) - at} trailing bytes after the snapshot (corrupt)")
+        history = reader.history(header["history"])
+        reader.end()
         self._layout = [ParamSpec.from_record(p) for p in header["layout"]]
         self._version = None if header["version"] is None else int(header["version"])
         self._net = (network_from_flat(history[self._version], self._layout)
