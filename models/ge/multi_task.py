@@ -35,6 +35,15 @@ def check_weights(objectives: Sequence[str], weights: Sequence[float], what: str
     return out
 
 
+def check_objectives(objectives: Sequence[str]) -> None:
+    """Distinct names of OBJECTIVES, at least one; ValueError otherwise."""
+    if not objectives or len(set(objectives)) != len(objectives):
+        raise ValueError(f"objectives must be distinct and not empty, got {tuple(objectives)}")
+    unknown = [o for o in objectives if o not in OBJECTIVES]
+    if unknown:
+        raise ValueError(f"unknown objective(s) {', '.join(unknown)}: choose from {', '.join(OBJECTIVES)}")
+
+
 @dataclass(frozen=True)
 class MultiTaskConfig:
     """The trunk's shape, the objectives the heads predict, and the default list-score weights."""
@@ -44,11 +53,7 @@ class MultiTaskConfig:
     score_weights: tuple[float, ...] | None = None  # None: 1 each
 
     def __post_init__(self) -> None:
-        if not self.objectives or len(set(self.objectives)) != len(self.objectives):
-            raise ValueError(f"MultiTaskConfig.objectives must be distinct and not empty, got {self.objectives}")
-        unknown = [o for o in self.objectives if o not in OBJECTIVES]
-        if unknown:
-            raise ValueError(f"unknown objective(s) {', '.join(unknown)}: choose from {', '.join(OBJECTIVES)}")
+        check_objectives(self.objectives)
         if self.score_weights is not None:
             check_weights(self.objectives, self.score_weights, "MultiTaskConfig.score_weights")
 

@@ -3,6 +3,7 @@ seeded truths that disagree with clicks, held-out AUCs per objective, and weight
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -154,3 +155,27 @@ def test_config_validation_and_checkpoint_round_trip(tmp_path: Path) -> None:
     (tmp_path / "bad.pt").write_text("no")
     with pytest.raises(ValueError, match="not a multi-task evaluator checkpoint"):
         load_multi_task(tmp_path / "bad.pt")
+
+
+def test_cli_trains_the_multi_task_evaluator_and_keeps_the_click_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from drnflow.cli import main
+
+    d = str(tmp_path)
+    assert main(["ge", "train-evaluator", "--preset", "tiny", "--logs", "600", "--epochs", "1", "--dir", d,
+                 "--objectives", "click,long_view,continue", "--objective-weights", "1,0.5,0.5"]) == 0
+    report = json.loads((tmp_path / "train-evaluator-multi-task.json").read_text())
+    assert set(report["held_out"]) == {"click", "long_view", "continue"}
+    assert all(0.0 <= r["held_out_auc"] <= 1.0 for r in report["held_out"].values())
+    assert report["objective_weights"] == [1.0, 0.5, 0.5]
+    assert not (tmp_path / "evaluator.pt").exists()  # the click evaluator's checkpoint is not touched
+    assert "continue: held-out AUC" in capsys.readouterr().out
+    for argv, message in (
+        (["--objectives", "click", "--from-topics"], "has clicks only"),
+        (["--objective-weights", "1,2"], "need --objectives"),
+        (["--objectives", "click,continue", "--objective-weights", "1"], "one weight per objective"),
+        (["--objectives", "click,dwell"], "unknown objective"),
+    ):
+        assert main(["ge", "train-evaluator", "--preset", "tiny", "--dir", d, *argv]) == 1
+        assert message in capsys.readouterr().err
