@@ -75,7 +75,8 @@ def train_multi_task_evaluator(args: argparse.Namespace, directory: Path) -> int
     for i, name in enumerate(objectives):
         weightings[f"{name} only"] = tuple(float(i == j) for j in range(len(objectives)))
     requests = held_out.requests.take(np.arange(min(300, len(held_out))))
-    picks = weighting_choices(env, evaluator, requests, weightings, k=8, seed=args.seed)
+    picks = weighting_choices(env, evaluator, requests, weightings, k=8, seed=args.seed,
+                              temperature=args.logging_temperature)  # candidates like the logged lists
     logged = env.true_objective_values(requests, held_out.shown[: len(requests)])
     report: dict[str, Any] = {
         "setup": {**setup.__dict__, "env": setup.env.__dict__}, "objective_model": env.objectives.__dict__,
@@ -94,8 +95,8 @@ def train_multi_task_evaluator(args: argparse.Namespace, directory: Path) -> int
     for name, row in aucs.items():
         print(f"{name:>9}: held-out AUC {row['held_out_auc']:.4f} (true probabilities "
               f"{row['held_out_auc_true_probs']:.4f}), rate {row['rate']:.3f}")
-    print(f"true expected counts of the list each weighting picks among 8 candidates ({len(requests)} held-out "
-          f"requests):")
+    print(f"true expected counts of the list each weighting picks among 8 candidates from the logging policy "
+          f"({len(requests)} held-out requests):")
     print(f"  {'weights':<24}" + "".join(f"{o:>11}" for o in ("click", "long_view", "continue")))
     for name, row in picks.items():
         label = f"{name} ({','.join(f'{w:g}' for w in row['weights'])})"

@@ -26,10 +26,11 @@ def objective_aucs(env: ListEnvironment, evaluator: MultiTaskEvaluator, held_out
             for name in evaluator.objectives}
 
 
-def candidate_lists(requests: RequestBatch, list_size: int, k: int, seed: int) -> np.ndarray:
+def candidate_lists(requests: RequestBatch, list_size: int, k: int, seed: int,
+                    temperature: float = 2.0) -> np.ndarray:
     """k noisy-greedy lists per request (B, k, N): the same candidates for every weighting."""
     rng = np.random.default_rng(seed)
-    return np.stack([noisy_greedy_lists(requests, list_size, 2.0, rng) for _ in range(k)], axis=1)
+    return np.stack([noisy_greedy_lists(requests, list_size, temperature, rng) for _ in range(k)], axis=1)
 
 
 def best_lists(evaluator: MultiTaskEvaluator, requests: RequestBatch, lists: np.ndarray,
@@ -43,11 +44,12 @@ def best_lists(evaluator: MultiTaskEvaluator, requests: RequestBatch, lists: np.
 
 
 def weighting_choices(env: ListEnvironment, evaluator: MultiTaskEvaluator, requests: RequestBatch,
-                      weightings: Mapping[str, Sequence[float]], k: int = 8, seed: int = 0) -> dict[str, Any]:
+                      weightings: Mapping[str, Sequence[float]], k: int = 8, seed: int = 0,
+                      temperature: float = 2.0) -> dict[str, Any]:
     """For each named weighting, the true mean count of each objective of the lists it picks among the
     same k candidates per request, and how often its pick differs from the first weighting's."""
     n = env.config.list_size
-    lists = candidate_lists(requests, n, k, seed)
+    lists = candidate_lists(requests, n, k, seed, temperature)
     rows = np.arange(len(requests))
     out: dict[str, Any] = {}
     first: np.ndarray | None = None
