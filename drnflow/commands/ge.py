@@ -52,6 +52,15 @@ def register(subparsers: Any) -> None:
     ev.add_argument("--hidden", type=int, default=32)
     ev.add_argument("--layers", type=int, default=2)
     ev.add_argument("--seed", type=int, default=0, help="model init and batch order")
+    ev.add_argument("--objectives", default=None, metavar="LIST",
+                    help="train the multi-objective evaluator instead, on these of click,long_view,continue "
+                         "(comma-separated; the environment only, not --from-topics); it writes "
+                         "multi-task-evaluator.pt and train-evaluator-multi-task.json, evaluator.pt stays as it is")
+    ev.add_argument("--objective-weights", default=None, metavar="LIST",
+                    help="with --objectives: list score = sum of weight * expected count per objective "
+                         "(default 1 each)")
+    ev.add_argument("--loss-weights", default=None, metavar="LIST",
+                    help="with --objectives: weights of the per-objective cross-entropies (default 1 each)")
     ev.add_argument("--from-topics", action="store_true",
                     help="train on the logged impressions and clicks of --model-id in [--from, --to) on Kafka "
                          "(the DRN traffic), instead of the list environment; train-generator and publish follow")
@@ -143,6 +152,15 @@ def cmd_train_evaluator(args: argparse.Namespace) -> int:
     )
 
     directory = args.dir or _default_dir()
+    if args.objectives is None and (args.objective_weights is not None or args.loss_weights is not None):
+        raise CommandError("--objective-weights and --loss-weights need --objectives")
+    if args.objectives is not None:
+        if args.from_topics:
+            raise CommandError("--objectives needs the list environment: the pipeline's log (--from-topics) "
+                               "has clicks only")
+        from drnflow.commands.ge_multi_task import train_multi_task_evaluator
+
+        return train_multi_task_evaluator(args, directory)
     if args.from_topics:
         from drnflow.commands.ge_topics import train_evaluator as evaluator_from_topics
 

@@ -6,6 +6,22 @@ fatigue for each earlier item of the same shop and of the same type, minus a pen
 item is from the same shop, plus a pair effect between the previous item's type and this one's.
 Clicks are independent given the list, so the expected clicks of a list are the exact sum of these
 probabilities: every generator can be scored against the truth, not only against a learned evaluator.
+
+Two more per-position objectives (Kuaishou's multi-objective evaluator; `ObjectiveConfig`) are built to
+disagree with clicks, each with an exact expectation too (`objective_probs`):
+
+- long view: a clicked item is watched past a dwell threshold with probability `completion` =
+  sigmoid(completion_bias + a second user-item affinity - clickbait * the item's hidden click bias).
+  The affinity reads the same user latent through another projection, so tastes for clicking and for
+  finishing differ; items with a high click bias ("clickbait") get clicked but abandoned.
+  P(long view at k) = P(click at k) * completion[k].
+- continue: after position k the user leaves with hazard sigmoid(leave_bias - leave_sensitivity *
+  (mean completion of positions 0..k - satisfaction_center)): unsatisfying early items make the user
+  leave, whatever was clicked. P(continue at k) = prod over j <= k of (1 - hazard[j]), and the sampled
+  labels are 1 up to the position the user leaves at, 0 from there.
+
+Their hidden parameters and samples come from their own seeded streams, so clicks, catalogs, requests and
+logs of every existing seed are unchanged; the long-view and continue labels do not gate the clicks.
 """
 
 from __future__ import annotations
@@ -101,6 +117,30 @@ class EnvConfig:
             raise ValueError(f"EnvConfig.trigger_prob must be in [0, 1], got {self.trigger_prob}")
 
 
+OBJECTIVES = ("click", "long_view", "continue")
+_OBJECTIVE_STREAM = 17  # the objectives' parameters and labels draw from (seed, this), never from the clicks' rng
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """Strengths of the long-view and continue models (logits unless said otherwise)."""
+
+    completion_bias: float = 0.0  # sets the share of clicks that become long views (the dwell quantile)
+    completion_scale: float = 2.0  # strength of the user-item completion affinity
+    clickbait: float = 1.5  # per std of the item's hidden click bias, subtracted from completion
+    leave_bias: float = -2.5
+    leave_sensitivity: float = 8.0  # per unit of mean completion so far
+    satisfaction_center: float = 0.5  # mean completion at which the hazard is sigmoid(leave_bias)
+
+    def __post_init__(self) -> None:
+        for name in ("completion_scale", "clickbait", "leave_sensitivity"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"ObjectiveConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.satisfaction_center <= 1.0:
+            raise ValueError(f"ObjectiveConfig.satisfaction_center must be in [0, 1], got "
+                             f"{self.satisfaction_center}")
+
+
 @dataclass(frozen=True)
 class RequestBatch:
     """B re-ranking requests: a user and M candidates each, with what the ranker knows about them."""
@@ -133,18 +173,33 @@ class RequestBatch:
 
 @dataclass(frozen=True)
 class LoggedLists:
-    """Exposures of the logging policy: the requests, the N candidate indices shown, and the clicks."""
+    """Exposures of the logging policy: the requests, the N candidate indices shown, and the clicks;
+    `long_views` and `continues` only when the log was made with the other objectives."""
 
     requests: RequestBatch
     shown: IntArray  # (B, N) indices into the candidates
     clicks: npt.NDArray[np.float32]  # (B, N) 0/1
+    long_views: npt.NDArray[np.float32] | None = None  # (B, N) 0/1, 1 only where clicked
+    continues: npt.NDArray[np.float32] | None = None  # (B, N) 0/1, non-increasing along the list
 
     def __len__(self) -> int:
         return len(self.requests)
 
     def take(self, index: npt.ArrayLike) -> LoggedLists:
         idx = np.asarray(index)
-        return LoggedLists(self.requests.take(idx), self.shown[idx], self.clicks[idx])
+        return LoggedLists(self.requests.take(idx), self.shown[idx], self.clicks[idx],
+                           None if self.long_views is None else self.long_views[idx],
+                           None if self.continues is None else self.continues[idx])
+
+    def labels(self, objective: str) -> npt.NDArray[np.float32]:
+        """The (B, N) labels of one of OBJECTIVES; ValueError when this log has none."""
+        found = {"click": self.clicks, "long_view": self.long_views, "continue": self.continues}
+        if objective not in found:
+            raise ValueError(f"unknown objective {objective!r}: one of {', '.join(OBJECTIVES)}")
+        labels = found[objective]
+        if labels is None:
+            raise ValueError(f"this log has no {objective} labels (log it with log_multi_objective_exposures)")
+        return labels
 
 
 def synthetic_catalog(config: EnvConfig, rng: np.random.Generator) -> Catalog:
@@ -162,9 +217,11 @@ class ListEnvironment:
     """Users, a catalog and the true (hidden) list click model; `expected_clicks` is exact.
 
     Pass `catalog` to use real items (e.g. MovieLens: genre as type, studio or any grouping as shop);
-    the config's catalog sizes (n_items, n_shops, n_types, item_dim) then only apply to synthetic ones."""
+    the config's catalog sizes (n_items, n_shops, n_types, item_dim) then only apply to synthetic ones.
+    `objectives` sets the long-view and continue models (module docstring); they never change the clicks."""
 
-    def __init__(self, config: EnvConfig, seed: int, catalog: Catalog | None = None) -> None:
+    def __init__(self, config: EnvConfig, seed: int, catalog: Catalog | None = None,
+                 objectives: ObjectiveConfig | None = None) -> None:
         rng = np.random.default_rng(seed)
         self.config = config
         self.catalog = catalog if catalog is not None else synthetic_catalog(config, rng)
@@ -184,6 +241,16 @@ class ListEnvironment:
         np.fill_diagonal(pair, 0.0)  # same-type repeats are the fatigue term's job
         self.pair_effect = pair
         self.attention = np.exp(-config.attention_decay * np.arange(config.candidates))
+        # The other objectives: a separate stream, after everything above, so no existing draw moves.
+        self.seed = seed
+        self.objectives = objectives if objectives is not None else ObjectiveConfig()
+        orng = np.random.default_rng((seed, _OBJECTIVE_STREAM))
+        q_proj = orng.standard_normal((cat.item_dim, config.latent_dim)) / np.sqrt(cat.item_dim)
+        self._item_completion_latent = (feats @ q_proj).astype(np.float64)
+        user_mix = orng.standard_normal((config.latent_dim, config.latent_dim)) / np.sqrt(config.latent_dim)
+        self._user_completion_latent = self._user_latent @ user_mix  # same user, another taste
+        std = float(self._item_bias.std())
+        self._item_bait = self._item_bias / std if std > 0 else np.zeros_like(self._item_bias)
 
     # ---- truth -------------------------------------------------------------------------------------
 
@@ -218,6 +285,45 @@ class ListEnvironment:
     def expected_clicks(self, user: npt.ArrayLike, item_lists: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Exact expected clicks of each list: the sum of its position click probabilities."""
         return self.click_probs(user, item_lists).sum(-1)
+
+    def completion_probs(self, user: npt.ArrayLike, item_lists: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """P(long view | click) of items (B, N) for users (B,): no list context, clickbait abandoned."""
+        items = np.atleast_2d(np.asarray(item_lists))
+        users = np.atleast_1d(np.asarray(user))
+        o = self.objectives
+        affinity = np.einsum("bd,bkd->bk", self._user_completion_latent[users],
+                             self._item_completion_latent[items])
+        logit = (o.completion_bias + o.completion_scale / np.sqrt(self.config.latent_dim) * affinity
+                 - o.clickbait * self._item_bait[items])
+        return 1.0 / (1.0 + np.exp(-logit))
+
+    def leave_hazard(self, user: npt.ArrayLike, item_lists: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """P(the user leaves right after position k | still there), from the mean completion so far."""
+        completion = self.completion_probs(user, item_lists)
+        so_far = np.cumsum(completion, axis=1) / np.arange(1, completion.shape[1] + 1)
+        o = self.objectives
+        return 1.0 / (1.0 + np.exp(-(o.leave_bias - o.leave_sensitivity * (so_far - o.satisfaction_center))))
+
+    def objective_probs(self, user: npt.ArrayLike, item_lists: npt.ArrayLike) -> dict[str, npt.NDArray[np.float64]]:
+        """Exact P(objective at each position) (B, N) for each of OBJECTIVES."""
+        click = self.click_probs(user, item_lists)
+        return {"click": click, "long_view": click * self.completion_probs(user, item_lists),
+                "continue": np.cumprod(1.0 - self.leave_hazard(user, item_lists), axis=1)}
+
+    def expected_objectives(self, user: npt.ArrayLike,
+                            item_lists: npt.ArrayLike) -> dict[str, npt.NDArray[np.float64]]:
+        """Exact expected count per list (B,) of each objective: expected clicks, long views, continues."""
+        return {name: p.sum(-1) for name, p in self.objective_probs(user, item_lists).items()}
+
+    def sample_objectives(self, user: npt.ArrayLike, item_lists: npt.ArrayLike, clicks: npt.ArrayLike,
+                          rng: np.random.Generator) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Long-view and continue labels (B, N) given the sampled clicks; exact in expectation."""
+        click = np.asarray(clicks, dtype=np.float32)
+        completion = self.completion_probs(user, item_lists)
+        long_views = click * (rng.random(completion.shape) < completion)
+        leaves = rng.random(completion.shape) < self.leave_hazard(user, item_lists)
+        continues = np.cumprod(~leaves, axis=1)
+        return long_views.astype(np.float32), continues.astype(np.float32)
 
     def sample_clicks(self, user: npt.ArrayLike, item_lists: npt.ArrayLike,
                       rng: np.random.Generator) -> npt.NDArray[np.float32]:
@@ -261,6 +367,11 @@ class ListEnvironment:
         """Exact expected clicks of lists given as candidate indices."""
         return self.expected_clicks(requests.user, self.item_lists(requests, lists))
 
+    def true_objective_values(self, requests: RequestBatch,
+                              lists: npt.ArrayLike) -> dict[str, npt.NDArray[np.float64]]:
+        """Exact expected count per objective of lists given as candidate indices."""
+        return self.expected_objectives(requests.user, self.item_lists(requests, lists))
+
 
 def noisy_greedy_lists(requests: RequestBatch, list_size: int, temperature: float,
                        rng: np.random.Generator) -> IntArray:
@@ -280,6 +391,17 @@ def log_exposures(env: ListEnvironment, n: int, seed: int, temperature: float = 
     shown = noisy_greedy_lists(requests, env.config.list_size, temperature, rng)
     clicks = env.sample_clicks(requests.user, env.item_lists(requests, shown), rng)
     return LoggedLists(requests, shown, clicks)
+
+
+def log_multi_objective_exposures(env: ListEnvironment, n: int, seed: int,
+                                  temperature: float = 0.7) -> LoggedLists:
+    """`log_exposures` (the same requests, lists and clicks) with long-view and continue labels drawn from
+    their own stream (seed, _OBJECTIVE_STREAM)."""
+    log = log_exposures(env, n, seed, temperature)
+    rng = np.random.default_rng((seed, _OBJECTIVE_STREAM))
+    long_views, continues = env.sample_objectives(log.requests.user, env.item_lists(log.requests, log.shown),
+                                                  log.clicks, rng)
+    return LoggedLists(log.requests, log.shown, log.clicks, long_views, continues)
 
 
 def split_by_time(log: LoggedLists, train_fraction: float) -> tuple[LoggedLists, LoggedLists]:

@@ -5,6 +5,7 @@ ones only, so a prefix's predictions never depend on what follows it)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,31 +14,9 @@ import torch
 from torch import nn
 
 from models.ge.environment import LoggedLists
-from models.ge.tensors import ListTensors, RequestTensors, as_lists, causal_context
-
-
-@dataclass(frozen=True)
-class EvaluatorConfig:
-    """Model shape; `item_dim`, `user_dim`, `n_shops`, `n_types` come from the catalog."""
-
-    item_dim: int
-    user_dim: int
-    n_shops: int
-    n_types: int
-    max_length: int = 16
-    hidden: int = 32
-    heads: int = 2
-    layers: int = 2
-    feedforward: int = 64
-
-    def __post_init__(self) -> None:
-        for name in ("item_dim", "user_dim", "n_shops", "n_types", "max_length", "hidden", "heads",
-                     "layers", "feedforward"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"EvaluatorConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.hidden % self.heads:
-            raise ValueError(f"EvaluatorConfig.hidden ({self.hidden}) must be divisible by heads "
-                             f"({self.heads})")
+from models.ge.list_trunk import CausalListTrunk, position_head
+from models.ge.list_trunk import EvaluatorConfig as EvaluatorConfig  # re-exported: its home before the trunk
+from models.ge.tensors import ListTensors, RequestTensors, as_lists
 
 
 @dataclass(frozen=True)
@@ -57,38 +36,15 @@ class EvaluatorTrainConfig:
             raise ValueError("EvaluatorTrainConfig.weight_decay must be >= 0")
 
 
-class ListEvaluator(nn.Module):
-    """Position click logits for ordered lists; causal self-attention only."""
+class ListEvaluator(CausalListTrunk):
+    """Position click logits for ordered lists; causal self-attention only (the trunk's)."""
 
-    def __init__(self, config: EvaluatorConfig, seed: int = 0) -> None:
-        super().__init__()
-        self.config = config
-        h = config.hidden
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)  # local: the fork restores the global state on exit
-            self.item_in = nn.Linear(config.item_dim + 1 + 4, h)
-            self.user_in = nn.Linear(config.user_dim, h)
-            self.shop_emb = nn.Embedding(config.n_shops, h)
-            self.type_emb = nn.Embedding(config.n_types, h)
-            self.pos_emb = nn.Embedding(config.max_length, h)
-            layer = nn.TransformerEncoderLayer(h, config.heads, config.feedforward, dropout=0.0,
-                                               batch_first=True, norm_first=True)
-            self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
-            self.head = nn.Sequential(nn.LayerNorm(h), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 1))
+    def build_heads(self) -> None:
+        self.head = position_head(self.config.hidden)
 
     def forward(self, lists: ListTensors) -> torch.Tensor:
         """Click logits (B, L)."""
-        length = lists.shop.shape[1]
-        if length > self.config.max_length:
-            raise ValueError(f"list length {length} exceeds EvaluatorConfig.max_length "
-                             f"{self.config.max_length}")
-        context = causal_context(lists.shop, lists.item_type)
-        dense = torch.cat([lists.item_features, lists.ranker_score.unsqueeze(-1), context], dim=-1)
-        tokens = (self.item_in(dense) + self.shop_emb(lists.shop) + self.type_emb(lists.item_type)
-                  + self.pos_emb(torch.arange(length)) + self.user_in(lists.user_features).unsqueeze(1))
-        mask = nn.Transformer.generate_square_subsequent_mask(length)
-        hidden = self.encoder(tokens, mask=mask, is_causal=True)
-        return self.head(hidden).squeeze(-1)
+        return self.head(self.encode(lists)).squeeze(-1)
 
     def position_probs(self, requests: RequestTensors, lists: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self(requests.gather(lists)))
@@ -98,19 +54,22 @@ class ListEvaluator(nn.Module):
         return self.position_probs(requests, as_lists(lists)).sum(-1)
 
 
-def train_evaluator(
-    evaluator: ListEvaluator,
+BatchLoss = Callable[[ListTensors, torch.Tensor], torch.Tensor]
+
+
+def fit_on_log(
+    model: nn.Module,
     log: LoggedLists,
     config: EvaluatorTrainConfig,
+    batch_loss: BatchLoss,
     progress: bool = False,
 ) -> list[float]:
-    """Cross-entropy on logged position clicks; returns the mean loss of each epoch."""
+    """Adam over shuffled minibatches of the logged lists; `batch_loss(lists, rows)` is the loss of the rows'
+    lists. Shared by the evaluators so they see batches in the same seeded order; the mean loss per epoch."""
     requests = RequestTensors.from_batch(log.requests)
     shown = torch.as_tensor(log.shown, dtype=torch.long)
-    clicks = torch.as_tensor(log.clicks, dtype=torch.float32)
     gen = torch.Generator().manual_seed(config.seed)
-    opt = torch.optim.Adam(evaluator.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    loss_fn = nn.BCEWithLogitsLoss()
+    opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     n = len(log)
     losses: list[float] = []
     epochs = range(config.epochs)
@@ -118,23 +77,35 @@ def train_evaluator(
         from tqdm import tqdm
 
         epochs = tqdm(epochs, desc="evaluator epochs", unit="epoch")
-    evaluator.train()
+    model.train()
     for _ in epochs:
         order = torch.randperm(n, generator=gen)
         total, batches = 0.0, 0
         for start in range(0, n, config.batch_size):
             rows = order[start:start + config.batch_size]
             sub = requests.index(rows)
-            logits = evaluator(sub.gather(shown[rows]))
-            loss = loss_fn(logits, clicks[rows])
+            loss = batch_loss(sub.gather(shown[rows]), rows)
             opt.zero_grad()
             loss.backward()
             opt.step()
             total += float(loss.detach())
             batches += 1
         losses.append(total / max(batches, 1))
-    evaluator.eval()
+    model.eval()
     return losses
+
+
+def train_evaluator(
+    evaluator: ListEvaluator,
+    log: LoggedLists,
+    config: EvaluatorTrainConfig,
+    progress: bool = False,
+) -> list[float]:
+    """Cross-entropy on logged position clicks; returns the mean loss of each epoch."""
+    clicks = torch.as_tensor(log.clicks, dtype=torch.float32)
+    loss_fn = nn.BCEWithLogitsLoss()
+    return fit_on_log(evaluator, log, config, lambda lists, rows: loss_fn(evaluator(lists), clicks[rows]),
+                      progress)
 
 
 def predict_logged(

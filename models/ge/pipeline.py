@@ -10,7 +10,14 @@ from typing import Any
 
 import torch
 
-from models.ge.environment import EnvConfig, ListEnvironment, LoggedLists, log_exposures, split_by_time
+from models.ge.environment import (
+    EnvConfig,
+    ListEnvironment,
+    LoggedLists,
+    log_exposures,
+    log_multi_objective_exposures,
+    split_by_time,
+)
 from models.ge.evaluator import EvaluatorConfig, ListEvaluator
 from models.ge.list_generators import (
     DPP,
@@ -60,10 +67,12 @@ class GeSetup:
         return GeSetup(**{**d, "env": EnvConfig(**d["env"])})
 
 
-def build_data(setup: GeSetup) -> tuple[ListEnvironment, LoggedLists, LoggedLists]:
-    """The environment and its logs split by time into train and held-out."""
+def build_data(setup: GeSetup, objectives: bool = False) -> tuple[ListEnvironment, LoggedLists, LoggedLists]:
+    """The environment and its logs split by time into train and held-out; with `objectives` the logs also
+    carry long-view and continue labels (the same requests, lists and clicks)."""
     env = ListEnvironment(setup.env, seed=setup.env_seed)
-    log = log_exposures(env, setup.logs, seed=setup.log_seed, temperature=setup.logging_temperature)
+    logger = log_multi_objective_exposures if objectives else log_exposures
+    log = logger(env, setup.logs, seed=setup.log_seed, temperature=setup.logging_temperature)
     train, held_out = split_by_time(log, setup.train_fraction)
     return env, train, held_out
 

@@ -15,6 +15,7 @@ import numpy.typing as npt
 from models.simulator.arrivals import DEFAULT_START_MS, ArrivalConfig, Arrivals, satisfaction
 from models.simulator.click_models import ClickModel, click_model
 from models.simulator.drift import DriftConfig, NewsDrift
+from models.simulator.long_view import LongViewConfig
 from models.simulator.policies import RankingPolicy
 from models.simulator.world import World
 
@@ -35,6 +36,8 @@ class SimulatorConfig:
     return_visits: bool = True
     #: A world that changes (models/simulator/drift.py); kind "none" keeps it static.
     drift: DriftConfig = field(default_factory=DriftConfig)
+    #: Whether each click is a long view (models/simulator/long_view.py); its own stream, nothing else moves.
+    long_view: LongViewConfig = field(default_factory=LongViewConfig)
 
     def __post_init__(self) -> None:
         click_model(self.click_model)  # raises on an unknown name
@@ -66,6 +69,8 @@ class SimStep:
     #: The user's index in the world and the candidates' item indices (what nDCG over the candidates needs).
     user: int = -1
     candidates: tuple[int, ...] = ()
+    #: One flag per click, in `clicks`' order: watched past the dwell threshold (not sent to Kafka).
+    long_views: tuple[bool, ...] = ()
 
 
 class Simulator:
@@ -76,12 +81,14 @@ class Simulator:
         self.policy = policy
         self.config = config or SimulatorConfig()
         self.click_model: ClickModel = click_model(self.config.click_model)
-        arr_ss, cand_ss, click_ss, delay_ss = np.random.SeedSequence(self.config.seed).spawn(4)
+        # spawn(5)'s first four children are spawn(4)'s: the long views' stream leaves the others as they were
+        arr_ss, cand_ss, click_ss, delay_ss, long_view_ss = np.random.SeedSequence(self.config.seed).spawn(5)
         self.arrivals = Arrivals(world.ml, self.config.arrivals, np.random.default_rng(arr_ss),
                                  returns=self.config.return_visits)
         self._cand_rng = np.random.default_rng(cand_ss)
         self._click_rng = np.random.default_rng(click_ss)
         self._delay_rng = np.random.default_rng(delay_ss)
+        self._long_view_rng = np.random.default_rng(long_view_ss)
         self.steps = 0
         self.total_clicks = 0
         anchor = self.config.drift.start_ms
@@ -129,7 +136,8 @@ class Simulator:
         self.arrivals.feedback(user, session_end, satisfaction([grades[p] for p in clicked]))
         truth = [TruthRow(request_id, item, pos, g)
                  for pos, (item, g) in enumerate(zip(shown, grades, strict=True))]
-        return SimStep(impression, clicks, truth, is_return, int(user), tuple(int(c) for c in cands))
+        long_views = cfg.long_view.sample([grades[p] for p in clicked], self._long_view_rng)
+        return SimStep(impression, clicks, truth, is_return, int(user), tuple(int(c) for c in cands), long_views)
 
     def _live(self, event_time: int) -> npt.NDArray[np.bool_]:
         assert self.drift is not None
