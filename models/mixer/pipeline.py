@@ -103,7 +103,7 @@ def load_checkpoint(path: Path) -> tuple[MixerSetup, dict[int, DrnQNetwork]]:
     """The setup and the network of each trained seed; CheckpointError on anything else."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many kinds on a corrupt file
+    except Exception as e:  # torch raises many kinds on a corrupt file
         raise CheckpointError(f"{path} is not a readable mixer checkpoint ({type(e).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a mixer checkpoint (format {FORMAT!r} expected)")

@@ -3,6 +3,7 @@ the greedy rule, a small trained mixer against fixed placement, and `drnflow mix
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from models.mixer.environment import MixerConfig, MixerEnvironment, Page
 from models.mixer.network import mixer_network, value_and_advantage
 from models.mixer.pipeline import MixerSetup, train_seed
 from models.mixer.placements import Placements
-from models.mixer.policies import FixedPlacement, GreedyPerSlot, QMixer, RandomMixer
+from models.mixer.policies import FixedPlacement, GreedyPerSlot, Mixer, QMixer, RandomMixer
 from models.mixer.rollout import rollout
 from models.mixer.session import SessionConfig, SessionModel
 from models.mixer.trainer import TrainConfig
@@ -51,7 +52,7 @@ def world() -> World:
     return World.build(cfg, synthetic_movielens())
 
 
-SMALL = MixerConfig(slots=6, ads=AdConfig(n_ads=30), session=SessionConfig(max_depth=12))
+SMALL = MixerConfig(slots=6, ads=AdConfig(n_ads=30, bid_median=3.5), session=SessionConfig(max_depth=12))
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +100,7 @@ def test_session_exit_rises_with_ad_load() -> None:
     users = np.array([0, 1, 2])
     eng = np.full(3, 1.0)
     p = [model.exit_probability(users, np.full(3, load), eng) for load in (0.0, 1.0, 3.0, 6.0)]
-    assert all((a < b).all() for a, b in zip(p, p[1:], strict=False))
+    assert all((a < b).all() for a, b in itertools.pairwise(p))
     assert (model.exit_probability(users, np.full(3, 1.0), eng + 1) < p[1]).all()  # engagement keeps users
     load = model.next_load(np.zeros(1), np.array([2]))
     assert model.next_load(load, np.array([0]))[0] == pytest.approx(0.7 * 2)
@@ -131,21 +132,27 @@ def test_fixed_placement_rejects_slots_that_are_no_placement(env: MixerEnvironme
     page = _page(env, [0.1] * 6, [0.1, 0.1])
     with pytest.raises(ValueError, match="not a valid placement"):
         FixedPlacement((3, 4)).choose(env, page)
-    with pytest.raises(ValueError, match="not in 1..6"):
+    with pytest.raises(ValueError, match=r"not in 1\.\.6"):
         FixedPlacement((9,)).choose(env, page)
 
 
 def test_trained_mixer_beats_fixed_placement(world: World) -> None:
-    """Small and fast, but a real comparison: it fails when the DQN learns nothing (untrained: it loses)."""
-    setup = MixerSetup(env=SMALL, rounds=2, sessions_per_round=300, hidden=32,
-                       train=TrainConfig(steps=400, batch_size=128))
-    run = train_seed(world, setup, seed=0)
-    env = MixerEnvironment(world, SMALL, seed=0)
-    fixed = rollout(env, FixedPlacement((3, 6)), 400, seed=99)[0].combined.mean()
-    dqn = rollout(env, QMixer(run.network), 400, seed=99)[0].combined.mean()
-    untrained = rollout(env, QMixer(mixer_network(env.state_dim, env.action_dim, 32, seed=0)), 400, seed=99)[0]
-    assert dqn > fixed
-    assert untrained.combined.mean() < dqn
+    """Small and fast, but it can fail: the DQN must also beat the random mixer and the mean of untrained
+    networks of the same shape (an untrained network is some constant-ish placement; one may be good)."""
+    setup = MixerSetup(env=SMALL, rounds=2, sessions_per_round=400, hidden=32,
+                       train=TrainConfig(steps=600, batch_size=128, huber_delta=5.0))
+    run = train_seed(world, setup, seed=1)
+    env = MixerEnvironment(world, SMALL, seed=1)
+
+    def combined(mixer: Mixer) -> float:
+        return float(rollout(env, mixer, 400, seed=99)[0].combined.mean())
+
+    dqn = combined(QMixer(run.network))
+    untrained = np.mean([combined(QMixer(mixer_network(env.state_dim, env.action_dim, 32, seed=k)))
+                         for k in range(3)])
+    assert dqn > combined(FixedPlacement((3, 6)))
+    assert dqn > combined(RandomMixer(0))
+    assert dqn > untrained
 
 
 def test_mixer_cli_train_and_evaluate(tmp_path: Path, world: World, monkeypatch: pytest.MonkeyPatch,
