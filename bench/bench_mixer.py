@@ -1,6 +1,7 @@
 """The ads/organic mixer on the simulator: fixed placement, the greedy per-slot rule and the trained
 Dueling DQN on held-out sessions, 3 seeds, 95% intervals; with --pareto also the revenue / engagement
-trade-off of the fixed-ad-count family, greedy and DQNs trained at other revenue weights.
+trade-off of the fixed-ad-count family, greedy and DQNs trained at revenue weights 0.5 and 2 (on
+--pareto-seeds seeds, default 1: two trainings per seed).
 
 Run: .venv/bin/python bench/bench_mixer.py [--dir <state>/mixer] [--seeds 3] [--sessions 2000] [--pareto]
 With a checkpoint in --dir (from `drnflow mixer train`) it evaluates that; otherwise it trains the
@@ -40,7 +41,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--sessions", type=int, default=2000)
     parser.add_argument("--pareto", action="store_true",
-                        help="also the revenue-weight sweep (trains 2 more DQNs per seed)")
+                        help="also the revenue-weight sweep (trains 2 more DQNs per Pareto seed)")
+    parser.add_argument("--pareto-seeds", type=int, default=1, help="seeds of the sweep (default %(default)s)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     from drnflow import datasets
@@ -61,11 +63,13 @@ def main() -> None:
         print(f"DQN − {over}, combined: {m:+.2f} ± {h:.2f} per session; per seed "
               + ", ".join(f"{x:+.2f}" for x in g))
     if args.pareto:
-        print("\nPareto: revenue / engagement per session (mean over seeds); DQN trained at each w_revenue")
+        p_seeds = seeds[: args.pareto_seeds]
+        print(f"\nPareto: revenue / engagement per session (mean over seed(s) {p_seeds}); "
+              f"a DQN trained at each w_revenue")
         family: list[Mixer] = [FixedPlacement(()), FixedPlacement((5,)), FixedPlacement((3,)), FixedPlacement((1,)),
                                FixedPlacement((3, 7)), FixedPlacement((1, 3)), GreedyPerSlot()]
         points: dict[str, list[tuple[float, float, float]]] = {}
-        for seed in seeds:
+        for seed in p_seeds:
             env = MixerEnvironment(world, setup.env, seed=seed)
             mixers = [*family, QMixer(nets[seed], f"DQN w_rev={setup.env.w_revenue:g}")]  # type: ignore[arg-type]
             for w in (0.5, 2.0):

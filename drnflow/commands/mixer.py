@@ -49,13 +49,14 @@ def register(subparsers: Any) -> None:
     tr.add_argument("--rounds", type=int, default=2,
                     help="log-then-train rounds: the first logs a random mixer, later ones ε-greedy "
                          "around the network so far (default %(default)s)")
-    tr.add_argument("--sessions", type=int, default=1500, help="logged sessions per round (default %(default)s)")
+    tr.add_argument("--sessions", type=int, default=3000, help="logged sessions per round (default %(default)s)")
     tr.add_argument("--epsilon", type=float, default=0.2, help="exploration of rounds after the first")
-    tr.add_argument("--steps", type=int, default=3000, help="Double DQN steps per round (default %(default)s)")
+    tr.add_argument("--steps", type=int, default=2500, help="Double DQN steps per round (default %(default)s)")
     tr.add_argument("--batch-size", type=int, default=256)
     tr.add_argument("--lr", type=float, default=1e-3)
     tr.add_argument("--gamma", type=float, default=0.9, help="discount over pages (default %(default)s)")
     tr.add_argument("--target-every", type=int, default=100, help="target network copy interval (steps)")
+    tr.add_argument("--huber-delta", type=float, default=5.0, help="Huber loss threshold (default %(default)s)")
     tr.add_argument("--hidden", type=int, default=64)
     tr.add_argument("--w-revenue", type=float, default=1.0, help="weight of ad revenue in the reward")
     tr.add_argument("--w-engagement", type=float, default=1.0, help="weight of organic clicks in the reward")
@@ -114,7 +115,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             env=MixerConfig(w_revenue=args.w_revenue, w_engagement=args.w_engagement),
             rounds=args.rounds, sessions_per_round=args.sessions, epsilon=args.epsilon, hidden=args.hidden,
             train=TrainConfig(gamma=args.gamma, learning_rate=args.lr, batch_size=args.batch_size,
-                              steps=args.steps, target_every=args.target_every))
+                              steps=args.steps, target_every=args.target_every,
+                              huber_delta=args.huber_delta))
     except ValueError as e:
         raise CommandError(str(e)) from None
     world = _world()

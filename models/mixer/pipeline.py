@@ -38,7 +38,7 @@ class CheckpointError(ValueError):
 class MixerSetup:
     env: MixerConfig = field(default_factory=MixerConfig)
     rounds: int = 2
-    sessions_per_round: int = 1500
+    sessions_per_round: int = 3000
     epsilon: float = 0.2
     hidden: int = 64
     train: TrainConfig = field(default_factory=TrainConfig)

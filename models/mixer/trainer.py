@@ -25,9 +25,9 @@ class TrainConfig:
     gamma: float = 0.9
     learning_rate: float = 1e-3
     batch_size: int = 256
-    steps: int = 1500
+    steps: int = 2500
     target_every: int = 100
-    huber_delta: float = 1.0
+    huber_delta: float = 5.0
     grad_clip: float = 10.0
     seed: int = 0
 
