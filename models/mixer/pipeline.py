@@ -40,7 +40,7 @@ class MixerSetup:
     rounds: int = 2
     sessions_per_round: int = 3000
     epsilon: float = 0.2
-    hidden: int = 64
+    hidden: int = 32
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:

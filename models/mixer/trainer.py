@@ -2,7 +2,7 @@
 a target network (as models/major/ddqn.py does for DRN).
 
 The log is the replay memory; each step samples a minibatch uniformly with a seeded generator.
-Target: y = r + γ · Q_target(s', argmax_a' Q_online(s', a')) (0 after the session's last page); the
+Target: y = r / scale + γ · Q_target(s', argmax_a' Q_online(s', a')) (0 after the session's last page); the
 target network is the online one copied every `target_every` steps. Huber loss, Adam, gradient clipping.
 """
 
@@ -24,12 +24,16 @@ from models.mixer.rollout import TransitionLog
 class TrainConfig:
     gamma: float = 0.9
     learning_rate: float = 1e-3
-    batch_size: int = 256
+    batch_size: int = 512
     steps: int = 2500
     target_every: int = 100
-    huber_delta: float = 5.0
+    huber_delta: float = 1.0
     grad_clip: float = 10.0
     seed: int = 0
+    #: Train on r / scale with scale = mean logged reward / (1 − γ), so Q is O(1) from the start (Adam
+    #: moves each weight by about the learning rate per step: an unscaled Q of ~20 takes thousands of
+    #: steps to reach). The greedy placement does not depend on the scale.
+    normalise_rewards: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.gamma < 1:
@@ -61,7 +65,9 @@ class DoubleDqnTrainer:
         self.states = torch.from_numpy(log.states)
         self.actions = torch.from_numpy(log.actions)
         self.choice = torch.from_numpy(log.choice)
-        self.reward = torch.from_numpy(log.reward)
+        mean = float(log.reward.mean())
+        self.scale = mean / (1 - cfg.gamma) if cfg.normalise_rewards and mean > 0 else 1.0
+        self.reward = torch.from_numpy(log.reward) / self.scale
         self.next = torch.from_numpy(log.next_index)
         self.step = 0
 

@@ -140,7 +140,7 @@ def test_trained_mixer_beats_fixed_placement(world: World) -> None:
     """Small and fast, but it can fail: the DQN must also beat the random mixer and the mean of untrained
     networks of the same shape (an untrained network is some constant-ish placement; one may be good)."""
     setup = MixerSetup(env=SMALL, rounds=2, sessions_per_round=400, hidden=32,
-                       train=TrainConfig(steps=600, batch_size=128, huber_delta=5.0))
+                       train=TrainConfig(steps=600, batch_size=128))
     run = train_seed(world, setup, seed=1)
     env = MixerEnvironment(world, SMALL, seed=1)
 
@@ -170,12 +170,20 @@ def test_mixer_cli_train_and_evaluate(tmp_path: Path, world: World, monkeypatch:
     rows = json.loads((tmp_path / "evaluate.json").read_text())["results"]
     assert [r["name"] for r in rows] == ["fixed 2,5", "greedy per-slot", "dueling DQN"]
     assert len(rows[0]["per_seed"]["combined"]) == 2
-    # the default env is 10 slots, the test world has 60 items: fine; bad input is one sentence
+    # bad input is one sentence and exit 1, no traceback
     assert main(["mixer", "evaluate", "--dir", d, "--seeds", "3"]) == 1
     assert "no network for seed(s) [2]" in capsys.readouterr().err
     (tmp_path / "mixer.pt").write_bytes(b"not a checkpoint")
     assert main(["mixer", "evaluate", "--dir", d, "--seeds", "1"]) == 1
     err = capsys.readouterr().err
     assert "not a readable mixer checkpoint" in err and "Traceback" not in err
+    torch.save({"config": {}, "state_dict": {}}, tmp_path / "mixer.pt")  # e.g. another command's checkpoint
+    assert main(["mixer", "evaluate", "--dir", d, "--seeds", "1"]) == 1
+    assert "is not a mixer checkpoint" in capsys.readouterr().err
+    from models.mixer.pipeline import SeedRun, save_checkpoint
+
+    save_checkpoint(tmp_path / "mixer.pt", MixerSetup(), [SeedRun(0, mixer_network(3, 3, 8), 0, 0.0)])
+    assert main(["mixer", "evaluate", "--dir", d, "--seeds", "1"]) == 1
+    assert "the checkpoint's network takes (state, action) dims (3, 3)" in capsys.readouterr().err
     assert main(["mixer", "evaluate", "--dir", str(tmp_path / "none")]) == 1
     assert "run `drnflow mixer train` first" in capsys.readouterr().err
