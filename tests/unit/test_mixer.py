@@ -82,6 +82,13 @@ def test_same_seed_same_sessions_and_streams_differ(env: MixerEnvironment) -> No
     assert (nxt[nxt >= 0] > np.flatnonzero(nxt >= 0)).all() and (nxt == -1).sum() == 30
 
 
+def test_training_is_deterministic_for_a_seed(world: World) -> None:
+    setup = MixerSetup(env=SMALL, rounds=2, sessions_per_round=20, hidden=8, train=TrainConfig(steps=15, batch_size=16))
+    a, b, c = (train_seed(world, setup, seed=s).network.state_dict() for s in (2, 2, 3))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
 def test_dueling_decomposition() -> None:
     net = mixer_network(5, 4, hidden=8, seed=2)
     g = torch.Generator().manual_seed(0)
