@@ -137,6 +137,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _setup_torch(args.threads)
     from models.mixer.evaluate import evaluate_seeds, format_table, gain, interval
     from models.mixer.pipeline import CheckpointError, load_checkpoint
+    from models.mixer.placements import Placements
 
     if args.seeds < 1:
         raise CommandError(f"--seeds must be >= 1, got {args.seeds}")
@@ -153,11 +154,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     missing = [s for s in seeds if s not in networks]
     if missing:
         raise CommandError(f"{checkpoint} has no network for seed(s) {missing}: train with --seeds {args.seeds}")
+    slots = tuple(args.fixed_slots)
+    placements = Placements(setup.env.slots, setup.env.max_ads, setup.env.min_gap)
+    if not all(1 <= x <= setup.env.slots for x in slots) or \
+            tuple(sorted(x - 1 for x in slots)) not in placements.placements:
+        raise CommandError(f"--fixed-slots {','.join(map(str, slots))} is not a placement of this setup "
+                           f"(1-based slots 1..{setup.env.slots}, at most {setup.env.max_ads} ads, "
+                           f"{setup.env.min_gap} apart)")
     world = _world()
     started = time.perf_counter()
     try:
         results = evaluate_seeds(
-            world, setup, networks, seeds, args.sessions, tuple(args.fixed_slots),
+            world, setup, networks, seeds, args.sessions, slots,
             on_seed=lambda s: print(f"seed {s}: {args.sessions} sessions served by each mixer", flush=True))
     except (CheckpointError, ValueError) as e:
         raise CommandError(str(e)) from None
@@ -166,7 +174,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     gains = gain(results, over=fixed)
     m, h = interval(gains)
     wins = sum(g > 0 for g in gains)
-    print(f"DQN − {fixed}, combined: {m:+.2f} ± {h:.2f} (wins on {wins}/{len(gains)} seeds)")
+    spread = f" ± {h:.2f}" if len(gains) > 1 else ""
+    print(f"DQN − {fixed}, combined: {m:+.2f}{spread} per session (wins on {wins}/{len(gains)} seeds)")
     report = {"sessions": args.sessions, "seeds": seeds, "fixed_slots": list(args.fixed_slots),
               "seconds": time.perf_counter() - started, "dqn_minus_fixed": gains,
               "results": [r.as_dict() for r in results]}

@@ -27,7 +27,7 @@ class FixedPlacement:
     """Ads at the same 1-based slots on every page (e.g. 3 and 7); () shows no ads."""
 
     def __init__(self, slots: tuple[int, ...] = (3, 7), name: str | None = None) -> None:
-        self.slots = tuple(slots)
+        self.slots = tuple(sorted(slots))
         self.name = name or ("fixed " + ",".join(map(str, self.slots)) if self.slots else "no ads")
 
     def choose(self, env: MixerEnvironment, page: Page) -> I64:
