@@ -247,6 +247,65 @@ def profile(bootstrap: str, impressions: int, work: Path) -> None:
         print(f"  {n / total:6.1%}  {frame}")
 
 
+def _dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def state_size(bootstrap: str, impressions: int, work: Path) -> None:
+    """Checkpoint bytes per request the attribution state holds within the click horizon: an unbounded job
+    (heap state, full checkpoints) reads `impressions` requests spread over less than the 24 h horizon; once
+    its checkpoints stop growing it holds all of them, nearly all past their outcome (the compact form: event
+    time and item ids), and a checkpoint's size is that state's serialized size."""
+    from drnflow.stack.kafka import create_topics
+
+    names = TopicNames(f"state{uuid.uuid4().hex[:6]}.")
+    create_topics(bootstrap, names)
+    produce_bench_data(bootstrap, names, impressions, seed=3)
+    ckpt = work / "ckpt-state"
+    job_name = "bench-state"
+    cmd = [sys.executable, "-m", "jobs.minor_update", "--bootstrap", bootstrap, "--prefix", names.prefix,
+           "--window", "60 s", "--attribution-window", "10 s", "--click-horizon", "24 h", "--idleness", "1 s",
+           "--checkpoint-interval", "3 s", "--checkpoint-dir", str(ckpt), "--job-name", job_name,
+           "--trigger-every", "none", "--trigger-every-minor", "1000000"]
+    log = open(work / "state-job.log", "w")  # noqa: SIM115 - closed below
+    job = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    def complete() -> list[Path]:
+        return sorted((d for d in ckpt.rglob("chk-*") if (d / "_metadata").exists()),
+                      key=lambda d: int(d.name.split("-")[1]))
+
+    # The state has taken in every request once full checkpoints stop growing: three in a row within 1%
+    # (Flink keeps only the newest one: sizes are noted as the checkpoints appear).
+    sizes: dict[str, int] = {}
+    newest, size = None, 0
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and job.poll() is None:
+            for d in complete():
+                if d.name not in sizes:
+                    sizes[d.name] = _dir_bytes(d)
+            last = list(sizes.values())[-3:]
+            if len(last) == 3 and last[-1] > 0 and (max(last) - min(last)) <= 0.01 * last[-1] and len(sizes) > 5:
+                newest, size = complete()[-1], last[-1]
+                break
+            time.sleep(0.5)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGTERM)
+            try:
+                job.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(job.pid, signal.SIGKILL)
+        log.close()
+    if newest is None:
+        print(f"state size: no stable checkpoint; see {work / 'state-job.log'}")
+        return
+    per_request = size / impressions
+    print(f"state size: {impressions} requests (10 slots, item ids like "item12345") within the click horizon: "
+          f"checkpoint {newest.name} {size / 1e6:.1f} MB = {per_request:.0f} bytes per request = "
+          f"{per_request * 1e6 / 1e9:.2f} GB per 1M requests held; a 24 h horizon at 1,000 requests/s holds 86.4M "
+          f"requests: {per_request * 86.4e6 / 1e9:.0f} GB of heap state (the horizon is --click-horizon)")
+
+
 def latency(bootstrap: str, seconds: float, work: Path) -> None:
     """Live stream (event time = now) into an unbounded job; delay from the moment the watermark can pass
     window_end + attribution window (wall clock window_end + attribution window + out-of-orderness) to the
@@ -349,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--impressions", type=int, default=150_000)
     parser.add_argument("--repeats", type=int, default=3, help="0 skips the throughput part")
     parser.add_argument("--parallelism", type=int, nargs="+", default=[1, 2], help="job parallelisms to run")
+    parser.add_argument("--state-requests", type=int, default=100_000,
+                        help="requests for the attribution state-size measurement (0 skips it)")
     parser.add_argument("--profile", action="store_true",
                         help="also one full run under Java Flight Recorder: where the JVM's time goes")
     parser.add_argument("--latency-seconds", type=float, default=30.0,
@@ -366,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
             throughput(bootstrap, args.impressions, args.repeats, work, tuple(args.parallelism))
         if args.profile:
             profile(bootstrap, args.impressions, work)
+        if args.state_requests > 0:
+            state_size(bootstrap, args.state_requests, work)
         if args.latency_seconds > 0:
             latency(bootstrap, args.latency_seconds, work)
     finally:

@@ -80,12 +80,18 @@ def read_logged(source: LogSource, timeout_s: float = 120.0) -> tuple[FromLog, d
     rng = read_range(source.bootstrap, topics, source.model_id, source.start_ms, source.end_ms,
                      attribution_window_ms=source.attribution_window_ms, timeout_s=timeout_s)
     if not rng.impressions:
-        raise ValueError(f"no logged impression of model {source.model_id!r} in [{source.start_ms}, "
-                         f"{source.end_ms}) on {topics.impressions}: nothing to train on")
+        raise ValueError(f"no logged impression of model {source.model_id!r} in [{_iso(source.start_ms)}, "
+                         f"{_iso(source.end_ms)}) on {topics.impressions}: nothing to train on")
     scores = VersionScores(model_records(source.bootstrap, topics.model_weights, source.model_id))
     data = logged_lists(rng.impressions, rng.clicks, scores, MovieLensCategories(), source.attribution_window_ms)
     return data, {"impressions": len(rng.impressions), "clicks": len(rng.clicks), "corrupt": len(rng.corrupt),
                   "read": {k: v for k, v in rng.read_stats.items() if k in ("records", "seconds")}}
+
+
+def _iso(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def publish_generator(bootstrap: str, topic: str, model_id: str, generator: PointerGenerator,

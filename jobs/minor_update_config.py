@@ -149,7 +149,7 @@ class MinorUpdateConfig:
         if not ((self.alpha is None or math.isfinite(self.alpha)) and math.isfinite(self.eta)):
             raise ValueError("MinorUpdateConfig.alpha and eta must be finite")
         if self.learner not in LEARNERS:
-            raise ValueError(f"MinorUpdateConfig.learner must be one of {', '.join(LEARNERS)}, got {self.learner!r}")
+            raise ValueError(f"--learner must be one of {', '.join(LEARNERS)}, got {self.learner!r}")
         self.dbgd_config()  # alpha, eta, perturbation, max_staleness: DbgdConfig's own checks
         self.pdgd_config()
         self.trigger_config()
@@ -289,13 +289,14 @@ _FLAGS: tuple[tuple[str, str, Any, str], ...] = (
     ("--alpha", "alpha", float,
      "exploration scale of ΔW; pins the job: a served version that explores otherwise is refused "
      "(default: the served version's, 0.1 for a version that does not say)"),
-    ("--learner", "learner", str, "dbgd (also MGD's multileaved lists, credited per team) or pdgd (the "
-     "ranker samples Plackett–Luce lists; one PDGD gradient step per window)"),
+    ("--learner", "learner", str, "dbgd (DRN's), mgd (the same learner, for multileaved lists credited per team) "
+     "or pdgd (the ranker samples Plackett–Luce lists; one PDGD gradient step per window); default: dbgd"),
     ("--eta", "eta", float, "DBGD step size"),
     ("--learning-rate", "learning_rate", float, "PDGD step size per window (with --learner pdgd)"),
     ("--perturbation", "perturbation", str, "explore direction: " + ", ".join(p.value for p in Perturbation)
      + "; pins the job like --alpha (default: the served version's)"),
-    ("--max-staleness", "max_staleness", int, "versions a row may lag and still move the weights"),
+    ("--max-staleness", "max_staleness", int, "versions a row may lag and still move the weights (default: one "
+     "attribution window of windows)"),
     ("--min-decided", "min_decided", int, "ACCEPT also needs this many decided impressions (0 = off)"),
     ("--confidence", "confidence", float,
      "ACCEPT also needs a one-sided binomial test of explore vs current wins at this confidence (off by default)"),
@@ -318,7 +319,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_bootstrap_argument(parser, default=None)
     add_prefix_argument(parser, default=None)
     for flag, name, typ, text in _FLAGS:
-        parser.add_argument(flag, dest=name, type=typ, default=None, help=f"{text} (default: {defaults[name]})")
+        # A help text that says its default itself (e.g. "default: the served version's") keeps its own words.
+        shown = text if "default" in text else f"{text} (default: {defaults[name]})"
+        parser.add_argument(flag, dest=name, type=typ, default=None, help=shown)
 
 
 def from_args(args: argparse.Namespace, base: MinorUpdateConfig | None = None) -> MinorUpdateConfig:

@@ -440,6 +440,15 @@ class DbgdLearner:
         self._prune()
         return True
 
+    def resume_from(self, record: Mapping[str, Any]) -> bool:
+        """Without state (a fresh job on topics an earlier job wrote MINORs to, or state it could not
+        restore): start from the version the rankers serve, the newest record of the model of any kind. Rows
+        of that version would be STALE forever ("newer than the learner's") if the learner stayed on the last
+        MAJOR. A MINOR is taken as a ROLLBACK is: its weights become the current version, nothing else."""
+        if record.get("kind") == "MINOR":
+            return self.rebase({**record, "kind": "ROLLBACK"})
+        return self.rebase(record)
+
     def _probation_for(self, record: Mapping[str, Any], kind: str, version: int, layout: Layout,
                        parent: Mapping[str, Any] | None) -> _Probation | None:
         """The probation a MAJOR record asks for, when the parent's weights are at hand with its layout."""

@@ -201,6 +201,11 @@ class PdgdLearner:
             self._minor_count = 0
         return True
 
+    def resume_from(self, record: Mapping[str, Any]) -> bool:
+        """Without state (a fresh job, or state it could not restore): start from the version the rankers
+        serve, the newest record of the model of any kind."""
+        return self.rebase(record)
+
     def on_late_window(self, rows: Sequence[Mapping[str, Any]], why: str) -> WindowResult:
         """Rows of a window that arrived after a later window was decided: all STALE, nothing moves."""
         return late_window(self.model_id, rows, why)
@@ -232,7 +237,7 @@ class PdgdLearner:
         elif not samples:
             refused = "no clicked impression of a usable version"
         else:
-            record, refused = self._step(samples, window_end)
+            record, refused = self._step(samples, parsed[0][0].window_start, window_end)
         if problems:
             log.warning("model %s window ending %d: %d samples skipped: %s", self.model_id, window_end,
                         len(problems), "; ".join(sorted(set(problems))[:3]))
@@ -268,7 +273,8 @@ class PdgdLearner:
                     by_request.setdefault(*sample)
         return [by_request[k] for k in sorted(by_request)], problems
 
-    def _step(self, samples: Sequence[_Sample], window_end: int) -> tuple[dict[str, Any] | None, str | None]:
+    def _step(self, samples: Sequence[_Sample], window_start: int, window_end: int
+              ) -> tuple[dict[str, Any] | None, str | None]:
         """Σ over samples of PDGD's gradient, one ascent step; (MINOR record, None) or (None, why not)."""
         net = self._net
         assert net is not None and self._version is not None
@@ -315,8 +321,8 @@ class PdgdLearner:
         flat = flatten(net)
         record = make_model_weights_record(
             model_id=self.model_id, version=version, parent_version=self._version, kind="MINOR",
-            flat=flat, layout=self._layout, created_at=window_end, explore_seeds=[],
-            architecture=self._architecture)
+            flat=flat, layout=self._layout, created_at=window_end, explore_seeds=[], window_start=window_start,
+            window_end=window_end, architecture=self._architecture)
         self._version, self._next_version = version, version + 1
         self._minor_count += 1
         self._history[version] = flat

@@ -90,6 +90,7 @@ class DbgdStep(KeyedCoProcessFunction):
         self.cfg = cfg
         self.initial_major = {m: serde.encode("ModelWeights", r) for m, r in weights_log.latest_major.items()}
         self.initial_parent = {m: serde.encode("ModelWeights", r) for m, r in weights_log.major_parent.items()}
+        self.initial_latest = {m: serde.encode("ModelWeights", r) for m, r in weights_log.latest.items()}
         self.max_version = dict(weights_log.max_version)
 
     def open(self, runtime_context: Any) -> None:
@@ -201,15 +202,25 @@ class DbgdStep(KeyedCoProcessFunction):
                 return learner, []
             except ValueError as e:  # e.g. resumed from a savepoint of the other learner (--learner changed)
                 log.warning("model %s: the learner's state cannot be restored (%s); starting again from the "
-                            "latest MAJOR", model_id, e)
+                            "newest version model-weights had when the job started", model_id, e)
                 learner = self._new_learner(model_id)
         out = []
         major = self.initial_major.get(model_id)
+        latest = self.initial_latest.get(model_id)
         if major is not None:
             parent = self.initial_parent.get(model_id)
             learner.rebase(serde.decode("ModelWeights", major),
                            parent=None if parent is None else serde.decode("ModelWeights", parent))
-        elif seed_model:
+        if latest is not None:
+            served = serde.decode("ModelWeights", latest)
+            if learner.version is None or int(served["version"]) > learner.version:
+                try:  # MINORs of an earlier job after the MAJOR: the rankers serve the newest of them
+                    learner.resume_from(served)
+                    log.info("model %s: starting from v%s (%s), the version on model-weights the rankers serve",
+                             model_id, served["version"], served["kind"])
+                except ValueError as e:
+                    log.warning("model %s: cannot start from v%s: %s", model_id, served["version"], e)
+        if learner.version is None and seed_model:
             initial = self.cfg.initial_model
             record = initial_drn_record(model_id, initial.state_dim, initial.action_dim, initial.seed,
                                         version=self.max_version.get(model_id, -1) + 1, created_at=created_at,

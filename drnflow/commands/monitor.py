@@ -66,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     p = sub.add_parser(
         "monitor", help="follow win-rates and model-weights: per model windows, decisions, lineage, lag",
         description="Follow the win-rates and model-weights topics and show, per model, the last windows "
-                    "(impressions, explore and current wins, win-rate with a 95%% Wilson interval on "
+                    "(impressions, explore and current wins, win-rate with a 95% Wilson interval on "
                     "explore/(explore+current), decision), the version lineage, and the lag of the last "
                     "finished window behind the newest impression.")
     add_bootstrap_argument(p)

@@ -32,7 +32,8 @@ def _submit_options(job: str = "JOB") -> argparse.ArgumentParser:
     o = p.add_argument_group("submit options")
     o.add_argument("--jobmanager", default=default_jobmanager(),
                    help="HOST:PORT of the cluster's REST API (env DRNFLOW_JOBMANAGER; default %(default)s)")
-    o.add_argument("--parallelism", type=int, default=None, help="the job's parallelism (default the cluster's)")
+    o.add_argument("--parallelism", type=int, default=None,
+                   help="the job's parallelism, checked against the cluster's free slots first (default 1)")
     o.add_argument("--from-savepoint", default=None, metavar="PATH", help="resume from this savepoint")
     o.add_argument("--allow-non-restored-state", action="store_true",
                    help="resume even when the savepoint holds state no operator of the job takes")

@@ -53,7 +53,8 @@ class WindowRow:
     @classmethod
     def of(cls, r: Mapping[str, Any]) -> WindowRow:
         e, c = int(r["explore_wins"]), int(r["current_wins"])
-        ci = wilson_interval(e, e + c)
+        # A row without a win rate (PDGD: no explore list) has no interval either.
+        ci = None if r["win_rate"] is None else wilson_interval(e, e + c)
         return cls(int(r["window_start"]), int(r["window_end"]), int(r["model_version"]), int(r["explore_seed"]),
                    int(r["impressions"]), e, c, int(r["ties"]), int(r["no_clicks"]),
                    None if r["win_rate"] is None else float(r["win_rate"]), str(r["decision"]),

@@ -108,7 +108,7 @@ def load_evaluator_setup(path: Path) -> tuple[dict[str, Any], ListEvaluator]:
         evaluator.load_state_dict(ckpt["state_dict"])
         setup = dict(ckpt["setup"])
     except Exception as e:  # torch.load raises many types on a file that is not a checkpoint
-        raise ValueError(f"{path} is not an evaluator checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
+        raise ValueError(f"{path} is not an evaluator checkpoint ({type(e).__name__})") from None
     return setup, evaluator.eval()
 
 
@@ -137,7 +137,7 @@ def load_generator(path: Path) -> tuple[PointerGenerator, UtilityWeights, RuleCo
         generator.load_state_dict(ckpt["state_dict"])
         return generator.eval(), UtilityWeights(**ckpt["utility_weights"]), RuleConfig(**ckpt["rules"])
     except Exception as e:  # torch.load raises many types on a file that is not a checkpoint
-        raise ValueError(f"{path} is not a generator checkpoint ({type(e).__name__}: {str(e)[:200]})") from None
+        raise ValueError(f"{path} is not a generator checkpoint ({type(e).__name__})") from None
 
 
 @dataclass(frozen=True)

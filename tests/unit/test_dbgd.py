@@ -393,3 +393,18 @@ def test_a_row_with_a_negative_explore_seed_is_stale_not_a_crash() -> None:
     assert decisions(res) == [(1, -5, "STALE")]
     assert res.weights is None
     assert "negative" in res.stale_reasons[0][2]
+
+
+def test_a_learner_without_state_resumes_from_the_served_minor() -> None:
+    """A fresh job (or state it could not restore) on topics where an earlier job published MINORs: staying on
+    the MAJOR, every row of the served MINOR would be STALE for ever ("newer than the learner's")."""
+    stuck = learner(version=1)
+    res = stuck.on_window([row(13, 7, 5, 1)])
+    assert decisions(res) == [(13, 7, "STALE")] and "newer" in res.stale_reasons[0][2]
+    fresh = learner(version=1)
+    served = major(13, W0 * 2, kind="MINOR")
+    assert fresh.resume_from(served) and fresh.version == 13 and fresh.minor_count == 0
+    assert np.array_equal(fresh.weights(13), W0 * 2)
+    res = fresh.on_window([row(13, 7, 5, 1)])
+    assert decisions(res) == [(13, 7, "ACCEPT")] and res.weights is not None and res.weights["parent_version"] == 13
+    assert not fresh.resume_from(major(5, kind="MINOR")), "an older version is not resumed from"
