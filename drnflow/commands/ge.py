@@ -39,18 +39,18 @@ def register(subparsers: Any) -> None:
     common(ev)
     ev.add_argument("--preset", choices=["default", "tiny"], default="default",
                     help="environment size (default %(default)s)")
-    ev.add_argument("--env-seed", type=int, default=0)
-    ev.add_argument("--log-seed", type=int, default=1)
+    ev.add_argument("--env-seed", type=int, default=0, help="seed of the list environment (default %(default)s)")
+    ev.add_argument("--log-seed", type=int, default=1, help="seed of the logging run (default %(default)s)")
     ev.add_argument("--logs", type=int, default=20_000, help="logged exposures (default %(default)s)")
     ev.add_argument("--train-fraction", type=float, default=0.8,
                     help="earliest share of the logs used for training (default %(default)s)")
     ev.add_argument("--logging-temperature", type=float, default=0.7,
                     help="Gumbel noise of the noisy-greedy logging policy (default %(default)s)")
-    ev.add_argument("--epochs", type=int, default=4)
-    ev.add_argument("--batch-size", type=int, default=256)
-    ev.add_argument("--lr", type=float, default=3e-3)
-    ev.add_argument("--hidden", type=int, default=32)
-    ev.add_argument("--layers", type=int, default=2)
+    ev.add_argument("--epochs", type=int, default=4, help="passes over the training logs (default %(default)s)")
+    ev.add_argument("--batch-size", type=int, default=256, help="lists per gradient step (default %(default)s)")
+    ev.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default %(default)s)")
+    ev.add_argument("--hidden", type=int, default=32, help="transformer width (default %(default)s)")
+    ev.add_argument("--layers", type=int, default=2, help="transformer layers (default %(default)s)")
     ev.add_argument("--seed", type=int, default=0, help="model init and batch order")
     ev.add_argument("--objectives", default=None, metavar="LIST",
                     help="train the multi-objective evaluator instead, on these of click,long_view,continue "
@@ -77,20 +77,28 @@ def register(subparsers: Any) -> None:
 
     gen = sub.add_parser("train-generator", help="REINFORCE the pointer generator against the evaluator")
     common(gen)
-    gen.add_argument("--steps", type=int, default=400)
+    gen.add_argument("--steps", type=int, default=400, help="REINFORCE steps (default %(default)s)")
     gen.add_argument("--batch-size", type=int, default=64, help="requests per step (default %(default)s)")
     gen.add_argument("--samples", type=int, default=4,
                      help="sampled lists per request per step (default %(default)s)")
-    gen.add_argument("--lr", type=float, default=3e-3)
-    gen.add_argument("--hidden", type=int, default=48)
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--w-evaluator", type=float, default=1.0, help="weight of the evaluator score")
-    gen.add_argument("--w-distinct-shops", type=float, default=0.3)
-    gen.add_argument("--w-no-adjacent-shop", type=float, default=0.3)
-    gen.add_argument("--w-type-share", type=float, default=0.3)
-    gen.add_argument("--min-distinct-shops", type=int, default=8)
-    gen.add_argument("--promoted-type", type=int, default=0)
-    gen.add_argument("--min-type-share", type=float, default=0.2)
+    gen.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default %(default)s)")
+    gen.add_argument("--hidden", type=int, default=48,
+                     help="generator width; the live re-ranker builds 48 (default %(default)s)")
+    gen.add_argument("--seed", type=int, default=0, help="model init and sampling (default %(default)s)")
+    gen.add_argument("--w-evaluator", type=float, default=1.0,
+                     help="reward weight of the evaluator score (default %(default)s)")
+    gen.add_argument("--w-distinct-shops", type=float, default=0.3,
+                     help="reward weight of distinct shops (default %(default)s)")
+    gen.add_argument("--w-no-adjacent-shop", type=float, default=0.3,
+                     help="reward weight of no two neighbours from one shop (default %(default)s)")
+    gen.add_argument("--w-type-share", type=float, default=0.3,
+                     help="reward weight of the promoted type's share (default %(default)s)")
+    gen.add_argument("--min-distinct-shops", type=int, default=8,
+                     help="rule: distinct shops per list (default %(default)s)")
+    gen.add_argument("--promoted-type", type=int, default=0,
+                     help="rule: the type whose share is promoted (default %(default)s)")
+    gen.add_argument("--min-type-share", type=float, default=0.2,
+                     help="rule: its minimum share of a list (default %(default)s)")
     gen.set_defaults(func=cmd_train_generator)
 
     cmp = sub.add_parser("evaluate", help="compare generators on held-out requests (table + JSON)")
