@@ -300,7 +300,7 @@ def state_size(bootstrap: str, impressions: int, work: Path) -> None:
         print(f"state size: no stable checkpoint; see {work / 'state-job.log'}")
         return
     per_request = size / impressions
-    print(f"state size: {impressions} requests (10 slots, item ids like "item12345") within the click horizon: "
+    print(f"state size: {impressions} requests (10 slots, item ids like 'item12345') within the click horizon: "
           f"checkpoint {newest.name} {size / 1e6:.1f} MB = {per_request:.0f} bytes per request = "
           f"{per_request * 1e6 / 1e9:.2f} GB per 1M requests held; a 24 h horizon at 1,000 requests/s holds 86.4M "
           f"requests: {per_request * 86.4e6 / 1e9:.0f} GB of heap state (the horizon is --click-horizon)")
