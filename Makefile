@@ -12,8 +12,8 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make demo   - set up everything and run the main job end to end, then stop what it started"
-	@echo "make test   - set up everything and run the test suite (real Kafka + Flink), about 11 min"
-	@echo "make test-faults - the long fault-injection tests on the standalone cluster, about 10 min"
+	@echo "make test   - set up everything and run the test suite (real Kafka + Flink), about 14 min"
+	@echo "make test-faults - the long fault-injection and end-to-end tests, about 18 min"
 	@echo "make lint   - ruff + mypy + the import layers contract"
 	@echo "make bench  - benchmarks, printing medians and side-by-side ratios"
 	@echo "make up / status / down - the local Kafka broker and Flink cluster (drnflow up --cluster)"
