@@ -38,6 +38,8 @@ from models.dbgd import (
     ACCEPT,
     REJECT,
     STALE,
+    DbgdConfig,
+    DbgdLearner,
     WindowResult,
     WindowRow,
     check_same_window,
@@ -84,6 +86,11 @@ class PdgdConfig:
             raise ValueError(f"PDGD temperature must be finite and > 0, got {self.temperature!r}")
         if self.max_staleness < 0:
             raise ValueError(f"PDGD max_staleness must be >= 0, got {self.max_staleness}")
+
+
+def window_learner(model_id: str, dbgd: DbgdConfig | None, pdgd: PdgdConfig | None) -> DbgdLearner | PdgdLearner:
+    """The per-window learner of `model_id`: PDGD when it has a config (--learner pdgd), else DBGD."""
+    return DbgdLearner(model_id, dbgd) if pdgd is None else PdgdLearner(model_id, pdgd)
 
 
 def batch_bytes(samples: Iterable[tuple[int, int, Mapping[str, Any], Iterable[str]]]) -> bytes:

@@ -36,7 +36,7 @@ from typing import Any
 from models import attribution
 from models.dbgd import DRN_ATTRIBUTION_WINDOW_MS, DRN_WINDOW_MS, DbgdConfig, DbgdLearner
 from models.interleave import credit, seed_outcomes
-from models.pdgd_learner import PDGD_BATCH_FIELD, PdgdConfig, PdgdLearner, batch_bytes
+from models.pdgd_learner import PDGD_BATCH_FIELD, PdgdConfig, PdgdLearner, batch_bytes, window_learner
 from schemas import serde
 from schemas.reasons import (
     DUPLICATE,
@@ -265,12 +265,9 @@ def run_reference(
         kept, clicks, cfg.attribution_window_ms, cfg.clicks_topic, cfg.click_horizon_ms, click_timestamps,
         cfg.max_event_time_skew_ms,
     )
-    def new_learner(model_id: str) -> DbgdLearner | PdgdLearner:
-        return DbgdLearner(model_id, cfg.dbgd) if cfg.pdgd is None else PdgdLearner(model_id, cfg.pdgd)
-
     learners: dict[str, DbgdLearner | PdgdLearner] = {}
     for record in initial_weights:
-        lrn = learners.setdefault(str(record["model_id"]), new_learner(str(record["model_id"])))
+        lrn = learners.setdefault(str(record["model_id"]), window_learner(str(record["model_id"]), cfg.dbgd, cfg.pdgd))
         lrn.rebase(record)
     result = ReferenceResult(
         dead_letters=sorted(
@@ -278,7 +275,7 @@ def run_reference(
         )
     )
     for (ws, model_id), rows in sorted(window_rows(kept, credited, cfg.window_ms).items()):
-        lrn = learners.setdefault(model_id, new_learner(model_id))
+        lrn = learners.setdefault(model_id, window_learner(model_id, cfg.dbgd, cfg.pdgd))
         out = lrn.on_window(rows)
         result.win_rates.extend(out.win_rates)
         if out.weights is not None:

@@ -14,9 +14,9 @@ from typing import Any
 
 from pyflink.datastream import KeyedCoProcessFunction
 
-from models.dbgd import DbgdConfig, DbgdLearner
+from models.dbgd import DbgdConfig
 from models.initial_model import initial_drn_record
-from models.pdgd_learner import PdgdConfig, PdgdLearner
+from models.pdgd_learner import PdgdConfig, window_learner
 from models.perturbation import ExploreParams
 from models.triggers import TriggerConfig, TriggerSchedule
 from operators.model_weights_log import WeightsLog
@@ -188,13 +188,10 @@ class DbgdStep(KeyedCoProcessFunction):
         self.trigger_state.update(schedule.snapshot(model_id))
 
     # --- the learner -------------------------------------------------------------------------------
-    def _new_learner(self, model_id: str) -> DbgdLearner | PdgdLearner:
-        return DbgdLearner(model_id, self.dbgd) if self.cfg.pdgd is None else PdgdLearner(model_id, self.cfg.pdgd)
-
     def _learner(self, model_id: str, created_at: int, seed_model: bool = True) -> tuple[Any, list[Any]]:
         """The model's learner from state; on first sight, from the latest MAJOR read at start-up, else
         (with `seed_model`) a new MAJOR built from the seed, published so the ranker and replays know it."""
-        learner = self._new_learner(model_id)
+        learner = window_learner(model_id, self.dbgd, self.cfg.pdgd)
         held = self.learner_state.value()
         if held is not None:
             try:
@@ -203,7 +200,7 @@ class DbgdStep(KeyedCoProcessFunction):
             except ValueError as e:  # e.g. resumed from a savepoint of the other learner (--learner changed)
                 log.warning("model %s: the learner's state cannot be restored (%s); starting again from the "
                             "newest version model-weights had when the job started", model_id, e)
-                learner = self._new_learner(model_id)
+                learner = window_learner(model_id, self.dbgd, self.cfg.pdgd)
         out = []
         major = self.initial_major.get(model_id)
         latest = self.initial_latest.get(model_id)

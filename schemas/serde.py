@@ -107,11 +107,10 @@ def decode(name: str, data: bytes) -> Record:
         previous = _PREVIOUS.get(name)
         if previous is None:
             raise
-        try:
-            _decode(name, data, _parsed_previous(name))  # a complete record of the previous release?
+        try:  # a complete record of the previous release, read into the current schema in one pass
+            return _decode(name, data, _parsed_previous(name), parsed_schema(name))
         except SerdeError:
             raise current_error from None
-        return decode_with(name, data, previous)
 
 
 @cache
@@ -119,12 +118,13 @@ def _parsed_previous(name: str) -> Any:
     return fastavro.parse_schema(_strip_logical_types(copy.deepcopy(dict(_PREVIOUS[name]))))
 
 
-def _decode(name: str, data: bytes, schema: Any) -> Record:
+def _decode(name: str, data: bytes, schema: Any, reader: Any = None) -> Record:
+    """One complete record written with `schema` (read into `reader` when given); SerdeError otherwise."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise SerdeError(name, f"expected bytes, got {type(data).__name__}")
     buf = io.BytesIO(bytes(data))
     try:
-        record = fastavro.schemaless_reader(buf, schema, None)
+        record = fastavro.schemaless_reader(buf, schema, reader)
     except Exception as e:  # fastavro raises many types on garbage: EOF, Unicode, Index, Value...
         raise SerdeError(name, f"malformed Avro ({len(data)} bytes): {type(e).__name__}: {e}") from None
     left = len(data) - buf.tell()
