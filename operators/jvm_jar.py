@@ -53,7 +53,6 @@ def jvm_jar(project: Path = JVM_PROJECT) -> Path:
         tmp = jar.with_suffix(".tmp")
         shutil.copyfile(built, tmp)
         tmp.replace(jar)
-        for old in out_dir.glob("drnflow-jvm-*.jar"):
-            if old != jar:
-                old.unlink(missing_ok=True)
+        # Jars of other sources stay: another checkout (a worktree, a second clone) sharing this cache may be
+        # running a job from one, and deleting it under that job fails the job's next start.
     return jar
