@@ -226,6 +226,7 @@ class DrnScorer:
         ]
         self._adv_w = p["advantage_head.weight"][0]
         self._adv_b = float(p["advantage_head.bias"][0])
+        self._solo: DrnStack | None = None
 
     @property
     def state_dim(self) -> int:
@@ -236,29 +237,23 @@ class DrnScorer:
         return self.config.action_dim
 
     def q(self, state: npt.ArrayLike, actions: npt.ArrayLike) -> npt.NDArray[np.float32]:
-        """state [Ds], actions [N, Da] -> Q [N] (float32)."""
-        x = np.asarray(state, dtype=np.float32)
-        a = np.asarray(actions, dtype=np.float32)
-        for wt, b in self._state:
-            x = np.maximum(x @ wt + b, 0.0)
-        value = float(x @ self._value_w) + self._value_b
-        h = np.maximum(a @ self._first_action_wt + (self._first_state_w @ x + self._first_b), 0.0)
-        for wt, b in self._action:
-            h = np.maximum(h @ wt + b, 0.0)
-        adv = h @ self._adv_w + self._adv_b
-        if adv.size == 0:
-            return adv.astype(np.float32)
-        return (adv + np.float32(value - float(adv.sum(dtype=np.float64)) / adv.size)).astype(np.float32)
+        """state [Ds], actions [N, Da] -> Q [N] (float32), computed as a stack of this one network, so that a
+        DrnStack of several networks gives each its exact bits on every CPU (see DrnStack)."""
+        if self._solo is None:
+            self._solo = DrnStack([self])
+        return self._solo.q_all(state, actions)[0]
 
 
 class DrnStack:
     """The networks of one serving round (W and each W~) scored together: their weights stacked along a
     leading axis, so each layer is one batched np.matmul over all networks instead of one call per network.
 
-    Bit-identical to each DrnScorer.q: np.matmul runs the same BLAS call (gemv/gemm, same shapes) per
-    stacked slice as the unstacked forward does. Concatenating the networks' weights side by side into one
-    wider gemm would be faster still, but OpenBLAS then blocks the sums differently and changes the last
-    bit of many scores (and so tie orders), so it is not used.
+    Bit-identical to each DrnScorer.q on every CPU, because DrnScorer.q is this computation over a stack of
+    one: np.matmul runs the same BLAS call per stacked slice whatever the number of slices. A plain
+    vector-matrix forward is not: on an AVX-512 machine OpenBLAS picks another kernel for it than for the
+    batched product and the last bit of many scores differs (it did not on the AVX2 machine the fast path
+    was written on). Concatenating the networks' weights side by side into one wider gemm would be faster
+    still, but OpenBLAS then blocks the sums differently, so it is not used.
     """
 
     def __init__(self, scorers: Sequence[DrnScorer]) -> None:
