@@ -19,6 +19,10 @@ DBGD's are. A MAJOR or ROLLBACK is rebased on; there is no probation for PDGD.
 WinRate rows keep their meaning for monitoring (impressions, clicked ones as current_wins, win_rate null:
 PDGD has no explore list); the current version's row is ACCEPT when the window moved the weights, REJECT
 when it did not (no usable click, or a step that was not finite).
+
+torch (and models.drn, which needs it) is imported only by a PDGD learner's methods: the minor-update job
+imports this module for every learner, and a DBGD job must run where torch is not installed (a packaged
+job on a remote cluster, `drnflow package`).
 """
 
 from __future__ import annotations
@@ -27,11 +31,10 @@ import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from models import snapshots
 from models.dbgd import (
@@ -46,7 +49,6 @@ from models.dbgd import (
     late_window,
     parse_window_row,
 )
-from models.drn import DrnQNetwork, network_from_flat
 from models.pdgd import shown_document_weights
 from models.weights import (
     FlatWeights,
@@ -58,6 +60,9 @@ from models.weights import (
 )
 from schemas import serde
 from schemas.records import pdgd_batch_record
+
+if TYPE_CHECKING:
+    from models.drn import DrnQNetwork
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +199,8 @@ class PdgdLearner:
         """Adopt a MAJOR or ROLLBACK (or a first MINOR) as the current version; False for an older one.
         Samples of the versions before it no longer count. `parent` is accepted for the DBGD learner's
         signature: PDGD has no probation."""
+        from models.drn import network_from_flat
+
         version = int(record["version"])
         if self._version is not None and version <= self._version:
             return False
@@ -283,6 +290,10 @@ class PdgdLearner:
     def _step(self, samples: Sequence[_Sample], window_start: int, window_end: int
               ) -> tuple[dict[str, Any] | None, str | None]:
         """Σ over samples of PDGD's gradient, one ascent step; (MINOR record, None) or (None, why not)."""
+        import torch
+
+        from models.drn import network_from_flat
+
         net = self._net
         assert net is not None and self._version is not None
         samplers: dict[int, DrnQNetwork] = {}
@@ -349,6 +360,8 @@ class PdgdLearner:
 
     def restore(self, data: bytes) -> None:
         """Replace this learner's state with a `snapshot()`; ValueError on foreign or corrupt bytes."""
+        from models.drn import network_from_flat
+
         reader = snapshots.Reader(data, _SNAPSHOT_MAGIC, f"model {self.model_id}: PdgdLearner snapshot")
         header = reader.header
         if header.get("format") != 1 or header["model_id"] != self.model_id:

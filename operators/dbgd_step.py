@@ -15,7 +15,6 @@ from typing import Any
 from pyflink.datastream import KeyedCoProcessFunction
 
 from models.dbgd import DbgdConfig
-from models.initial_model import initial_drn_record
 from models.pdgd_learner import PdgdConfig, window_learner
 from models.perturbation import ExploreParams
 from models.triggers import TriggerConfig, TriggerSchedule
@@ -65,6 +64,23 @@ def rebase_candidates(raw: Any) -> Iterator[Any]:
         return
     if record["kind"] in REBASE_KINDS:
         yield Row(str(record["model_id"]), bytes(raw[2]))
+
+
+def seeded_initial_record(model_id: str, state_dim: int, action_dim: int, seed: int, **kwargs: Any
+                           ) -> dict[str, Any] | None:
+    """models.initial_model's MAJOR of a model with no version yet, or None where torch is missing.
+
+    Building the seeded network needs torch, which nothing else of a DBGD job does (a packaged job's Python
+    leaves it out), so it is imported here. Without it the model stays without weights: its rows are
+    decided STALE ("no MAJOR version seen") until a MAJOR arrives on model-weights, and the job runs on."""
+    try:
+        from models.initial_model import initial_drn_record
+    except ImportError as e:
+        log.error("model %s has no version on model-weights, and its seeded initial network cannot be built "
+                  "without torch (%s): its windows stay STALE until a MAJOR is published (`drnflow model init`)",
+                  model_id, e)
+        return None
+    return initial_drn_record(model_id, state_dim, action_dim, seed, **kwargs)
 
 
 def parse_ranges(text: str, topic: str) -> list[tuple[str, int, int, int]]:
@@ -219,11 +235,12 @@ class DbgdStep(KeyedCoProcessFunction):
                     log.warning("model %s: cannot start from v%s: %s", model_id, served["version"], e)
         if learner.version is None and seed_model:
             initial = self.cfg.initial_model
-            record = initial_drn_record(model_id, initial.state_dim, initial.action_dim, initial.seed,
-                                        version=self.max_version.get(model_id, -1) + 1, created_at=created_at,
-                                        explore=initial.explore)
-            learner.rebase(record)
-            out.append(_out(self.topic_weights, model_id.encode("utf-8"), serde.encode("ModelWeights", record)))
+            record = seeded_initial_record(model_id, initial.state_dim, initial.action_dim, initial.seed,
+                                           version=self.max_version.get(model_id, -1) + 1, created_at=created_at,
+                                           explore=initial.explore)
+            if record is not None:
+                learner.rebase(record)
+                out.append(_out(self.topic_weights, model_id.encode("utf-8"), serde.encode("ModelWeights", record)))
         # Versions already on the topic (e.g. MINORs of an earlier run) are never reused.
         learner.reserve_versions_through(self.max_version.get(model_id, -1))
         return learner, out

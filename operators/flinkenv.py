@@ -88,6 +88,16 @@ def python_execution_mode() -> str:
     return mode
 
 
+#: Set by `drnflow submit --package`: the interpreter the cluster runs the job's Python with (inside the
+#: shipped environment archive), instead of this one, which only the submitting machine has.
+CLUSTER_PYTHON_ENV = "DRNFLOW_CLUSTER_PYTHON"
+
+
+def cluster_python() -> str:
+    """The cluster-side Python of a job: DRNFLOW_CLUSTER_PYTHON when a package ships one, else this one."""
+    return os.environ.get(CLUSTER_PYTHON_ENV) or sys.executable
+
+
 def point_thread_mode_at_checkout() -> None:
     """The embedded Python of thread mode starts from the base interpreter's prefix: point it at this
     checkout (schemas, models, operators, jobs, drnflow) and this environment's site-packages (pemja,
@@ -120,7 +130,7 @@ def python_job_env(cfg: PythonJobEnv) -> Any:
     conf = Configuration()
     for key, value in {
         "python.execution-mode": python_execution_mode(),
-        "python.executable": sys.executable,
+        "python.executable": cluster_python(),
         "python.client.executable": sys.executable,
         "python.fn-execution.bundle.time": "100",
         "execution.checkpointing.interval": f"{cfg.checkpoint_interval_ms} ms",

@@ -8,6 +8,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from drnflow.errors import CommandError
@@ -37,6 +38,9 @@ def _submit_options(job: str = "JOB") -> argparse.ArgumentParser:
     o.add_argument("--from-savepoint", default=None, metavar="PATH", help="resume from this savepoint")
     o.add_argument("--allow-non-restored-state", action="store_true",
                    help="resume even when the savepoint holds state no operator of the job takes")
+    o.add_argument("--package", default=os.environ.get("DRNFLOW_PACKAGE"), metavar="DIR",
+                   help="ship this `drnflow package` folder (code, jars, Python environment) for a cluster on "
+                   "another machine, instead of using this checkout's venv (env DRNFLOW_PACKAGE)")
     o.add_argument("--settle", type=float, default=5.0, metavar="SECONDS",
                    help="how long every task must run without a failure before submit reports success "
                    "(default %(default)s; 0 = do not wait)")
@@ -126,12 +130,17 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 raise CommandError(f"savepoint {opts.from_savepoint} does not exist")
             if os.path.isdir(local) and not os.path.exists(os.path.join(local, "_metadata")):
                 raise CommandError(f"{opts.from_savepoint} is not a savepoint (no _metadata file in it)")
+    package = None
+    if opts.package is not None:
+        from drnflow.tools.package import load
+
+        package = load(Path(opts.package))
     job_args = check_job_flags(flags)
     try:
         sub = Submission(job=args.job, jobmanager=opts.jobmanager, job_args=tuple(job_args),
                          parallelism=opts.parallelism,
                          from_savepoint=None if opts.from_savepoint is None else savepoint_uri(opts.from_savepoint),
-                         allow_non_restored_state=opts.allow_non_restored_state)
+                         allow_non_restored_state=opts.allow_non_restored_state, package=package)
     except ValueError as e:
         raise CommandError(str(e)) from None
     t0 = time.monotonic()
@@ -139,6 +148,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         raise CommandError(f"--settle must be >= 0 seconds, got {opts.settle:g}")
     result = submit(sub, settle_s=opts.settle)
     origin = f" from savepoint {sub.from_savepoint}" if sub.from_savepoint else ""
+    origin += f" with package {package.root}" if package is not None else ""
     print(f"submitted {args.job}{origin} in {time.monotonic() - t0:.1f} s: job {result.job_id} is {result.state}")
     print(f"job id  {result.job_id}")
     print(f"web UI  {result.web_ui}")
@@ -212,12 +222,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
                     "session cluster with the real `flink run`, then print the job id and web UI address. "
                     "Options after JOB: --jobmanager HOST:PORT (env DRNFLOW_JOBMANAGER; default "
                     "localhost:$DRNFLOW_FLINK_REST_PORT or 8081), --parallelism N, --from-savepoint PATH, "
-                    "--allow-non-restored-state, --settle SECONDS (how long every task must run without a "
+                    "--allow-non-restored-state, --package DIR (a `drnflow package` folder, for a cluster on another "
+                    "machine), --settle SECONDS (how long every task must run without a "
                     "failure before submit reports success; default 5, 0 = do not wait); "
                     "every other flag goes to the job (e.g. --bootstrap, "
                     "--prefix, --window for minor-update). `drnflow submit JOB --help` lists both.",
         usage="drnflow submit {minor-update,window-count} [--jobmanager HOST:PORT] [--parallelism N] "
-              "[--from-savepoint PATH] [--settle SECONDS] [job flags]")
+              "[--from-savepoint PATH] [--package DIR] [--settle SECONDS] [job flags]")
     p.add_argument("job", choices=JOB_NAMES, help="which job")
     p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_submit)

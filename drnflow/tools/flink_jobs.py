@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from drnflow.errors import CommandError
+from drnflow.tools.package import ENV_NAME, PACKAGE_PYTHON_MODE, Package
+from operators.flinkenv import CLUSTER_PYTHON_ENV
 from operators.paths import PROJECT_ROOT, cache_dir, state_dir
 
 #: `drnflow submit NAME` -> the job's module (run with `flink run -pym`).
@@ -229,8 +231,10 @@ def package_project(dest: Path) -> Path:
     return path
 
 
-def client_conf_dir(dest: Path) -> Path:
-    """A private FLINK_CONF_DIR for the `flink` client: this interpreter for Python, the wheel's logging."""
+def client_conf_dir(dest: Path, cluster_python: str = sys.executable, mode: str | None = None) -> Path:
+    """A private FLINK_CONF_DIR for the `flink` client: this interpreter for the client's Python,
+    `cluster_python` for the cluster's, the Python execution `mode` (default: DRNFLOW_PYTHON_MODE's), the
+    wheel's logging."""
     from drnflow.stack.flink import _wheel_java_opts, flink_home
     from operators.flinkenv import python_execution_mode
 
@@ -243,10 +247,10 @@ def client_conf_dir(dest: Path) -> Path:
         # The --add-opens Flink's client needs on Java 17 (the wheel's own conf has them).
         f"env.java.opts.all: {json.dumps(_wheel_java_opts())}\n"
         f"python.client.executable: {json.dumps(sys.executable)}\n"
-        f"python.executable: {json.dumps(sys.executable)}\n"
+        f"python.executable: {json.dumps(cluster_python)}\n"
         # Thread mode (the default) runs every job's Python in the TaskManager's one interpreter, which keeps
         # the modules of the first job it ran; DRNFLOW_PYTHON_MODE=process gives each job its own workers.
-        f"python.execution-mode: {python_execution_mode()}\n"
+        f"python.execution-mode: {mode or python_execution_mode()}\n"
     )
     return conf
 
@@ -259,6 +263,8 @@ class Submission:
     parallelism: int | None = None
     from_savepoint: str | None = None
     allow_non_restored_state: bool = False
+    #: A `drnflow package` folder: ship its code, jars and Python environment instead of this checkout's.
+    package: Package | None = None
 
     def __post_init__(self) -> None:
         if self.job not in JOBS:
@@ -277,6 +283,13 @@ def flink_run_command(sub: Submission, package: Path) -> list[str]:
         cmd += ["-s", sub.from_savepoint]
         if sub.allow_non_restored_state:
             cmd += ["-n"]
+    if sub.package is not None:
+        # Everything the cluster runs comes with the job: the code, the environment archive (unpacked in
+        # each task's working directory under ENV_NAME) and its interpreter, relative to it.
+        pkg = sub.package
+        cmd += ["-pym", JOBS[sub.job], "-pyfs", str(pkg.job_zip), "-pyarch", f"{pkg.python_env}#{ENV_NAME}",
+                "-pyexec", pkg.python_exec, "-pyclientexec", sys.executable, "--", *sub.job_args]
+        return cmd
     site_packages = os.pathsep.join(site.getsitepackages())
     cmd += ["-pym", JOBS[sub.job], "-pyfs", str(package), "-pyexec", sys.executable, "-pyclientexec", sys.executable,
             f"-Dpython.pythonpath={site_packages}", "--", *sub.job_args]
@@ -295,14 +308,22 @@ def submit(sub: Submission, timeout_s: float = 300.0, settle_s: float = 5.0) -> 
     require_cluster(sub.jobmanager)
     work = Path(tempfile.mkdtemp(prefix="drnflow-submit-"))
     try:
-        package = package_project(work)
+        package = package_project(work) if sub.package is None else sub.package.job_zip
         env = dict(os.environ)
-        env["FLINK_CONF_DIR"] = str(client_conf_dir(work))
+        cluster_python = sys.executable if sub.package is None else sub.package.python_exec
+        if sub.package is not None:
+            # Thread mode points PYTHONHOME at the unpacked archive, which would have to hold a whole Python
+            # distribution; a packed venv runs as the workers' interpreter, a process per task.
+            env["DRNFLOW_PYTHON_MODE"] = PACKAGE_PYTHON_MODE
+        env["FLINK_CONF_DIR"] = str(client_conf_dir(work, cluster_python, env.get("DRNFLOW_PYTHON_MODE")))
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-        # The client runs the job module from the zip; jars and state stay where this checkout keeps them.
+        # The client runs the job module from the zip; jars come from this checkout's cache (or the
+        # package's), state stays where this checkout keeps it.
         env.pop("PYTHONPATH", None)
-        env["DRNFLOW_CACHE"] = str(cache_dir())
+        env["DRNFLOW_CACHE"] = str(cache_dir() if sub.package is None else sub.package.cache)
         env["DRNFLOW_STATE"] = str(state_dir())
+        if sub.package is not None:
+            env[CLUSTER_PYTHON_ENV] = cluster_python
         job_id, output = _run_client(flink_run_command(sub, package), env, work, timeout_s)
     finally:
         shutil.rmtree(work, ignore_errors=True)
