@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from drnflow.cli import CommandError, duration_ms_argument
+from drnflow.stack.flink import PROMETHEUS_PORTS
 from operators.jars import SetupError
 from operators.kafka_io.addressing import add_prefix_argument
 from operators.paths import state_dir
@@ -51,6 +52,8 @@ def _components(args: argparse.Namespace) -> tuple[Any, Any]:
         cluster = FlinkCluster(FlinkClusterConfig(state_dir=state, rest_port=args.rest_port,
                                                   rpc_port=args.rpc_port,
                                                   prometheus=getattr(args, "prometheus", False),
+                                                  prometheus_ports=getattr(args, "prometheus_ports",
+                                                                           PROMETHEUS_PORTS),
                                                   taskmanagers=getattr(args, "taskmanagers", 1),
                                                   task_slots=getattr(args, "task_slots", 2)))
     except ValueError as e:
@@ -165,7 +168,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     up.add_argument("--cluster", action="store_true", help="also start a Flink standalone session cluster")
     up.add_argument("--prometheus", action="store_true",
                     help="with --cluster: expose every Flink metric (win-rates included) to Prometheus on "
-                         "localhost:9249-9259 (deploy/flink/prometheus.yml scrapes them)")
+                         "localhost, the JobManager and each TaskManager on the first free port of "
+                         "--prometheus-ports (deploy/flink/prometheus.yml scrapes 9249-9251)")
+    up.add_argument("--prometheus-ports", default=os.environ.get("DRNFLOW_PROMETHEUS_PORTS") or PROMETHEUS_PORTS,
+                    help="with --prometheus: the reporter's ports, a range or a comma-separated list (env "
+                         "DRNFLOW_PROMETHEUS_PORTS; default %(default)s)")
     up.add_argument("--taskmanagers", type=int, default=_env_int("DRNFLOW_FLINK_TASKMANAGERS", 1),
                     help="with --cluster: TaskManager processes (env DRNFLOW_FLINK_TASKMANAGERS; default "
                          "%(default)s); with --task-slots 1 a job of --parallelism N runs on N of them")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,9 @@ from operators.jars import SetupError, flink_jars, require_tool
 from operators.paths import PROJECT_ROOT
 
 SERVICE = "flink"
+#: The reporter ports of deploy/flink/metrics-prometheus.yaml: each process takes the first free one.
+PROMETHEUS_PORTS = "9249-9259"
+_PORT_SPEC = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 
 
 def flink_home() -> Path:
@@ -46,8 +50,11 @@ class FlinkClusterConfig:
     jobmanager_memory: str = "1024m"
     taskmanager_memory: str = "2048m"
     startup_timeout_s: float = 120.0
-    #: Append deploy/flink/metrics-prometheus.yaml: every metric on a Prometheus endpoint (ports 9249-9259).
+    #: Append deploy/flink/metrics-prometheus.yaml: every metric on a Prometheus endpoint.
     prometheus: bool = False
+    #: The reporter's ports, as Flink's `metrics.reporter.prom.port` takes them ("9249-9259", "9301,9302"):
+    #: the JobManager and every TaskManager each bind the first one still free.
+    prometheus_ports: str = PROMETHEUS_PORTS
 
     def __post_init__(self) -> None:
         for name in ("rest_port", "rpc_port"):
@@ -60,6 +67,7 @@ class FlinkClusterConfig:
             raise ValueError(f"task_slots must be in 1..64, got {self.task_slots}")
         if not 1 <= self.taskmanagers <= 16:
             raise ValueError(f"taskmanagers must be in 1..16, got {self.taskmanagers}")
+        prometheus_ports(self.prometheus_ports)
 
     @property
     def jobmanager(self) -> str:
@@ -195,7 +203,7 @@ class FlinkCluster:
         }
         text = "".join(f"{k}: {json.dumps(v) if isinstance(v, str) else v}\n" for k, v in settings.items())
         if cfg.prometheus:
-            text += (PROJECT_ROOT / "deploy" / "flink" / "metrics-prometheus.yaml").read_text()
+            text += _metrics_prometheus_yaml(cfg.prometheus_ports)
         return text
 
     def _wait_ready(self) -> None:
@@ -238,6 +246,33 @@ class FlinkCluster:
         for pid_file in self.pid_dir.glob("*.pid") if self.pid_dir.exists() else []:
             pid_file.unlink(missing_ok=True)
         return pids
+
+
+def prometheus_ports(spec: str) -> list[int]:
+    """Every port of a reporter port spec ("9249-9259", "9301,9302", "9301-9303,9400"), in order; a
+    ValueError names what is wrong with it."""
+    text = spec.replace(" ", "")
+    if not _PORT_SPEC.match(text):
+        raise ValueError(f"prometheus ports must be ports or ranges separated by commas (e.g. 9249-9259), "
+                         f"got {spec!r}")
+    ports: list[int] = []
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        first, last = int(low), int(high or low)
+        if not 1 <= first <= last <= 65535:
+            raise ValueError(f"prometheus ports must be TCP ports (1-65535), low to high, got {part!r}")
+        ports.extend(range(first, last + 1))
+    return ports
+
+
+def _metrics_prometheus_yaml(ports: str) -> str:
+    """deploy/flink/metrics-prometheus.yaml with its port range replaced by `ports`."""
+    text = (PROJECT_ROOT / "deploy" / "flink" / "metrics-prometheus.yaml").read_text()
+    key = "metrics.reporter.prom.port:"
+    if key not in text:
+        raise SetupError(f"deploy/flink/metrics-prometheus.yaml has no {key!r} line")
+    lines = [f"{key} {ports.replace(' ', '')}" if ln.startswith(key) else ln for ln in text.splitlines()]
+    return "\n".join(lines) + "\n"
 
 
 def _int(value: object) -> int:

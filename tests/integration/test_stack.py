@@ -35,7 +35,8 @@ def test_up_status_flink_list_down_leaves_nothing(tmp_path: Path) -> None:
     state = tmp_path / "state"
     opts = ["--state-dir", str(state), *ports()]
     rest_port = opts[opts.index("--rest-port") + 1]
-    up = drnflow("up", "--cluster", "--prometheus", *opts)
+    reporter = [process.free_port(), process.free_port()]  # not 9249-9259: another cluster may hold those
+    up = drnflow("up", "--cluster", "--prometheus", "--prometheus-ports", ",".join(map(str, reporter)), *opts)
     assert up.returncode == 0, up.stderr
     assert "kafka   ready in" in up.stdout and "flink   ready in" in up.stdout
     try:
@@ -56,8 +57,9 @@ def test_up_status_flink_list_down_leaves_nothing(tmp_path: Path) -> None:
         assert "No running jobs" in listing.stdout
 
         # --prometheus: the wheel's reporter serves the cluster's metrics in Prometheus' text format.
-        scraped = [_scrape(port) for port in range(9249, 9260)]
-        assert any("flink_jobmanager" in text for text in scraped), "no Prometheus endpoint on 9249-9259"
+        scraped = [_scrape(port) for port in reporter]
+        assert any("flink_jobmanager" in text for text in scraped), f"no JobManager endpoint on {reporter}"
+        assert any("flink_taskmanager" in text for text in scraped), f"no TaskManager endpoint on {reporter}"
     finally:
         down = drnflow("down", *opts)
     assert down.returncode == 0, down.stderr

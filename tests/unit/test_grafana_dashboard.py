@@ -2,7 +2,8 @@
 reporter gives what operators/flink_metrics.py registers, and Flink's standard ones.
 
 The names are derived by running WinRateMetrics against a recording metric group, so a renamed counter
-or group fails here instead of leaving a dashboard panel empty.
+or group fails here instead of leaving a dashboard panel empty. tests/integration/test_grafana_live_scrape.py
+checks the same queries against a live scrape of the submitted job.
 """
 
 from __future__ import annotations
