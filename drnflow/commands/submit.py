@@ -72,6 +72,8 @@ class JobFlags:
     bootstrap: str
     prefix: str
     topics: list[str]
+    #: The job's Python needs torch on the cluster (PDGD's autograd step).
+    needs_torch: bool = False
 
 
 def parse_job_flags(job: str, job_args: list[str], parallelism: int | None) -> JobFlags:
@@ -87,7 +89,8 @@ def parse_job_flags(job: str, job_args: list[str], parallelism: int | None) -> J
             cfg = from_args(_job_parser(job).parse_args(args))
             names = cfg.topics
             return JobFlags(args, cfg.bootstrap, cfg.topic_prefix,
-                            [names.impressions, names.clicks, names.model_weights, names.win_rates])
+                            [names.impressions, names.clicks, names.model_weights, names.win_rates],
+                            needs_torch=cfg.learner == "pdgd")
         cfg_wc = config_from_args(_job_parser(job).parse_args(job_args))
     except ValueError as e:
         raise CommandError(f"bad job flags: {e}", code=2) from None
@@ -105,6 +108,17 @@ def check_job_flags(flags: JobFlags) -> list[str]:
     return [*flags.args, f"--bootstrap={flags.bootstrap}", f"--prefix={flags.prefix}"]
 
 
+def check_package(root: Path, flags: JobFlags) -> Any:
+    """The `drnflow package` folder at `root`, checked complete and able to run the job the flags describe."""
+    from drnflow.tools.package import load
+
+    package = load(root)
+    if flags.needs_torch and not package.manifest.get("with_torch"):
+        raise CommandError(f"--learner pdgd steps with torch, which package {package.root} leaves out; "
+                           "build one with `drnflow package --with-torch`")
+    return package
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     from drnflow.tools.flink_jobs import Submission, require_cluster, savepoint_uri, submit
 
@@ -115,6 +129,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     # The flags first, before anything is asked of the cluster or the broker: a wrong flag is said as such,
     # not as a cluster without free slots.
     flags = parse_job_flags(args.job, job_args, opts.parallelism)
+    package = None if opts.package is None else check_package(Path(opts.package), flags)
     overview = require_cluster(opts.jobmanager)
     wanted = opts.parallelism or 1
     free = int(overview.get("slots-available", wanted))
@@ -130,11 +145,6 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 raise CommandError(f"savepoint {opts.from_savepoint} does not exist")
             if os.path.isdir(local) and not os.path.exists(os.path.join(local, "_metadata")):
                 raise CommandError(f"{opts.from_savepoint} is not a savepoint (no _metadata file in it)")
-    package = None
-    if opts.package is not None:
-        from drnflow.tools.package import load
-
-        package = load(Path(opts.package))
     job_args = check_job_flags(flags)
     try:
         sub = Submission(job=args.job, jobmanager=opts.jobmanager, job_args=tuple(job_args),
