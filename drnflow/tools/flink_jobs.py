@@ -1,9 +1,11 @@
 """Submitting drnflow's PyFlink jobs to a Flink session cluster and listing/stopping them.
 
 Submission goes through the real `flink run` of the apache-flink wheel (a Python job's client side, which
-builds the job graph, needs it); the project's packages travel as one zip (`-pyfs`), and the cluster's
-Python finds the third-party dependencies in this environment's site-packages (`python.pythonpath`), so
-a cluster on this host needs nothing installed. Listing and stop-with-savepoint use the REST API.
+builds the job graph, needs it). By default the project's packages travel as one zip (`-pyfs`) and the
+cluster's Python finds the third-party dependencies in this environment's site-packages
+(`python.pythonpath`), so a cluster on this host needs nothing installed; with a `drnflow package`
+(drnflow/tools/package.py) the code, the jars and a packed Python environment travel with the job, for a
+cluster on another machine. Listing and stop-with-savepoint use the REST API.
 """
 
 from __future__ import annotations
