@@ -38,7 +38,7 @@ def _submit_options(job: str = "JOB") -> argparse.ArgumentParser:
     o.add_argument("--from-savepoint", default=None, metavar="PATH", help="resume from this savepoint")
     o.add_argument("--allow-non-restored-state", action="store_true",
                    help="resume even when the savepoint holds state no operator of the job takes")
-    o.add_argument("--package", default=os.environ.get("DRNFLOW_PACKAGE"), metavar="DIR",
+    o.add_argument("--package", "--remote", dest="package", default=os.environ.get("DRNFLOW_PACKAGE"), metavar="DIR",
                    help="ship this `drnflow package` folder (code, jars, Python environment) for a cluster on "
                    "another machine, instead of using this checkout's venv (env DRNFLOW_PACKAGE)")
     o.add_argument("--settle", type=float, default=5.0, metavar="SECONDS",
