@@ -142,7 +142,7 @@ def publish_major(bootstrap: str, topic: str, model_id: str, outcome: UpdateOutc
             version = max(view.max_version, 0) + 1
             rec = make_model_weights_record(
                 model_id=model_id, version=version, parent_version=None if base is None else base.version,
-                kind="MAJOR", flat=flat, layout=layout, created_at=int(time.time() * 1000), explore_seeds=[],
+                kind="MAJOR", flat=flat, layout=layout, created_at=window[1], explore_seeds=[],
                 window_start=window[0], window_end=window[1], architecture=outcome.architecture,
             )
             producer.send(topic, key=model_id.encode(), value=serde.encode("ModelWeights", rec)).get(timeout=30)

@@ -127,6 +127,7 @@ def test_publishes_a_major_above_every_version_and_the_learner_rebases_on_it(
     new = weights[-1]
     assert (new["model_id"], new["version"], new["kind"], new["parent_version"]) == ("m", 4, "MAJOR", 3)
     assert (new["window_start"], new["window_end"]) == (T0, END)
+    assert new["created_at"] == END, "event time of what produced it (the trained range's end), not the wall clock"
     learner = DbgdLearner("m")
     assert learner.rebase(weights[0])  # the learner held v0 ...
     assert learner.rebase(new)  # ... and takes the MAJOR: its number is newer than any version
