@@ -250,8 +250,8 @@ def client_conf_dir(dest: Path, cluster_python: str = sys.executable, mode: str 
         f"env.java.opts.all: {json.dumps(_wheel_java_opts())}\n"
         f"python.client.executable: {json.dumps(sys.executable)}\n"
         f"python.executable: {json.dumps(cluster_python)}\n"
-        # Thread mode (the default) runs every job's Python in the TaskManager's one interpreter, which keeps
-        # the modules of the first job it ran; DRNFLOW_PYTHON_MODE=process gives each job its own workers.
+        # Thread mode runs every job's Python in the TaskManager's one interpreter, which keeps the modules of
+        # the first job it ran; process mode (submit's default, SUBMIT_PYTHON_MODE) gives each job its own.
         f"python.execution-mode: {mode or python_execution_mode()}\n"
     )
     return conf
@@ -298,6 +298,13 @@ def flink_run_command(sub: Submission, package: Path) -> list[str]:
     return cmd
 
 
+#: PyFlink's execution mode of a submitted job unless DRNFLOW_PYTHON_MODE says otherwise: Flink's own default.
+#: In thread mode a session cluster's TaskManager embeds one Python interpreter for good, and every later
+#: job on it runs the modules of the first drnflow job it ran: a resubmission after an upgrade would run
+#: the old code. Python sees one row per window here, so its worker processes cost little.
+SUBMIT_PYTHON_MODE = "process"
+
+
 @dataclass(frozen=True)
 class Submitted:
     job_id: str
@@ -317,6 +324,8 @@ def submit(sub: Submission, timeout_s: float = 300.0, settle_s: float = 5.0) -> 
             # Thread mode points PYTHONHOME at the unpacked archive, which would have to hold a whole Python
             # distribution; a packed venv runs as the workers' interpreter, a process per task.
             env["DRNFLOW_PYTHON_MODE"] = PACKAGE_PYTHON_MODE
+        else:
+            env.setdefault("DRNFLOW_PYTHON_MODE", SUBMIT_PYTHON_MODE)
         env["FLINK_CONF_DIR"] = str(client_conf_dir(work, cluster_python, env.get("DRNFLOW_PYTHON_MODE")))
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         # The client runs the job module from the zip; jars come from this checkout's cache (or the
