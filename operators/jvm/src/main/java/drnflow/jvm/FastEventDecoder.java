@@ -89,6 +89,8 @@ final class FastEventDecoder {
     private long[] slotSeeds = new long[16];
     private int nSlots;
     private long[] seeds = new long[4];
+    private byte[] lastModelIdBytes;
+    private String lastModelId;
     private int nSeeds;
 
     private FastEventDecoder(byte kind, Node[] top) {
@@ -239,7 +241,7 @@ final class FastEventDecoder {
             switch (n.op) {
                 case F_REQUEST_ID -> e.requestId = readString();
                 case F_EVENT_TIME -> e.eventTime = readLong();
-                case F_MODEL_ID -> e.modelId = readString();
+                case F_MODEL_ID -> e.modelId = readModelId();
                 case F_MODEL_VERSION -> e.modelVersion = readLong();
                 case F_EXPLORE_SEED -> e.exploreSeed = readLong();
                 case F_INTERLEAVING -> e.pdgd = "pdgd".equals(readString());
@@ -415,6 +417,23 @@ final class FastEventDecoder {
         String s = n == 0 ? "" : new String(buf, pos, n, StandardCharsets.UTF_8);
         pos += n;
         return s;
+    }
+
+    /**
+     * As {@link #readString}, but the previous value's String when the bytes are the same: a stream has few
+     * model ids, and one instance keeps its hash code (the partial counts are keyed by it).
+     */
+    private String readModelId() throws No {
+        int n = length();
+        if (n > end - pos) {
+            throw No.INSTANCE;
+        }
+        if (lastModelId == null || !java.util.Arrays.equals(buf, pos, pos + n, lastModelIdBytes, 0, lastModelIdBytes.length)) {
+            lastModelIdBytes = java.util.Arrays.copyOfRange(buf, pos, pos + n);
+            lastModelId = new String(lastModelIdBytes, StandardCharsets.UTF_8);
+        }
+        pos += n;
+        return lastModelId;
     }
 
     /** Avro's zig-zag varint int: at most 5 bytes (more is an error there too). */
