@@ -68,6 +68,9 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
     private transient ListState<PartialCounts> partialState;
     /** Smallest final time among `partial`'s windows, so most timers skip the flush scan. */
     private transient long nextFinal;
+    /** The key `partialFor` found last and its counts (null: none); dropped when `partial` drops keys. */
+    private transient Tuple4<String, Long, Long, Long> lastKey;
+    private transient WindowCounts lastCounts;
     /**
      * The highest watermark this job has seen, checkpointed (union state: the maximum of all subtasks).
      * Flink does not checkpoint watermarks: after a restore the watermark starts again at Long.MIN_VALUE,
@@ -196,16 +199,49 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
         s.impressionOffset = e.offset;
         ctx.timerService().registerEventTimeTimer(e.eventTime + attributionMs);
         ctx.timerService().registerEventTimeTimer(e.eventTime + horizonMs);
-        for (long seed : seedsOf(e.exploreSeed, e.exploreSeeds)) {
-            Tuple4<String, Long, Long, Long> key = Tuple4.of(e.modelId, ws, e.modelVersion, seed);
-            if (!partial.containsKey(key)) {
-                partial.put(key, new WindowCounts());
-                nextFinal = Math.min(nextFinal, finalAt(ws));
-                ctx.timerService().registerEventTimeTimer(finalAt(ws) + 1);  // flushes this subtask's partials
+        if (e.exploreSeeds == null) {
+            openPartial(e.modelId, ws, e.modelVersion, e.exploreSeed, ctx);
+        } else {
+            for (long seed : e.exploreSeeds) {
+                openPartial(e.modelId, ws, e.modelVersion, seed, ctx);
             }
         }
         judgeWaiting(s, ctx);
         state.update(s);
+    }
+
+    /** Makes sure `partial` holds the key; its window's first impression here registers the flush timer. */
+    private void openPartial(String modelId, long ws, long modelVersion, long seed, Context ctx) {
+        if (partialFor(modelId, ws, modelVersion, seed) == null) {
+            Tuple4<String, Long, Long, Long> key = Tuple4.of(modelId, ws, modelVersion, seed);
+            WindowCounts counts = new WindowCounts();
+            partial.put(key, counts);
+            remember(key, counts);
+            nextFinal = Math.min(nextFinal, finalAt(ws));
+            ctx.timerService().registerEventTimeTimer(finalAt(ws) + 1);  // flushes this subtask's partials
+        }
+    }
+
+    /**
+     * The partial counts of a key, or null. Consecutive impressions and outcomes nearly always share it, so
+     * the last key found is checked first, without a Tuple4 and boxing per event.
+     */
+    private WindowCounts partialFor(String modelId, long ws, long modelVersion, long seed) {
+        Tuple4<String, Long, Long, Long> k = lastKey;
+        if (k != null && k.f1 == ws && k.f2 == modelVersion && k.f3 == seed && k.f0.equals(modelId)) {
+            return lastCounts;
+        }
+        Tuple4<String, Long, Long, Long> key = Tuple4.of(modelId, ws, modelVersion, seed);
+        WindowCounts counts = partial.get(key);
+        if (counts != null) {
+            remember(key, counts);
+        }
+        return counts;
+    }
+
+    private void remember(Tuple4<String, Long, Long, Long> key, WindowCounts counts) {
+        lastKey = key;
+        lastCounts = counts;
     }
 
     /** The clicks that arrived before the request's impression, judged against it now. */
@@ -304,6 +340,7 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
         }
         // Timers fire in timestamp order, so every outcome of a window final before `timestamp` is in.
         nextFinal = Long.MAX_VALUE;
+        remember(null, null);
         Iterator<Map.Entry<Tuple4<String, Long, Long, Long>, WindowCounts>> it = partial.entrySet().iterator();
         while (it.hasNext()) {
             Map.Entry<Tuple4<String, Long, Long, Long>, WindowCounts> e = it.next();
@@ -324,10 +361,12 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
         }
         if (s.hasImpression) {
             if (!s.outcomeEmitted && timestamp >= s.impressionTime + attributionMs) {
-                for (long seed : seedsOf(s.exploreSeed, s.exploreSeeds)) {
-                    Outcome o = outcomeOf(s, seed);
-                    partial.computeIfAbsent(Tuple4.of(o.modelId, o.windowStart, o.modelVersion, o.exploreSeed),
-                            k -> new WindowCounts()).add(o);
+                if (s.exploreSeeds == null) {
+                    countOutcome(outcomeOf(s, s.exploreSeed));
+                } else {
+                    for (long seed : s.exploreSeeds) {
+                        countOutcome(outcomeOf(s, seed));
+                    }
                 }
                 s.outcomeEmitted = true;
                 // Compact for the rest of the horizon: judge() needs only the time and the item ids now.
@@ -362,6 +401,17 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
             s.pending = Arrays.copyOf(s.pending, kept);
             state.update(s);
         }
+    }
+
+    private void countOutcome(Outcome o) {
+        WindowCounts counts = partialFor(o.modelId, o.windowStart, o.modelVersion, o.exploreSeed);
+        if (counts == null) {
+            Tuple4<String, Long, Long, Long> key = Tuple4.of(o.modelId, o.windowStart, o.modelVersion, o.exploreSeed);
+            counts = new WindowCounts();
+            partial.put(key, counts);
+            remember(key, counts);
+        }
+        counts.add(o);
     }
 
     /** The explore seeds an impression has a row for: each multileaved seed, else its explore_seed. */

@@ -30,11 +30,14 @@ public class WindowCounts {
             case Outcome.TIE -> ties++;
             default -> noClicks++;
         }
-        OffsetRanges imp = new OffsetRanges(impressionPartitions, impressionFirst, impressionLast);
-        imp.add(o.impressionPartition, o.impressionOffset);
-        impressionPartitions = imp.partitions;
-        impressionFirst = imp.first;
-        impressionLast = imp.last;
+        if (!OffsetRanges.addExisting(impressionPartitions, impressionFirst, impressionLast, o.impressionPartition,
+                o.impressionOffset)) {
+            OffsetRanges imp = new OffsetRanges(impressionPartitions, impressionFirst, impressionLast);
+            imp.add(o.impressionPartition, o.impressionOffset);
+            impressionPartitions = imp.partitions;
+            impressionFirst = imp.first;
+            impressionLast = imp.last;
+        }
         if (o.clickPartitions.length > 0) {
             OffsetRanges clk = new OffsetRanges(clickPartitions, clickFirst, clickLast);
             for (int i = 0; i < o.clickPartitions.length; i++) {
@@ -94,6 +97,18 @@ public class WindowCounts {
             this.partitions = partitions;
             this.first = first;
             this.last = last;
+        }
+
+        /** Widens the partition's range in place; false when the partition has none yet (nothing changed). */
+        static boolean addExisting(int[] partitions, long[] first, long[] last, int partition, long offset) {
+            for (int i = 0; i < partitions.length; i++) {
+                if (partitions[i] == partition) {
+                    first[i] = Math.min(first[i], offset);
+                    last[i] = Math.max(last[i], offset);
+                    return true;
+                }
+            }
+            return false;
         }
 
         void add(int partition, long offset) {
