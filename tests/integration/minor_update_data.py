@@ -45,6 +45,9 @@ class Stream:
     clicks: list[dict[str, Any]] = field(default_factory=list)
     #: Undecodable values appended after the good records: (topic logical name, bytes).
     garbage: list[tuple[str, bytes]] = field(default_factory=list)
+    #: Another encoding of an impression (index -> bytes) written in place of serde's: the same record to a
+    #: full Avro read, in bytes a decoder may mishandle.
+    impression_bytes: dict[int, bytes] = field(default_factory=dict)
 
 
 def hand_written_stream(n_windows: int = 4, seed: int = 7) -> Stream:
@@ -100,14 +103,29 @@ def hand_written_stream(n_windows: int = 4, seed: int = 7) -> Stream:
     return s
 
 
+def with_negative_block_size(rec: dict[str, Any]) -> bytes:
+    """`rec` (whose state_features hold one float) encoded with that array as one block of count -1 and byte
+    size -2: a full read (fastavro, Avro's) ignores the size and reads the record back, while Avro's skip
+    of a projected-away array jumps back by 2, onto the count, and loops for ever."""
+    assert len(rec["state_features"]) == 1
+    one = serde.encode("Impression", rec)
+    empty = serde.encode("Impression", {**rec, "state_features": []})
+    at = next(i for i, (a, b) in enumerate(zip(one, empty, strict=False)) if a != b)
+    assert one[at] == 0x02 and empty[at] == 0x00  # the block count 1, where the empty array ends
+    value = one[:at] + b"\x01\x03" + one[at + 1:]  # zig-zag -1 (count), -2 (byte size), the float, 0
+    assert serde.decode("Impression", value) == serde.decode("Impression", one)
+    return value
+
+
 def produce_stream(bootstrap: str, names: TopicNames, stream: Stream) -> None:
     """Write the stream in order (keys: request_id), good records first, garbage last."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     try:
-        for rec in stream.impressions:
-            producer.send(names.impressions, key=rec["request_id"].encode(), value=serde.encode("Impression", rec))
+        for i, rec in enumerate(stream.impressions):
+            value = stream.impression_bytes.get(i) or serde.encode("Impression", rec)
+            producer.send(names.impressions, key=rec["request_id"].encode(), value=value)
         for rec in stream.clicks:
             producer.send(names.clicks, key=rec["request_id"].encode(), value=serde.encode("Click", rec))
         for logical, raw in stream.garbage:

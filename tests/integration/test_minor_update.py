@@ -313,7 +313,7 @@ def test_hostile_records_are_dead_letters_and_never_crash_the_job(kafka_bootstra
     import hashlib
     import time
 
-    from tests.integration.minor_update_data import click, impression
+    from tests.integration.minor_update_data import click, impression, with_negative_block_size
 
     good = hand_written_stream(n_windows=3, seed=5)
     # Two days ahead of its Kafka timestamp (the producer's clock): inside 1840..2100, so only the skew bound
@@ -324,9 +324,18 @@ def test_hostile_records_are_dead_letters_and_never_crash_the_job(kafka_bootstra
                impression("h-seed", T0 + 1000, "m1", 1, -7, "EC"),
                impression("h-future", future, "m1", 1, 100, "EC")]
     huge = b"\xff" * 1_000_000  # undecodable and just under the broker's 1 MiB limit
-    stream = Stream(impressions=[*hostile, *good.impressions],
-                    clicks=[click("h-min", "x", -(2**62)), click("h-future", "h-future/i0", future + 1), *good.clicks],
-                    garbage=[("impressions", huge)])
+    # Valid to a full read, but the block size of its state_features points back at the block's count: Avro's
+    # skip of that projected-away field used to spin the source for ever. It must be counted as any other
+    # impression (its click credits EXPLORE), once in a request id the fast decoder reads and once in one too
+    # long for it (the Avro path decides that one).
+    looping = [{**impression(rid, T0 + 2000, "m1", 1, 100, "EC"), "state_features": [0.25]}
+               for rid in ("h-loop", "h-loop-" + "x" * 70_000)]
+    stream = Stream(impressions=[*hostile, *looping, *good.impressions],
+                    clicks=[click("h-min", "x", -(2**62)), click("h-future", "h-future/i0", future + 1),
+                            *(click(r["request_id"], r["request_id"] + "/i0", T0 + 2500) for r in looping),
+                            *good.clicks],
+                    garbage=[("impressions", huge)],
+                    impression_bytes={len(hostile) + i: with_negative_block_size(r) for i, r in enumerate(looping)})
     run = run_job(kafka_bootstrap, tmp_path, stream=stream)
     names = run.cfg.topics
     got = decoded(run, "dead-letters")

@@ -1,6 +1,5 @@
 package drnflow.jvm;
 
-import java.util.ArrayList;
 import java.util.List;
 
 import org.apache.avro.Schema;
@@ -20,8 +19,10 @@ import org.apache.flink.util.Collector;
  *
  * <p>Decode failures are data, not exceptions: a value that is not a complete record of the schema
  * (garbage, truncated, trailing bytes, a tombstone) comes out as a MALFORMED event with its origin,
- * so it can go to dead-letters. Impressions are read through a projection of the writer schema, so
- * the logged features (most of an impression's bytes) are skipped rather than materialised.
+ * so it can go to dead-letters. {@link FastEventDecoder} reads the fields attribution needs and passes over
+ * the logged features (most of an impression's bytes); a value it does not vouch for is read whole by Avro.
+ * Whole, not through a projection: Avro skips a projected-away array by its blocks' byte sizes, and a
+ * negative one sends its decoder backwards, for ever (one hostile record would hang the job's source).
  *
  * <p>Values carry no writer schema. Bytes the previous release wrote (schemas/previous, handed over when it
  * differs) are read with it when the current schema cannot read them: fields are only appended, with
@@ -89,45 +90,22 @@ public final class AvroEventDeserializer implements KafkaRecordDeserializationSc
     @Override
     public void open(DeserializationSchema.InitializationContext context) {
         Schema writer = new Schema.Parser().parse(writerSchemaJson);
-        Schema readerSchema = kind == SourceEvent.IMPRESSION ? impressionProjection(writer) : writer;
         fast = FastEventDecoder.forSchema(kind, writer);
-        reader = new GenericDatumReader<>(writer, readerSchema);
-        previousReader = previousSchemaJson.isEmpty() ? null
-                : new GenericDatumReader<>(new Schema.Parser().parse(previousSchemaJson), readerSchema);
-        fRequestId = readerSchema.getField("request_id").pos();
-        fEventTime = readerSchema.getField("event_time").pos();
+        reader = new GenericDatumReader<>(writer, writer);
+        Schema previous = previousSchemaJson.isEmpty() ? null : new Schema.Parser().parse(previousSchemaJson);
+        previousReader = previous == null ? null : new GenericDatumReader<>(previous, writer);
+        fRequestId = writer.getField("request_id").pos();
+        fEventTime = writer.getField("event_time").pos();
         if (kind == SourceEvent.IMPRESSION) {
-            fModelId = readerSchema.getField("model_id").pos();
-            fModelVersion = readerSchema.getField("model_version").pos();
-            fExploreSeed = readerSchema.getField("explore_seed").pos();
-            fSlots = readerSchema.getField("slots").pos();
-            fExploreSeeds = readerSchema.getField("explore_seeds").pos();
-            fInterleaving = readerSchema.getField("interleaving").pos();
+            fModelId = writer.getField("model_id").pos();
+            fModelVersion = writer.getField("model_version").pos();
+            fExploreSeed = writer.getField("explore_seed").pos();
+            fSlots = writer.getField("slots").pos();
+            fExploreSeeds = writer.getField("explore_seeds").pos();
+            fInterleaving = writer.getField("interleaving").pos();
         } else {
-            fItemId = readerSchema.getField("item_id").pos();
+            fItemId = writer.getField("item_id").pos();
         }
-    }
-
-    /** The Impression fields attribution reads; everything else (features, ...) is skipped by Avro. */
-    static Schema impressionProjection(Schema writer) {
-        Schema slotW = writer.getField("slots").schema().getElementType();
-        List<Schema.Field> slotFields = new ArrayList<>();
-        slotFields.add(copy(slotW.getField("item_id")));
-        slotFields.add(copy(slotW.getField("team")));
-        slotFields.add(copy(slotW.getField("explore_seed")));
-        Schema slotR = Schema.createRecord(slotW.getName(), null, slotW.getNamespace(), false, slotFields);
-        List<Schema.Field> fields = new ArrayList<>();
-        for (String name : new String[] {"request_id", "event_time", "model_id", "model_version", "explore_seed"}) {
-            fields.add(copy(writer.getField(name)));
-        }
-        fields.add(new Schema.Field("slots", Schema.createArray(slotR)));
-        fields.add(copy(writer.getField("explore_seeds")));
-        fields.add(copy(writer.getField("interleaving")));
-        return Schema.createRecord(writer.getName(), null, writer.getNamespace(), false, fields);
-    }
-
-    private static Schema.Field copy(Schema.Field f) {
-        return new Schema.Field(f.name(), f.schema());
     }
 
     @Override
@@ -255,9 +233,9 @@ public final class AvroEventDeserializer implements KafkaRecordDeserializationSc
             e.slotSeeds = new long[n];
             for (int i = 0; i < n; i++) {
                 GenericRecord s = slots.get(i);
-                e.itemIds[i] = s.get(0).toString();
-                e.explore[i] = "EXPLORE".equals(s.get(1).toString());
-                Object seed = s.get(2);
+                e.itemIds[i] = s.get("item_id").toString();
+                e.explore[i] = "EXPLORE".equals(s.get("team").toString());
+                Object seed = s.get("explore_seed");
                 e.slotSeeds[i] = seed == null ? -1L : (Long) seed;
             }
             @SuppressWarnings("unchecked")

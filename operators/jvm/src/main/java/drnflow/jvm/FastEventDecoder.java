@@ -11,9 +11,10 @@ import org.apache.avro.Schema;
  * the current writer schema and skips the rest (an impression's logged features are most of its bytes) without
  * Avro's resolving grammar, which costs a parser step per skipped float.
  *
- * <p>It only ever says yes to a value Avro's GenericDatumReader (writer schema = reader's writer schema, the
- * projection of {@link AvroEventDeserializer#impressionProjection}) reads completely, and then fills the event
- * exactly as that path does. Anything unusual (a negative or large length or count, a bad union or enum
+ * <p>It only ever says yes to a value Avro's GenericDatumReader of the writer schema reads completely, and then
+ * fills the event exactly as that path does. Skipped arrays are passed over item by item, as that reader (and
+ * fastavro, schemas/serde.py) reads them: a block's byte size is read, never trusted. Avro's own skip jumps by
+ * it, backwards for a negative one, and loops forever on a value whose byte size points back at its count. Anything unusual (a negative or large length or count, a bad union or enum
  * index, short or trailing bytes, a writer schema of a shape it does not know) is a "no": the caller then
  * takes the Avro path, which decides, so a malformed value fails with the same exception and dead-letter
  * detail as before. The limits below are far under Avro's (org.apache.avro.limits.*), so a value within them
@@ -197,7 +198,7 @@ final class FastEventDecoder {
         }
     }
 
-    /** How Avro's resolving decoder skips a writer-only value of `s`; types it skips oddly are unsupported. */
+    /** How a value of `s` the event does not need is passed over; enums, maps and fixed are unsupported. */
     private static Node skipNode(Schema s) {
         return switch (s.getType()) {
             case NULL -> new Node(NULL, null, 0, 0);
@@ -369,13 +370,8 @@ final class FastEventDecoder {
                 }
             }
             case ARRAY -> {
-                // As Avro skips an array: a negative count's block is skipped by its byte size.
                 Node items = n.children[0];
-                for (long c = readLong(); c != 0; c = readLong()) {
-                    if (c < 0) {
-                        skipBytes(length());
-                        continue;
-                    }
+                for (long c = itemCount(); c != 0; c = itemCount()) {
                     if (c > end - pos) {
                         throw No.INSTANCE;  // every item here takes at least a byte, or Avro would loop on
                     }
