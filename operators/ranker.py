@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from models.candidates import candidate_arrays
 from models.drn import DrnScorer, DrnStack
 from models.interleave import Method, Pick, interleave
 from models.perturbation import ExploreParams, Perturbation
@@ -174,10 +175,9 @@ class Ranker:
             )
         if k < 1:
             raise ValueError(f"request {request_id}: k must be >= 1, got {k}")
-        item_ids = [c[0] for c in candidates]
+        item_ids, actions = candidate_arrays(candidates)
         if len(set(item_ids)) != len(item_ids):
             raise ValueError(f"request {request_id}: candidates repeat an item_id")
-        actions = np.asarray([c[1] for c in candidates], dtype=np.float32)
         if actions.size == 0:
             actions = actions.reshape(0, served.scorer.action_dim)
         if actions.ndim != 2 or actions.shape[1] != served.scorer.action_dim:

@@ -4,12 +4,13 @@ runs without a model: random, popular, and an oracle that ranks by the true grad
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from models.candidates import Candidates
 from models.simulator.world import POPULARITY_COLUMN
 from schemas.records import impression_record as build_impression
 
@@ -31,6 +32,16 @@ def impression_record(
     candidates: Sequence[tuple[str, npt.ArrayLike]], state_features: npt.ArrayLike, k: int,
 ) -> dict[str, Any]:
     """An Impression (schemas/impression.avsc) of the first k candidates of `order`, all CURRENT."""
+    shown = list(order[:k])
+    slots: Iterable[tuple[str, str, list[float], None]]
+    if isinstance(candidates, Candidates):  # the shown rows in one fancy index, not k row views
+        ids = candidates.item_ids
+        slots = zip([ids[j] for j in shown], ["CURRENT"] * len(shown),
+                    np.asarray(candidates.actions[shown], dtype=np.float32).tolist(), [None] * len(shown),
+                    strict=True)
+    else:
+        slots = ((candidates[j][0], "CURRENT", np.asarray(candidates[j][1], dtype=np.float32).tolist(), None)
+                 for j in shown)
     return build_impression(
         request_id=request_id,
         user_id=user_id,
@@ -38,10 +49,7 @@ def impression_record(
         model_id=model_id,
         model_version=0,
         explore_seeds=[],
-        slots=(
-            (candidates[j][0], "CURRENT", np.asarray(candidates[j][1], dtype=np.float32).tolist(), None)
-            for j in order[:k]
-        ),
+        slots=slots,
         state_features=np.asarray(state_features, dtype=np.float32).reshape(-1).tolist(),
         interleaving="none",
     )
@@ -59,7 +67,7 @@ class RandomPolicy:
         h = int.from_bytes(hashlib.blake2b(request_id.encode(), digest_size=8).digest(), "little")
         order = np.random.default_rng([self.seed, h & 0xFFFFFFFF, h >> 32]).permutation(len(candidates))
         return impression_record(request_id=request_id, user_id=user_id, event_time=event_time,
-                                 model_id=self.model_id, order=[int(i) for i in order],
+                                 model_id=self.model_id, order=order.tolist(),
                                  candidates=candidates, state_features=state_features, k=k)
 
 
@@ -72,8 +80,11 @@ class PopularPolicy:
 
     def rank(self, request_id: str, user_id: str, event_time: int, state_features: npt.ArrayLike,
              candidates: Sequence[tuple[str, npt.ArrayLike]], k: int) -> dict[str, Any]:
-        pop = np.array([float(np.asarray(c[1])[self.column]) for c in candidates])
-        order = [int(i) for i in np.argsort(-pop, kind="stable")]
+        if isinstance(candidates, Candidates):
+            pop = candidates.actions[:, self.column].astype(np.float64)
+        else:
+            pop = np.array([float(np.asarray(c[1])[self.column]) for c in candidates])
+        order = np.argsort(-pop, kind="stable").tolist()
         return impression_record(request_id=request_id, user_id=user_id, event_time=event_time,
                                  model_id=self.model_id, order=order, candidates=candidates,
                                  state_features=state_features, k=k)
@@ -97,11 +108,12 @@ class OraclePolicy:
     def rank(self, request_id: str, user_id: str, event_time: int, state_features: npt.ArrayLike,
              candidates: Sequence[tuple[str, npt.ArrayLike]], k: int) -> dict[str, Any]:
         u = self.user_index[user_id]
-        idx = np.array([self.item_index[c[0]] for c in candidates], dtype=np.int64)
+        ids = candidates.item_ids if isinstance(candidates, Candidates) else [c[0] for c in candidates]
+        idx = np.array([self.item_index[i] for i in ids], dtype=np.int64)
         g = self.grades[u, idx]
         if self.drift is not None:
             g = self.drift.grades(g, idx, event_time if self.frozen_at is None else self.frozen_at)
-        order = [int(i) for i in np.argsort(-g, kind="stable")]
+        order = np.argsort(-g, kind="stable").tolist()
         return impression_record(request_id=request_id, user_id=user_id, event_time=event_time,
                                  model_id=self.model_id, order=order, candidates=candidates,
                                  state_features=state_features, k=k)

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from models.candidates import Candidates
 from models.simulator.arrivals import DEFAULT_START_MS, ArrivalConfig, Arrivals, satisfaction
 from models.simulator.click_models import ClickModel, click_model
 from models.simulator.drift import DriftConfig, NewsDrift
@@ -115,16 +116,17 @@ class Simulator:
         )
         item_ids = world.ml.item_ids
         user_id = world.ml.user_ids[user]
+        cand_list = cands.tolist()
         impression = self.policy.rank(
-            request_id, user_id, event_time, state,
-            [(item_ids[int(c)], actions[j]) for j, c in enumerate(cands)], cfg.k,
+            request_id, user_id, event_time, state, Candidates([item_ids[c] for c in cand_list], actions), cfg.k,
         )
         shown = [str(s["item_id"]) for s in impression["slots"]]
+        item_index = world.item_index
+        idx = np.array([item_index[item] for item in shown], dtype=np.int64)
         if drift is None:
-            grades = [world.grade(user, item) for item in shown]
+            grades = world.grades[user, idx].tolist()
         else:
-            idx = np.array([world.item_index[item] for item in shown], dtype=np.int64)
-            grades = [int(g) for g in drift.grades(world.grades[user, idx], idx, event_time)]
+            grades = drift.grades(world.grades[user, idx], idx, event_time).tolist()
         clicked = self.click_model.sample(grades, self._click_rng)
         click_times = self._click_times(event_time, len(clicked))
         clicks = [
@@ -137,7 +139,7 @@ class Simulator:
         truth = [TruthRow(request_id, item, pos, g)
                  for pos, (item, g) in enumerate(zip(shown, grades, strict=True))]
         long_views = cfg.long_view.sample([grades[p] for p in clicked], self._long_view_rng)
-        return SimStep(impression, clicks, truth, is_return, int(user), tuple(int(c) for c in cands), long_views)
+        return SimStep(impression, clicks, truth, is_return, int(user), tuple(cand_list), long_views)
 
     def _live(self, event_time: int) -> npt.NDArray[np.bool_]:
         assert self.drift is not None
