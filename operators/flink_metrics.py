@@ -7,6 +7,7 @@ Use in a PyFlink function: `self.metrics = WinRateMetrics(runtime_context.get_me
 the new value, not Python gauges: a gauge is a callback into Python, and in thread mode Flink's metric
 query thread called it after a cancelled job's interpreter state was gone, which crashed the whole
 TaskManager (SIGSEGV in take_gil; found on the session cluster, issue 12). A counter lives in the JVM.
+`submit` runs process mode, where a counter is reported once updated: each is updated by 0 when registered.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ class WinRateMetrics:
             self._set(state, "model_version", -1)
             decisions = g.add_group("decisions")
             state.counters = {d: decisions.counter(d.lower()) for d in DECISIONS}
+            # In process mode a counter reaches Flink with its first update (Beam reports updated cells only):
+            # one that stays 0 (no PROBATION yet, no explore win) would be missing from every scrape, and a
+            # dashboard's panel empty instead of 0.
+            for counter in [*(held[0] for held in state.last_row.values()), *state.counters.values()]:
+                counter.inc(0)
             self.models[model_id] = state
         return state
 
