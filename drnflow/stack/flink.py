@@ -98,6 +98,7 @@ class FlinkCluster:
         self.pid_dir = self.home / "pid"
         self.info_file = self.home / "cluster.json"
         self.mark = process.marker(SERVICE, config.state_dir.resolve())
+        self.service_id = process.service_id(SERVICE, config.state_dir.resolve())
 
     def env(self) -> dict[str, str]:
         """Environment for the wheel's scripts (also for `flink run` against this cluster)."""
@@ -108,6 +109,7 @@ class FlinkCluster:
             "FLINK_LOG_DIR": str(self.log_dir),
             "FLINK_PID_DIR": str(self.pid_dir),
             "FLINK_IDENT_STRING": "drnflow",
+            process.SERVICE_ENV: self.service_id,
         })
         return env
 
@@ -240,9 +242,15 @@ class FlinkCluster:
         raise SetupError(f"the new TaskManager did not register within {timeout_s:.0f} s; see {self.log_dir}")
 
     def stop(self, timeout_s: float = 30.0) -> list[int]:
+        """Stop the daemons, then whatever still carries the cluster's environment: the Python workers
+        (process mode) of a TaskManager that was killed outlive it, orphaned, and would run for ever."""
         pids = self.pids()
         if pids:
             process.terminate(pids, timeout_s)
+        workers = process.find_in_environment(self.service_id)
+        if workers:
+            process.terminate(workers, 5.0)
+            pids = [*pids, *workers]
         for pid_file in self.pid_dir.glob("*.pid") if self.pid_dir.exists() else []:
             pid_file.unlink(missing_ok=True)
         return pids

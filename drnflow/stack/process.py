@@ -21,6 +21,32 @@ def marker(service: str, state: Path) -> str:
     return f"-Ddrnflow.service={service}@{state}"
 
 
+#: The environment variable a service's processes carry (`<name>@<state dir>`), inherited by whatever they
+#: start: a killed TaskManager's Python workers live on, orphaned, and are found by it.
+SERVICE_ENV = "DRNFLOW_SERVICE"
+
+
+def service_id(service: str, state: Path) -> str:
+    return f"{service}@{state}"
+
+
+def find_in_environment(value: str) -> list[int]:
+    """Live pids, other than this one, whose environment has SERVICE_ENV=value (only this user's
+    processes' environments can be read, so no one else's process is ever found)."""
+    needle = f"{SERVICE_ENV}={value}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0") and alive(int(entry.name)):
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
