@@ -93,7 +93,7 @@ class EventWriter:
         value = encode_impression(record) if kind == "impression" else serde.encode("Click", record, check=False)
         self.send_raw(kind, str(record["request_id"]).encode(), value, int(record["event_time"]))
 
-    def send_raw(self, kind: str, key: bytes, value: bytes, timestamp_ms: int) -> None:
+    def send_raw(self, kind: str, key: bytes | None, value: bytes, timestamp_ms: int) -> None:
         """Send one already encoded record of `kind`: its key, Avro value and Kafka timestamp (event time)."""
         if self.errors or self._batch_errors:
             self.raise_first_error()

@@ -1,4 +1,5 @@
-"""Event time of an Impression or Click read from the first bytes of its Avro value, without decoding it.
+"""Event time (and request id) of an Impression or Click read from, or rewritten in, the first bytes of its
+Avro value, without decoding it.
 
 Both records start with two strings (request_id, then user_id or item_id) and the long `event_time`
 (schemas/impression.avsc, schemas/click.avsc): skipping two length-prefixed strings and reading one
@@ -44,3 +45,46 @@ def event_time_of(value: bytes | None) -> int | None:
         return t
     except (IndexError, ValueError):
         return None
+
+
+def encode_long(n: int) -> bytes:
+    """The Avro zig-zag varint of a long (the inverse of `_varint`)."""
+    if not -(1 << 63) <= n < (1 << 63):
+        raise OverflowError(f"{n} is out of the range of an Avro long")
+    z = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while z > 0x7F:
+        out.append((z & 0x7F) | 0x80)
+        z >>= 7
+    out.append(z)
+    return bytes(out)
+
+
+#: (request_id as UTF-8, the second field's bytes as written, event_time, the rest of the value).
+EventPrefix = tuple[bytes, bytes, int, bytes]
+
+
+def split_event_prefix(value: bytes | None) -> EventPrefix | None:
+    """An Impression/Click value cut around its request_id and event_time, or None if the bytes cannot hold
+    them. `join_event_prefix` of the parts gives the value back, with a new request_id or event time if asked."""
+    if not value:
+        return None
+    try:
+        length, pos = _varint(value, 0)
+        if length < 0 or pos + length > len(value):
+            return None
+        request_id = value[pos:pos + length]
+        second_at = pos + length
+        length, pos = _varint(value, second_at)
+        if length < 0 or pos + length >= len(value):
+            return None
+        time_at = pos + length
+        t, end = _varint(value, time_at)
+        return request_id, value[second_at:time_at], t, value[end:]
+    except (IndexError, ValueError):
+        return None
+
+
+def join_event_prefix(request_id: bytes, second: bytes, event_time: int, tail: bytes) -> bytes:
+    """The value `split_event_prefix` cut, with this request_id (UTF-8) and event time."""
+    return b"".join((encode_long(len(request_id)), request_id, second, encode_long(event_time), tail))

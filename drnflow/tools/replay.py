@@ -78,7 +78,7 @@ class _Timed:
     record: KafkaRecord
 
 
-def _timed(records: Iterable[KafkaRecord], logical: str) -> Iterator[_Timed]:
+def timed_records(records: Iterable[KafkaRecord], logical: str) -> Iterator[_Timed]:
     schema = TOPIC_SCHEMAS[logical]
     for r in records:
         yield _Timed(record_time(r, schema), logical, r)
@@ -137,6 +137,27 @@ def base_weights(records: Iterable[KafkaRecord], start_time: int | None) -> list
     return kept
 
 
+def copy_base_weights(bootstrap: str, src: TopicNames, dst: TopicNames, start_time: int | None,
+                      writer: RecordWriter, client: Client) -> int:
+    """Write `base_weights` of src's model-weights topic to dst's (created): what a run over the copied range
+    starts from. Returns how many records were written."""
+    parts = require_topics(bootstrap, [src.model_weights, dst.model_weights])
+    weights = [r for p in range(parts[src.model_weights])
+               for r in read_partition(bootstrap, src.model_weights, p, RecordRange(), None, client)]
+    copied = 0
+    for r in base_weights(weights, start_time):
+        partition = r.partition if r.partition < parts[dst.model_weights] else None
+        writer.send(dst.model_weights, r.key, r.value, partition, r.timestamp, r.headers)
+        copied += 1
+    return copied
+
+
+def topics_with_records(bootstrap: str, topics: Sequence[str], client: Client) -> list[str]:
+    """Those of `topics` (existing) that hold a record."""
+    parts = require_topics(bootstrap, list(topics))
+    return [t for t in topics if not _empty(bootstrap, t, parts[t], client)]
+
+
 def _empty(bootstrap: str, topic: str, partitions: int, client: Client) -> bool:
     for p in range(partitions):
         for _ in read_partition(bootstrap, topic, p, RecordRange(), None, client):
@@ -165,12 +186,11 @@ def replay(cfg: ReplayConfig) -> ReplayResult:
                            "or written (check --from/--to and the prefix)")
     create_topics(cfg.bootstrap, dst, TopicSettings(partitions=max(parts.values())))
     dst_parts = require_topics(cfg.bootstrap, [dst.name(t) for t in REPLAYED] + [dst.model_weights])
-    for logical in REPLAYED:
-        if not _empty(cfg.bootstrap, dst.name(logical), dst_parts[dst.name(logical)], cfg.client):
-            raise CommandError(f"topic {dst.name(logical)!r} already holds records; replay into a new --to-prefix")
+    for topic in topics_with_records(cfg.bootstrap, [dst.name(logical) for logical in REPLAYED], cfg.client):
+        raise CommandError(f"topic {topic!r} already holds records; replay into a new --to-prefix")
     streams = [
-        _timed(read_partition(cfg.bootstrap, src.name(logical), p, cfg.range, TOPIC_SCHEMAS[logical], cfg.client),
-               logical)
+        timed_records(read_partition(cfg.bootstrap, src.name(logical), p, cfg.range, TOPIC_SCHEMAS[logical],
+                                     cfg.client), logical)
         for logical in REPLAYED
         for p in range(parts[src.name(logical)])
     ]
@@ -195,12 +215,7 @@ def replay(cfg: ReplayConfig) -> ReplayResult:
         copied = 0
         if cfg.with_weights:
             start = cfg.range.from_time if cfg.range.from_time is not None else first
-            weights = [r for p in range(parts[src.model_weights])
-                       for r in read_partition(cfg.bootstrap, src.model_weights, p, RecordRange(), None, cfg.client)]
-            for r in base_weights(weights, start):
-                writer.send(dst.model_weights, r.key, r.value, r.partition if r.partition < dst_parts[
-                    dst.model_weights] else None, r.timestamp, r.headers)
-                copied += 1
+            copied = copy_base_weights(cfg.bootstrap, src, dst, start, writer, cfg.client)
     finally:
         bar.close()
     writer.close()
