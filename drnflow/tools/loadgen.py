@@ -56,6 +56,9 @@ class LoadgenConfig:
     client: Client = "kafka-python"
     #: Also seed the new model-weights topic with the versions the logged range started from.
     with_weights: bool = True
+    #: Write into topics that hold records already (a soak going on after a pause): the first lap is the first
+    #: one whose event times all come after the newest event there; no weights are seeded.
+    continue_run: bool = False
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -161,9 +164,18 @@ class RatePacer:
             self.behind_s = max(self.behind_s, -ahead)
 
 
+def first_lap_after(traffic: Traffic, newest_ms: int | None) -> int:
+    """The first lap whose event times all come after `newest_ms` (None: lap 0)."""
+    if newest_ms is None or newest_ms < traffic.first_time:
+        return 0
+    return (newest_ms - traffic.first_time) // traffic.lap_shift_ms + 1
+
+
 @dataclass
 class LoadgenResult:
     records: dict[str, int]
+    #: The laps written: first_lap, first_lap + 1, ... (whole ones; a stopped run ends inside the next).
+    first_lap: int
     laps_done: int
     #: Records whose value had no request_id/event_time to rewrite, written as they were.
     passed_through: int
@@ -185,16 +197,14 @@ class LoadgenResult:
 @dataclass
 class _Progress:
     sent: int = 0
-    lap: int = 0
-    #: Records of the laps begun so far that were written as they were.
-    passed_through: int = 0
+    #: Whole laps written.
+    laps: int = 0
 
 
-def _write_laps(traffic: Traffic, laps: int, writer: EventWriter, pacer: RatePacer, deadline: float | None,
-                progress: _Progress, bar: Any) -> str | None:
-    """Writes `laps` laps at the pacer's rate; returns why it stopped early, or None."""
-    for lap in range(laps):
-        progress.lap = lap
+def _write_laps(traffic: Traffic, first: int, laps: int, writer: EventWriter, pacer: RatePacer,
+                deadline: float | None, progress: _Progress, bar: Any) -> str | None:
+    """Writes laps first .. first + laps - 1 at the pacer's rate; returns why it stopped early, or None."""
+    for lap in range(first, first + laps):
         for kind, key, value, t in lap_records(traffic, lap):
             if progress.sent % pacer.every == 0:
                 pacer.wait(progress.sent)
@@ -203,8 +213,16 @@ def _write_laps(traffic: Traffic, laps: int, writer: EventWriter, pacer: RatePac
                     return "--duration ran out"
             writer.send_raw(kind, key, value, t)
             progress.sent += 1
-    progress.lap = laps
+        progress.laps += 1
     return None
+
+
+def _newest_event_time(bootstrap: str, names: TopicNames) -> int | None:
+    from drnflow.tools.monitor_io import newest_event_time
+
+    times = [t for t in (newest_event_time(bootstrap, names.impressions), newest_event_time(bootstrap, names.clicks))
+             if t is not None]
+    return max(times) if times else None
 
 
 def loadgen(cfg: LoadgenConfig, traffic: Traffic | None = None) -> LoadgenResult:
@@ -213,19 +231,24 @@ def loadgen(cfg: LoadgenConfig, traffic: Traffic | None = None) -> LoadgenResult
     from drnflow.stack.kafka import TopicSettings, create_topics
 
     traffic = traffic or read_traffic(cfg.bootstrap, cfg.from_prefix, cfg.range, cfg.client)
-    fit = laps_before_the_future(traffic, int(time.time() * 1000))
-    if fit == 0 or (cfg.laps is not None and cfg.laps > fit):
-        raise CommandError(f"lap {fit + 1} of this range would have event times more than 1 h ahead of this "
-                           f"machine's clock, which the broker refuses (message.timestamp.after.max.ms): {fit} "
-                           "lap(s) fit; use fewer laps or an older range (simulate --start-time)")
-    laps = fit if cfg.laps is None else cfg.laps
     src, dst = TopicNames(cfg.from_prefix), TopicNames(cfg.to_prefix)
     parts = require_topics(cfg.bootstrap, [src.impressions, src.clicks])
     create_topics(cfg.bootstrap, dst, TopicSettings(partitions=max(parts.values())))
-    for topic in topics_with_records(cfg.bootstrap, [dst.impressions, dst.clicks], cfg.client):
-        raise CommandError(f"topic {topic!r} already holds records; write the load into a new --to-prefix")
+    first = 0
+    if cfg.continue_run:
+        first = first_lap_after(traffic, _newest_event_time(cfg.bootstrap, dst))
+    else:
+        for topic in topics_with_records(cfg.bootstrap, [dst.impressions, dst.clicks], cfg.client):
+            raise CommandError(f"topic {topic!r} already holds records; write the load into a new --to-prefix, "
+                               "or go on after its newest event with --continue")
+    fit = laps_before_the_future(traffic, int(time.time() * 1000)) - first
+    if fit <= 0 or (cfg.laps is not None and cfg.laps > fit):
+        raise CommandError(f"lap {first + max(fit, 0) + 1} of this range would have event times more than 1 h ahead "
+                           f"of this machine's clock, which the broker refuses (message.timestamp.after.max.ms): "
+                           f"{max(fit, 0)} lap(s) fit; use fewer laps or an older range (simulate --start-time)")
+    laps = fit if cfg.laps is None else cfg.laps
     copied = 0
-    if cfg.with_weights:
+    if cfg.with_weights and not cfg.continue_run:
         weights_writer = RecordWriter(cfg.bootstrap, cfg.client)
         start = cfg.range.from_time if cfg.range.from_time is not None else traffic.first_time
         copied = copy_base_weights(cfg.bootstrap, src, dst, start, weights_writer, cfg.client)
@@ -237,7 +260,7 @@ def loadgen(cfg: LoadgenConfig, traffic: Traffic | None = None) -> LoadgenResult
     deadline = None if cfg.duration_s is None else pacer.start + cfg.duration_s
     progress = _Progress()
     try:
-        stopped = _write_laps(traffic, laps, writer, pacer, deadline, progress, bar)
+        stopped = _write_laps(traffic, first, laps, writer, pacer, deadline, progress, bar)
     except KeyboardInterrupt:
         stopped = "interrupted"  # what was handed to the writer is flushed below: nothing sent is lost
     finally:
@@ -248,9 +271,8 @@ def loadgen(cfg: LoadgenConfig, traffic: Traffic | None = None) -> LoadgenResult
     if stopped is None and cfg.laps is None:
         stopped = "the next lap's event times would be more than 1 h ahead of the clock"
     seconds = pacer.clock() - pacer.start
-    per_lap = len(traffic.records)
-    in_lap = progress.sent - progress.lap * per_lap
-    passed = sum(1 for r in traffic.records if r[4] is None) * progress.lap + sum(
+    in_lap = progress.sent - progress.laps * len(traffic.records)
+    passed = sum(1 for r in traffic.records if r[4] is None) * progress.laps + sum(
         1 for r in traffic.records[:in_lap] if r[4] is None)
     counts = {"impressions": writer.counts["impression"], "clicks": writer.counts["click"]}
-    return LoadgenResult(counts, progress.lap, passed, copied, seconds, pacer.behind_s, stopped)
+    return LoadgenResult(counts, first, progress.laps, passed, copied, seconds, pacer.behind_s, stopped)

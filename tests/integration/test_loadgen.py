@@ -9,6 +9,7 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,6 +48,17 @@ def logged(bootstrap: str) -> TopicNames:
     return names
 
 
+def events(bootstrap: str, topic: str, schema: str) -> list[dict[str, Any]]:
+    """The decodable records of a topic (the hand-written stream has garbage too)."""
+    out = []
+    for r in read_committed(bootstrap, topic):
+        try:
+            out.append(serde.decode(schema, r.value))
+        except serde.SerdeError:
+            continue
+    return out
+
+
 def test_two_laps_count_the_same_windows_twice(kafka_bootstrap: str, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     src = logged(kafka_bootstrap)
@@ -60,7 +72,8 @@ def test_two_laps_count_the_same_windows_twice(kafka_bootstrap: str, tmp_path: P
     src_clicks = read_committed(kafka_bootstrap, src.clicks)
     n = len(src_imp) + len(src_clicks)
     assert f"wrote {2 * len(src_imp):,} impressions and {2 * len(src_clicks):,} clicks" in out
-    assert "2 whole lap(s)" in out and "1 model-weights records seeded" in out
+    assert f"to {dst.impressions}/{dst.clicks}" in out and ": laps 0-1, " in out
+    assert "1 model-weights records seeded" in out
     assert "6 records without a request_id/event_time written as they were" in out  # 3 garbage values a lap
     assert took >= (2 * n - 4) / 400  # paced to 400 events/s, looking at the clock every 4 records
 
@@ -111,6 +124,22 @@ def test_a_stopped_run_loses_nothing_it_wrote(kafka_bootstrap: str, capsys: pyte
     assert f"wrote {imps:,} impressions and {clicks:,} clicks" in out
     assert 200 <= imps + clicks <= 240  # 1.5 s at 150 events/s
 
+    # After a pause the soak goes on into the same topics: the next lap, all of it new requests, later events.
+    written = events(kafka_bootstrap, dst.impressions, "Impression")
+    before = {d["request_id"] for d in written}
+    newest = max(d["event_time"] for name, schema in ((dst.impressions, "Impression"), (dst.clicks, "Click"))
+                 for d in events(kafka_bootstrap, name, schema))
+    assert main(["loadgen", "--bootstrap", kafka_bootstrap, "--prefix", src.prefix, "--to-prefix", dst.prefix,
+                 "--continue", "--laps", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "0 model-weights records seeded" in out
+    after = events(kafka_bootstrap, dst.impressions, "Impression")
+    added = [d for d in after if d["request_id"] not in before]
+    assert len(added) == len(after) - len(written) == len(events(kafka_bootstrap, src.impressions, "Impression"))
+    lap = {d["request_id"].rsplit("~", 1)[1] for d in added}
+    assert len(lap) == 1 and f": lap {next(iter(lap))}, " in out  # the lap after the one that was stopped
+    assert all(d["event_time"] > newest for d in added)
+
 
 def test_bad_input_gets_one_sentence(kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]) -> None:
     src = logged(kafka_bootstrap)
@@ -127,7 +156,9 @@ def test_bad_input_gets_one_sentence(kafka_bootstrap: str, capsys: pytest.Captur
     cases = [
         ([*base, "--prefix", "nope.", "--to-prefix", "n."], "topic 'nope.impressions' does not exist"),
         ([*base, "--prefix", src.prefix, "--to-prefix", src.prefix], "must differ"),
-        ([*base, "--prefix", src.prefix, "--to-prefix", used.prefix], "already holds records"),
+        ([*base, "--prefix", src.prefix, "--to-prefix", used.prefix], "already holds records; write the load into a "
+                                                                        "new --to-prefix, or go on after its newest "
+                                                                        "event with --continue"),
         ([*base, "--prefix", src.prefix, "--to-prefix", "z.", "--rate", "0"], "--rate must be > 0"),
         ([*base, "--prefix", src.prefix, "--to-prefix", "z.", "--laps", "-1"], "--laps must be >= 1"),
         ([*base, "--prefix", src.prefix, "--to-prefix", "z.", "--duration", "0"], "--duration must be > 0"),

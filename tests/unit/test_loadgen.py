@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from drnflow.tools.loadgen import LAP_ALIGN_MS, RatePacer, Traffic, lap_records, laps_before_the_future
+from drnflow.tools.loadgen import (
+    LAP_ALIGN_MS,
+    RatePacer,
+    Traffic,
+    first_lap_after,
+    lap_records,
+    laps_before_the_future,
+)
 from schemas import serde
 from schemas.event_time import encode_long, event_time_of, join_event_prefix, split_event_prefix
 from tests.integration.minor_update_data import click, impression
@@ -110,3 +117,9 @@ def test_the_pacer_holds_the_rate_and_notes_how_far_it_fell_behind() -> None:
 def test_the_pacer_looks_at_the_clock_every_ten_ms_of_its_schedule() -> None:
     assert [RatePacer(r).every for r in (50.0, 400.0, 10_000.0, 1e6)] == [1, 4, 100, 256]
     assert RatePacer(None).every == 256
+
+
+def test_a_continued_run_starts_with_the_first_lap_after_the_newest_event() -> None:
+    tr = Traffic([], T, T + 59_999)  # laps start at T, T + 1 min, ...
+    assert [first_lap_after(tr, t) for t in (None, T - 5, T, T + 59_999, T + 60_000, T + 10 * 60_000 + 1)] == [
+        0, 0, 1, 1, 2, 11]
