@@ -86,7 +86,7 @@ def make_env(cfg: MinorUpdateConfig) -> StreamExecutionEnvironment:
 
     env: StreamExecutionEnvironment = python_job_env(PythonJobEnv(
         job_name=cfg.job_name, parallelism=cfg.parallelism, checkpoint_interval_ms=cfg.checkpoint_interval_ms,
-        checkpoint_dir=cfg.checkpoint_path(), extra_jars=(jvm_jar(),),
+        checkpoint_dir=cfg.checkpoint_path(), extra_jars=(jvm_jar(),), state_backend=cfg.state_backend,
     ))
     return env
 

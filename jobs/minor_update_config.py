@@ -17,6 +17,7 @@ from models.pdgd_learner import PdgdConfig
 from models.perturbation import DEFAULT_EXPLORE, ExploreParams, Perturbation
 from models.triggers import TriggerConfig
 from operators.dbgd_step import DbgdStepConfig, InitialModel
+from operators.flinkenv import STATE_BACKENDS
 from operators.kafka_io.addressing import (
     add_bootstrap_argument,
     add_prefix_argument,
@@ -101,6 +102,10 @@ class MinorUpdateConfig:
     trigger_every_minor: int | None = None
     checkpoint_interval: int | str = "2 s"
     checkpoint_dir: str | None = None
+    #: Where keyed state lives (operators/flinkenv.STATE_BACKENDS): `hashmap` on the JVM heap (fastest; the
+    #: heap must hold every request of the click horizon), or `rocksdb` on local disk with incremental
+    #: checkpoints (memory bounded; for a horizon's worth of requests larger than the heap).
+    state_backend: str = "hashmap"
     parallelism: int = 1
     job_name: str = "drnflow-minor-update"
     #: Kafka's broker caps transactions at 15 min by default; the sink must stay below it.
@@ -148,6 +153,8 @@ class MinorUpdateConfig:
             raise ValueError("MinorUpdateConfig.initial_state_dim/initial_action_dim must be >= 1")
         if not ((self.alpha is None or math.isfinite(self.alpha)) and math.isfinite(self.eta)):
             raise ValueError("MinorUpdateConfig.alpha and eta must be finite")
+        if self.state_backend not in STATE_BACKENDS:
+            raise ValueError(f"--state-backend must be one of {', '.join(STATE_BACKENDS)}, got {self.state_backend!r}")
         if self.learner not in LEARNERS:
             raise ValueError(f"--learner must be one of {', '.join(LEARNERS)}, got {self.learner!r}")
         self.dbgd_config()  # alpha, eta, perturbation, max_staleness: DbgdConfig's own checks
@@ -270,7 +277,8 @@ class MinorUpdateConfig:
             f"window {f(self.window_ms)}, attribution window {f(self.attribution_window_ms)}, "
             f"out-of-orderness {f(self.out_of_orderness_ms)}, explore {self.explore().describe()}"
             f"{' (pinned)' if self.explore_pinned else ' (unless the served version says otherwise)'}, eta {self.eta}, "
-            f"seed {self.seed}, {'bounded' if self.bounded else 'unbounded'}, topics '{self.topic_prefix}*'"
+            f"seed {self.seed}, {'bounded' if self.bounded else 'unbounded'}, {self.state_backend} state, "
+            f"topics '{self.topic_prefix}*'"
         )
 
 
@@ -307,6 +315,9 @@ _FLAGS: tuple[tuple[str, str, Any, str], ...] = (
     ("--checkpoint-dir", "checkpoint_dir", str,
      "checkpoint folder, or a URI every TaskManager reaches on a real cluster (s3://bucket/path, hdfs://nn/path; "
      "the default is a folder under the state dir)"),
+    ("--state-backend", "state_backend", str,
+     "keyed state: hashmap (on the JVM heap, fastest; the TaskManager heap must hold every request of the click "
+     "horizon) or rocksdb (local disk, incremental checkpoints, memory bounded)"),
     ("--parallelism", "parallelism", int, "Flink parallelism"),
     ("--job-name", "job_name", str, "Flink job name (also the transactional id prefix)"),
 )

@@ -77,6 +77,21 @@ class PythonJobEnv:
     #: A local folder, or a URI Flink's file systems know (s3://, hdfs://, gs://, file://): see checkpoint_uri.
     checkpoint_dir: Path | str
     extra_jars: tuple[Path, ...] = ()
+    #: One of STATE_BACKENDS.
+    state_backend: str = "hashmap"
+
+    def __post_init__(self) -> None:
+        if self.state_backend not in STATE_BACKENDS:
+            raise ValueError(f"state backend must be one of {', '.join(STATE_BACKENDS)}, got {self.state_backend!r}")
+
+
+#: Flink's settings per keyed-state backend. hashmap keeps state as objects on the TaskManager's heap (no
+#: serialization per access) and checkpoints it whole; rocksdb keeps it serialized on local disk, in managed
+#: (off-heap) memory that Flink bounds, and checkpoints only the files changed since the last checkpoint.
+STATE_BACKENDS: dict[str, dict[str, str]] = {
+    "hashmap": {"state.backend.type": "hashmap"},
+    "rocksdb": {"state.backend.type": "rocksdb", "execution.checkpointing.incremental": "true"},
+}
 
 
 def python_execution_mode() -> str:
@@ -121,7 +136,7 @@ def checkpoint_uri(where: Path | str) -> str:
 
 def python_job_env(cfg: PythonJobEnv) -> Any:
     """A StreamExecutionEnvironment for `cfg`: thread mode, EXACTLY_ONCE checkpoints into
-    `checkpoint_dir`, heap state, RESTART_STRATEGY, the connector jars plus `extra_jars`."""
+    `checkpoint_dir`, `state_backend`, RESTART_STRATEGY, the connector jars plus `extra_jars`."""
     from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
 
@@ -136,7 +151,7 @@ def python_job_env(cfg: PythonJobEnv) -> Any:
         "execution.checkpointing.interval": f"{cfg.checkpoint_interval_ms} ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
         "execution.checkpointing.dir": checkpoints,
-        "state.backend.type": "hashmap",
+        **STATE_BACKENDS[cfg.state_backend],
         **RESTART_STRATEGY,
         "pipeline.name": cfg.job_name,
     }.items():
