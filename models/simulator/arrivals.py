@@ -76,6 +76,9 @@ class Arrivals:
         rel = (ts - ts[0]).astype(np.float64) * 1000.0 / config.time_compression
         self._replay_ms = np.rint(rel).astype(np.int64)
         self._cycle_ms = int(self._replay_ms[-1]) + 1000
+        # the same as Python ints, read once per arrival (a numpy scalar read and int() cost more)
+        self._replay_users_list: list[int] = self._replay_users.tolist()
+        self._replay_ms_list: list[int] = self._replay_ms.tolist()
         weights = np.bincount(ml.rating_user, minlength=ml.n_users).astype(np.float64)
         self._user_p = weights / weights.sum()
         self._base_count = 0
@@ -91,9 +94,9 @@ class Arrivals:
         self._base_count += 1
         cfg = self.config
         if cfg.mode == "timestamps":
-            cycle, i = divmod(n, self._replay_users.size)
-            t = cfg.start_ms + cycle * self._cycle_ms + int(self._replay_ms[i])
-            self._push(t, int(self._replay_users[i]))
+            cycle, i = divmod(n, len(self._replay_users_list))
+            t = cfg.start_ms + cycle * self._cycle_ms + self._replay_ms_list[i]
+            self._push(t, self._replay_users_list[i])
         else:
             gap_ms = self._rng.exponential(1000.0 / cfg.rate_per_s)
             self._base_time += gap_ms
