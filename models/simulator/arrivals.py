@@ -81,6 +81,13 @@ class Arrivals:
         self._replay_ms_list: list[int] = self._replay_ms.tolist()
         weights = np.bincount(ml.rating_user, minlength=ml.n_users).astype(np.float64)
         self._user_p = weights / weights.sum()
+        # rng.choice(n, p=p) is cdf = p.cumsum(); cdf /= cdf[-1]; cdf.searchsorted(rng.random(), side="right")
+        # after checking p: the same cdf and draw once per arrival, not the checks and the cumsum each time.
+        # (A p rng.choice would refuse, NaN for a MovieLens without ratings, keeps going to rng.choice.)
+        cdf = self._user_p.cumsum()
+        cdf /= cdf[-1]
+        self._user_cdf = cdf if (np.all(np.isfinite(self._user_p)) and np.all(self._user_p >= 0)
+                                 and abs(self._user_p.sum() - 1.0) < 1e-8) else None
         self._base_count = 0
         self._base_time = float(config.start_ms)
         self._push_next_base()
@@ -100,7 +107,10 @@ class Arrivals:
         else:
             gap_ms = self._rng.exponential(1000.0 / cfg.rate_per_s)
             self._base_time += gap_ms
-            self._push(int(self._base_time), int(self._rng.choice(self._user_p.size, p=self._user_p)))
+            cdf = self._user_cdf
+            user = (int(self._rng.choice(self._user_p.size, p=self._user_p)) if cdf is None
+                    else int(cdf.searchsorted(self._rng.random(), side="right")))
+            self._push(int(self._base_time), user)
 
     def next(self) -> tuple[int, int, bool]:
         """(event_time_ms, user, is_return) of the next arrival; times never decrease."""

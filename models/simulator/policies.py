@@ -61,7 +61,11 @@ class RandomPolicy:
     def rank(self, request_id: str, user_id: str, event_time: int, state_features: npt.ArrayLike,
              candidates: Sequence[tuple[str, npt.ArrayLike]], k: int) -> dict[str, Any]:
         h = int.from_bytes(hashlib.blake2b(request_id.encode(), digest_size=8).digest(), "little")
-        order = np.random.default_rng([self.seed, h & 0xFFFFFFFF, h >> 32]).permutation(len(candidates))
+        key = [self.seed, h & 0xFFFFFFFF, h >> 32]
+        # a seed below 2**32 is one entropy word, as each hash half: SeedSequence makes the same words of the
+        # uint32 array as of the list, and coerces the array faster (operators/ranker.py's request_rng does so)
+        rng = np.random.default_rng(np.array(key, dtype=np.uint32) if 0 <= self.seed <= 0xFFFFFFFF else key)
+        order = rng.permutation(len(candidates))
         return impression_record(request_id=request_id, user_id=user_id, event_time=event_time,
                                  model_id=self.model_id, order=order.tolist(),
                                  candidates=candidates, state_features=state_features, k=k)
