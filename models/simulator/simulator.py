@@ -137,7 +137,8 @@ class Simulator:
         self.total_clicks += len(clicks)
         session_end = click_times[-1] if click_times else event_time
         self.arrivals.feedback(user, session_end, satisfaction([grades[p] for p in clicked]))
-        truth = [TruthRow(request_id, item, pos, g)
+        new = tuple.__new__  # a TruthRow without its Python-level __new__ (the same tuple)
+        truth = [new(TruthRow, (request_id, item, pos, g))
                  for pos, (item, g) in enumerate(zip(shown, grades, strict=True))]
         long_views = cfg.long_view.sample([grades[p] for p in clicked], self._long_view_rng)
         return SimStep(impression, clicks, truth, is_return, int(user), tuple(cand_list), long_views)
