@@ -54,6 +54,11 @@ try:  # the checkout's own Impression encoder (fastavro's, before schemas/fast_e
 except ImportError:
     def encode_impression(r):
         return serde.encode("Impression", r, check=False)
+try:  # and its Click encoder (fastavro's, before encode_click)
+    from schemas.fast_encode import encode_click
+except ImportError:
+    def encode_click(r):
+        return serde.encode("Click", r, check=False)
 n, repeats = int(sys.argv[1]), int(sys.argv[2])
 world = datasets.world()
 def sim():
@@ -63,7 +68,7 @@ def alone(m):
         pass
 def encoded(m):
     for kind, r in event_time_order(sim().run(m)):
-        encode_impression(r) if kind == "impression" else serde.encode("Click", r, check=False)
+        encode_impression(r) if kind == "impression" else encode_click(r)
 alone(200)
 for name, fn in (("alone", alone), ("encoded", encoded)):
     rates = []

@@ -40,9 +40,17 @@ class Candidates(Sequence[tuple[str, npt.NDArray[np.float32]]]):
         return zip(self.item_ids, self.actions, strict=True)
 
 
+def candidate_rows(candidates: Sequence[tuple[str, npt.ArrayLike]]) -> tuple[list[str], npt.NDArray[Any]]:
+    """(item ids, actions (M, d) in their own dtype) of any candidate sequence, read-only by convention: a
+    Candidates' own list and array (nothing copied), or the pairs' rows stacked (float64 rows stay float64,
+    so a policy that reads them as float64 sees the exact values)."""
+    if isinstance(candidates, Candidates):
+        return candidates.item_ids, candidates.actions
+    return [c[0] for c in candidates], np.asarray([c[1] for c in candidates])
+
+
 def candidate_arrays(candidates: Sequence[tuple[str, npt.ArrayLike]]
                      ) -> tuple[list[str], npt.NDArray[np.float32]]:
     """(item ids, float32 actions (M, d), a fresh array) of any candidate sequence; cheap for Candidates."""
-    if isinstance(candidates, Candidates):
-        return list(candidates.item_ids), np.array(candidates.actions, dtype=np.float32)
-    return [c[0] for c in candidates], np.asarray([c[1] for c in candidates], dtype=np.float32)
+    ids, actions = candidate_rows(candidates)
+    return list(ids), np.array(actions, dtype=np.float32)

@@ -20,8 +20,7 @@ from kafka.errors import InvalidTimestampError, KafkaError, KafkaTimeoutError, f
 
 from models.simulator.stream import event_time_order
 from operators.kafka_io.clients import MAX_FETCH_BYTES, confluent_producer
-from schemas import serde
-from schemas.fast_encode import encode_impression
+from schemas.fast_encode import encode_click, encode_impression
 from schemas.topics import TopicNames
 
 #: (kind "impression" | "click", record) -> None, called before each record is sent.
@@ -90,7 +89,7 @@ class EventWriter:
             self.errors.append(error)
 
     def send(self, kind: str, record: dict[str, Any]) -> None:
-        value = encode_impression(record) if kind == "impression" else serde.encode("Click", record, check=False)
+        value = encode_impression(record) if kind == "impression" else encode_click(record)
         self.send_raw(kind, str(record["request_id"]).encode(), value, int(record["event_time"]))
 
     def send_raw(self, kind: str, key: bytes | None, value: bytes, timestamp_ms: int) -> None:

@@ -1,5 +1,6 @@
 """A hand-written Avro binary encoder of Impression, byte for byte what `serde.encode` writes, for the
-simulator's hot path (fastavro spent ~90 µs on one impression's 10 x 26 + 16 floats; this takes a fraction).
+simulator's hot path (fastavro spent ~90 µs on one impression's 10 x 26 + 16 floats; this takes a fraction), and
+one of Click (`encode_click`, `CLICK_LAYOUT`), which fastavro took ~4 µs for.
 
 Written for one layout of schemas/impression.avsc: `IMPRESSION_LAYOUT` is that layout (the wire schema's
 field names and types, docs and defaults left out). When the schema file says anything else, the fast
@@ -94,6 +95,20 @@ def _layout_matches() -> bool:
 
 ACTIVE = _layout_matches()
 
+#: schemas/click.avsc's wire layout, as IMPRESSION_LAYOUT is the Impression's.
+CLICK_LAYOUT: list[tuple[str, Any]] = [
+    ("request_id", "string"), ("item_id", "string"), ("event_time", {"type": "long"}),
+    ("user_id", ["null", "string"]),
+]
+
+
+def _click_layout_matches() -> bool:
+    schema = _strip(serde.parsed_schema("Click"))
+    return [(f["name"], f["type"]) for f in schema["fields"]] == CLICK_LAYOUT
+
+
+CLICK_ACTIVE = _click_layout_matches()
+
 
 def _fast(r: Mapping[str, Any]) -> bytes:
     parts = [_string(r["request_id"]), _string(r["user_id"]), _long(r["event_time"]), _string(r["model_id"]),
@@ -129,3 +144,20 @@ def encode_impression(record: Mapping[str, Any]) -> bytes:
         except (KeyError, TypeError, ValueError, OverflowError, struct.error, AttributeError):
             pass
     return serde.encode("Impression", record, check=False)
+
+
+def _fast_click(r: Mapping[str, Any]) -> bytes:
+    user_id = r["user_id"]
+    return (_string(r["request_id"]) + _string(r["item_id"]) + _long(r["event_time"])
+            + (b"\x00" if user_id is None else b"\x02" + _string(user_id)))
+
+
+def encode_click(record: Mapping[str, Any]) -> bytes:
+    """The Avro binary of a Click, as `serde.encode("Click", record, check=False)` writes it (fastavro took ~4 µs
+    a click); anything the fast path does not expect (a numpy int, a missing field) is fastavro's to encode."""
+    if CLICK_ACTIVE:
+        try:
+            return _fast_click(record)
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
+            pass
+    return serde.encode("Click", record, check=False)

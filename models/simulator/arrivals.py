@@ -76,8 +76,18 @@ class Arrivals:
         rel = (ts - ts[0]).astype(np.float64) * 1000.0 / config.time_compression
         self._replay_ms = np.rint(rel).astype(np.int64)
         self._cycle_ms = int(self._replay_ms[-1]) + 1000
+        # the same as Python ints, read once per arrival (a numpy scalar read and int() cost more)
+        self._replay_users_list: list[int] = self._replay_users.tolist()
+        self._replay_ms_list: list[int] = self._replay_ms.tolist()
         weights = np.bincount(ml.rating_user, minlength=ml.n_users).astype(np.float64)
         self._user_p = weights / weights.sum()
+        # rng.choice(n, p=p) is cdf = p.cumsum(); cdf /= cdf[-1]; cdf.searchsorted(rng.random(), side="right")
+        # after checking p: the same cdf and draw once per arrival, not the checks and the cumsum each time.
+        # (A p rng.choice would refuse, NaN for a MovieLens without ratings, keeps going to rng.choice.)
+        cdf = self._user_p.cumsum()
+        cdf /= cdf[-1]
+        self._user_cdf = cdf if (np.all(np.isfinite(self._user_p)) and np.all(self._user_p >= 0)
+                                 and abs(self._user_p.sum() - 1.0) < 1e-8) else None
         self._base_count = 0
         self._base_time = float(config.start_ms)
         self._push_next_base()
@@ -91,13 +101,16 @@ class Arrivals:
         self._base_count += 1
         cfg = self.config
         if cfg.mode == "timestamps":
-            cycle, i = divmod(n, self._replay_users.size)
-            t = cfg.start_ms + cycle * self._cycle_ms + int(self._replay_ms[i])
-            self._push(t, int(self._replay_users[i]))
+            cycle, i = divmod(n, len(self._replay_users_list))
+            t = cfg.start_ms + cycle * self._cycle_ms + self._replay_ms_list[i]
+            self._push(t, self._replay_users_list[i])
         else:
             gap_ms = self._rng.exponential(1000.0 / cfg.rate_per_s)
             self._base_time += gap_ms
-            self._push(int(self._base_time), int(self._rng.choice(self._user_p.size, p=self._user_p)))
+            cdf = self._user_cdf
+            user = (int(self._rng.choice(self._user_p.size, p=self._user_p)) if cdf is None
+                    else int(cdf.searchsorted(self._rng.random(), side="right")))
+            self._push(int(self._base_time), user)
 
     def next(self) -> tuple[int, int, bool]:
         """(event_time_ms, user, is_return) of the next arrival; times never decrease."""

@@ -45,6 +45,15 @@ def _grades(grades: Sequence[int] | npt.NDArray[np.integer]) -> npt.NDArray[np.i
     return g
 
 
+def grade_list(grades: Sequence[int] | npt.NDArray[np.integer]) -> list[int]:
+    """`grades` as a list of ints in 0..MAX_GRADE: a list of such ints as it is (the simulator's, no numpy
+    round trip), anything else through `_grades` (which flattens, casts and refuses what is out of range)."""
+    if type(grades) is list and all(type(g) is int and 0 <= g <= MAX_GRADE for g in grades):
+        return grades
+    out: list[int] = _grades(grades).tolist()
+    return out
+
+
 @dataclass(frozen=True)
 class CascadeModel:
     name: str
@@ -56,15 +65,15 @@ class CascadeModel:
         _check_probs(self.name, "p_stop", self.p_stop, MAX_GRADE + 1)
 
     def sample(self, grades: Sequence[int] | npt.NDArray[np.integer], rng: np.random.Generator) -> list[int]:
-        g = _grades(grades)
-        u = rng.random((g.size, 2))
-        pc = np.asarray(self.p_click)[g]
-        ps = np.asarray(self.p_stop)[g]
+        g = grade_list(grades)
+        # Python floats compare as the float64 arrays did; a list is read without numpy's per-item cost
+        u = rng.random((len(g), 2)).tolist()
+        pc, ps = self.p_click, self.p_stop
         clicked: list[int] = []
-        for i in range(g.size):
-            if u[i, 0] < pc[i]:
+        for i, (gi, (u_click, u_stop)) in enumerate(zip(g, u, strict=True)):
+            if u_click < pc[gi]:
                 clicked.append(i)
-                if u[i, 1] < ps[i]:
+                if u_stop < ps[gi]:
                     break
         return clicked
 

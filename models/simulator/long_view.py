@@ -29,8 +29,12 @@ class LongViewConfig:
 
     def sample(self, clicked_grades: Sequence[int], rng: np.random.Generator) -> tuple[bool, ...]:
         """One flag per click, in the clicks' order; one uniform per click."""
-        p = np.asarray(self.p_by_grade)[np.asarray(clicked_grades, dtype=np.int64)]
-        return tuple(bool(x) for x in rng.random(p.size) < p)
+        g = clicked_grades
+        if type(g) is list and all(type(x) is int and 0 <= x <= MAX_GRADE for x in g):  # the simulator's
+            p = self.p_by_grade
+            return tuple(u < p[x] for u, x in zip(rng.random(len(g)).tolist(), g, strict=True))
+        pa = np.asarray(self.p_by_grade)[np.asarray(g, dtype=np.int64)]
+        return tuple(bool(x) for x in rng.random(pa.size) < pa)
 
     def probabilities(self, model: ClickModel,
                       grades: Sequence[int] | npt.NDArray[np.integer]) -> npt.NDArray[np.float64]:

@@ -4,13 +4,14 @@ runs without a model: random, popular, and an oracle that ranks by the true grad
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from itertools import repeat
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from models.candidates import Candidates
+from models.candidates import candidate_rows
 from models.simulator.world import POPULARITY_COLUMN
 from schemas.records import impression_record as build_impression
 
@@ -33,15 +34,10 @@ def impression_record(
 ) -> dict[str, Any]:
     """An Impression (schemas/impression.avsc) of the first k candidates of `order`, all CURRENT."""
     shown = list(order[:k])
-    slots: Iterable[tuple[str, str, list[float], None]]
-    if isinstance(candidates, Candidates):  # the shown rows in one fancy index, not k row views
-        ids = candidates.item_ids
-        slots = zip([ids[j] for j in shown], ["CURRENT"] * len(shown),
-                    np.asarray(candidates.actions[shown], dtype=np.float32).tolist(), [None] * len(shown),
-                    strict=True)
-    else:
-        slots = ((candidates[j][0], "CURRENT", np.asarray(candidates[j][1], dtype=np.float32).tolist(), None)
-                 for j in shown)
+    ids, actions = candidate_rows(candidates)
+    # the shown rows in one fancy index, not k row views; float32 as the schema's features are
+    features = np.asarray(actions[shown], dtype=np.float32).tolist()
+    slots = zip([ids[j] for j in shown], repeat("CURRENT"), features, repeat(None))
     return build_impression(
         request_id=request_id,
         user_id=user_id,
@@ -65,7 +61,11 @@ class RandomPolicy:
     def rank(self, request_id: str, user_id: str, event_time: int, state_features: npt.ArrayLike,
              candidates: Sequence[tuple[str, npt.ArrayLike]], k: int) -> dict[str, Any]:
         h = int.from_bytes(hashlib.blake2b(request_id.encode(), digest_size=8).digest(), "little")
-        order = np.random.default_rng([self.seed, h & 0xFFFFFFFF, h >> 32]).permutation(len(candidates))
+        key = [self.seed, h & 0xFFFFFFFF, h >> 32]
+        # a seed below 2**32 is one entropy word, as each hash half: SeedSequence makes the same words of the
+        # uint32 array as of the list, and coerces the array faster (operators/ranker.py's request_rng does so)
+        rng = np.random.default_rng(np.array(key, dtype=np.uint32) if 0 <= self.seed <= 0xFFFFFFFF else key)
+        order = rng.permutation(len(candidates))
         return impression_record(request_id=request_id, user_id=user_id, event_time=event_time,
                                  model_id=self.model_id, order=order.tolist(),
                                  candidates=candidates, state_features=state_features, k=k)
@@ -80,10 +80,7 @@ class PopularPolicy:
 
     def rank(self, request_id: str, user_id: str, event_time: int, state_features: npt.ArrayLike,
              candidates: Sequence[tuple[str, npt.ArrayLike]], k: int) -> dict[str, Any]:
-        if isinstance(candidates, Candidates):
-            pop = candidates.actions[:, self.column].astype(np.float64)
-        else:
-            pop = np.array([float(np.asarray(c[1])[self.column]) for c in candidates])
+        pop = candidate_rows(candidates)[1][:, self.column].astype(np.float64)
         order = np.argsort(-pop, kind="stable").tolist()
         return impression_record(request_id=request_id, user_id=user_id, event_time=event_time,
                                  model_id=self.model_id, order=order, candidates=candidates,
@@ -108,7 +105,7 @@ class OraclePolicy:
     def rank(self, request_id: str, user_id: str, event_time: int, state_features: npt.ArrayLike,
              candidates: Sequence[tuple[str, npt.ArrayLike]], k: int) -> dict[str, Any]:
         u = self.user_index[user_id]
-        ids = candidates.item_ids if isinstance(candidates, Candidates) else [c[0] for c in candidates]
+        ids = candidate_rows(candidates)[0]
         idx = np.array([self.item_index[i] for i in ids], dtype=np.int64)
         g = self.grades[u, idx]
         if self.drift is not None:

@@ -118,7 +118,8 @@ class Simulator:
         user_id = world.ml.user_ids[user]
         cand_list = cands.tolist()
         impression = self.policy.rank(
-            request_id, user_id, event_time, state, Candidates([item_ids[c] for c in cand_list], actions), cfg.k,
+            request_id, user_id, event_time, state, Candidates(list(map(item_ids.__getitem__, cand_list)), actions),
+            cfg.k,
         )
         shown = [str(s["item_id"]) for s in impression["slots"]]
         item_index = world.item_index
@@ -136,7 +137,8 @@ class Simulator:
         self.total_clicks += len(clicks)
         session_end = click_times[-1] if click_times else event_time
         self.arrivals.feedback(user, session_end, satisfaction([grades[p] for p in clicked]))
-        truth = [TruthRow(request_id, item, pos, g)
+        new = tuple.__new__  # a TruthRow without its Python-level __new__ (the same tuple)
+        truth = [new(TruthRow, (request_id, item, pos, g))
                  for pos, (item, g) in enumerate(zip(shown, grades, strict=True))]
         long_views = cfg.long_view.sample([grades[p] for p in clicked], self._long_view_rng)
         return SimStep(impression, clicks, truth, is_return, int(user), tuple(cand_list), long_views)
@@ -150,12 +152,16 @@ class Simulator:
         if n == 0:
             return []
         cfg = self.config
-        gaps = self._delay_rng.exponential(1.0, size=n)
-        gaps[0] = 2.0 + gaps[0] * cfg.first_click_delay_s
-        gaps[1:] = 1.0 + gaps[1:] * cfg.next_click_delay_s
-        offsets = np.minimum(np.cumsum(gaps), cfg.max_click_delay_s)
+        gaps = self._delay_rng.exponential(1.0, size=n).tolist()
+        # the float64 ops numpy did (a multiply, an add, a running sum, a min), in that order, on Python floats
+        nxt, cap = cfg.next_click_delay_s, cfg.max_click_delay_s
+        offset = 2.0 + gaps[0] * cfg.first_click_delay_s
         # strictly after the impression, non-decreasing, within the window (cap keeps ties possible)
-        return [event_time + int(o * 1000) for o in offsets]
+        times = [event_time + int(min(offset, cap) * 1000)]
+        for gap in gaps[1:]:
+            offset += 1.0 + gap * nxt
+            times.append(event_time + int(min(offset, cap) * 1000))
+        return times
 
     def run(self, n: int) -> Iterator[SimStep]:
         for _ in range(n):

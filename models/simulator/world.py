@@ -124,11 +124,13 @@ class World:
         chosen = np.empty(0, dtype=np.int64)
         if n_pop:
             # Gumbel top-k = sampling without replacement ∝ popularity, vectorised (rng.choice with
-            # p and replace=False was the simulator's bottleneck).
-            keys = self._log_popularity + rng.gumbel(size=n_items)
+            # p and replace=False was the simulator's bottleneck). The negated keys, -(log p + G), are
+            # (-log p) - G in one ufunc into the draws' own array: the same order (negation is exact).
+            neg_keys = rng.gumbel(size=n_items)
+            np.subtract(self._neg_log_popularity, neg_keys, out=neg_keys)
             if allowed is not None:
-                keys = np.where(allowed, keys, -np.inf)
-            chosen = np.argpartition(-keys, n_pop - 1)[:n_pop]
+                neg_keys = np.where(allowed, neg_keys, np.inf)
+            chosen = np.argpartition(neg_keys, n_pop - 1)[:n_pop]
         if m > n_pop:
             keys = rng.random(n_items)
             if allowed is not None:
@@ -136,12 +138,34 @@ class World:
             keys[chosen] = 2.0  # never picked twice
             rest = np.argpartition(keys, m - n_pop - 1)[: m - n_pop]
             chosen = np.concatenate([chosen, rest])
-        return chosen.astype(np.int64)
+        return chosen.astype(np.int64, copy=False)
 
     @cached_property
     def _log_popularity(self) -> npt.NDArray[np.float64]:
         with np.errstate(divide="ignore"):
             return np.log(self.popularity.astype(np.float64))
+
+    @cached_property
+    def _neg_log_popularity(self) -> npt.NDArray[np.float64]:
+        return -self._log_popularity
+
+    @cached_property
+    def _action_block(self) -> F32:
+        """Every item's action row with the two per-user columns (dot, pred) left 0: a request's actions are
+        one gather of it and two column writes."""
+        static = self._item_static
+        block = np.zeros((static.shape[0], ACTION_DIM), dtype=np.float32)
+        block[:, : static.shape[1]] = static
+        return block
+
+    def _hour_features(self, second_of_day: int) -> tuple[float, float]:
+        """(sin, cos) of the hour-of-day angle, as features computes them (cached per second of the day)."""
+        cache = self.__dict__.setdefault("_hour_cache", {})
+        got = cache.get(second_of_day)
+        if got is None:
+            angle = 2 * np.pi * (second_of_day / 3600.0) / 24.0
+            got = cache[second_of_day] = (np.sin(angle), np.cos(angle))
+        return got
 
     def features(
         self, user: int, candidates: npt.ArrayLike, *, event_time: int = 0, activeness: float = 0.0,
@@ -154,16 +178,16 @@ class World:
         user·item dot, the feature MF's predicted rating (centred).
         """
         cand = np.asarray(candidates, dtype=np.int64)
-        hour = (event_time // 1000 % 86400) / 3600.0
-        angle = 2 * np.pi * hour / 24.0
-        state = np.concatenate([
-            self._user_static[user],
-            np.array([activeness, np.sin(angle), np.cos(angle), 1.0], dtype=np.float32),
-        ]).astype(np.float32)
+        user_static = self._user_static[user]
+        state = np.empty(user_static.size + 4, dtype=np.float32)
+        state[: user_static.size] = user_static
+        state[user_static.size:] = (activeness, *self._hour_features(event_time // 1000 % 86400), 1.0)
         fm = self.feature_model
         dot = fm.item_vec[cand] @ fm.user_vec[user]
         pred = fm.mu + fm.user_bias[user] + fm.item_bias[cand] + dot - 3.5
-        actions = np.hstack([self._item_static[cand], dot[:, None], pred[:, None]]).astype(np.float32)
+        actions = self._action_block[cand]
+        actions[:, -2] = dot
+        actions[:, -1] = pred
         if item_age is not None:  # a drifting world: the item's age (share of its lifetime) replaces its year
             actions[:, YEAR_COLUMN] = np.asarray(item_age, dtype=np.float32)
         return state, actions
