@@ -251,16 +251,48 @@ def _dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
+def _job_jvm(pgid: int) -> int | None:
+    """The pid of the job's JVM (PyFlink's gateway `java`, where the local cluster runs), by process group."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            comm = (proc / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm == "java" and int(stat.rsplit(")", 1)[1].split()[2]) == pgid:
+            return int(proc.name)
+    return None
+
+
+def live_heap(pid: int) -> tuple[int, dict[str, tuple[int, int]]]:
+    """(bytes, {class: (instances, bytes)}) of the live objects on a JVM's heap: `jcmd GC.class_histogram` runs
+    a full GC first, so only what is reachable counts."""
+    out = subprocess.run(["jcmd", str(pid), "GC.class_histogram"], capture_output=True, text=True, check=True,
+                         timeout=300).stdout
+    classes: dict[str, tuple[int, int]] = {}
+    total = 0
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "Total":
+            total = int(parts[2])
+        elif len(parts) >= 4 and parts[0].endswith(":"):
+            classes[parts[3]] = (int(parts[1]), int(parts[2]))
+    return total, classes
+
+
 def state_size(bootstrap: str, impressions: int, work: Path) -> None:
-    """Checkpoint bytes per request the attribution state holds within the click horizon: an unbounded job
-    (heap state, full checkpoints) reads `impressions` requests spread over less than the 24 h horizon; once
-    its checkpoints stop growing it holds all of them, nearly all past their outcome (the compact form: event
-    time and item ids), and a checkpoint's size is that state's serialized size."""
+    """Heap and checkpoint bytes per request the attribution state holds within the click horizon: an unbounded
+    job (heap state, full checkpoints) starts on empty topics; once it runs, its JVM's live heap is read (a full
+    GC, `jcmd GC.class_histogram`), then `impressions` requests spread over less than the 24 h horizon are
+    produced. Once its checkpoints stop growing it holds all of them, nearly all past their outcome (the compact
+    form: event time and packed item ids; the last attribution window's are not yet), a checkpoint's size is
+    that state's serialized size, and the live heap minus the first reading is what holding them costs."""
     from drnflow.stack.kafka import create_topics
 
     names = TopicNames(f"state{uuid.uuid4().hex[:6]}.")
     create_topics(bootstrap, names)
-    produce_bench_data(bootstrap, names, impressions, seed=3)
     ckpt = work / "ckpt-state"
     job_name = "bench-state"
     cmd = [sys.executable, "-m", "jobs.minor_update", "--bootstrap", bootstrap, "--prefix", names.prefix,
@@ -274,18 +306,34 @@ def state_size(bootstrap: str, impressions: int, work: Path) -> None:
                       key=lambda d: int(d.name.split("-")[1]))
 
     # The state has taken in every request once full checkpoints stop growing: three in a row within 1%
-    # (Flink keeps only the newest one: sizes are noted as the checkpoints appear).
+    # (Flink keeps only the newest one: sizes are noted as the checkpoints appear), each well above the empty
+    # job's.
     sizes: dict[str, int] = {}
-    newest, size = None, 0
+    newest, size, empty_size = None, 0, 0
+    heap0: tuple[int, dict[str, tuple[int, int]]] | None = None
+    heap1: tuple[int, dict[str, tuple[int, int]]] | None = None
     try:
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline and job.poll() is None:
+        deadline = time.monotonic() + 420
+        while time.monotonic() < deadline and job.poll() is None and not complete():
+            time.sleep(0.5)  # the job is running once its first checkpoint is complete
+        pid = _job_jvm(job.pid)
+        if complete() and pid is not None:
+            time.sleep(3)
+            heap0 = live_heap(pid)
+            for d in complete():
+                sizes[d.name] = empty_size = max(empty_size, _dir_bytes(d))
+            produce_bench_data(bootstrap, names, impressions, seed=3)
+            deadline = time.monotonic() + 600
+        while heap0 is not None and time.monotonic() < deadline and job.poll() is None:
             for d in complete():
                 if d.name not in sizes:
                     sizes[d.name] = _dir_bytes(d)
             last = list(sizes.values())[-3:]
-            if len(last) == 3 and last[-1] > 0 and (max(last) - min(last)) <= 0.01 * last[-1] and len(sizes) > 5:
+            if (len(last) == 3 and min(last) > 10 * empty_size + 1_000_000
+                    and (max(last) - min(last)) <= 0.01 * last[-1]):
                 newest, size = complete()[-1], last[-1]
+                assert pid is not None
+                heap1 = live_heap(pid)
                 break
             time.sleep(0.5)
     finally:
@@ -296,14 +344,25 @@ def state_size(bootstrap: str, impressions: int, work: Path) -> None:
             except subprocess.TimeoutExpired:
                 os.killpg(job.pid, signal.SIGKILL)
         log.close()
-    if newest is None:
+    if newest is None or heap0 is None or heap1 is None:
         print(f"state size: no stable checkpoint; see {work / 'state-job.log'}")
         return
     per_request = size / impressions
-    print(f"state size: {impressions} requests (10 slots, item ids like 'item12345') within the click horizon: "
-          f"checkpoint {newest.name} {size / 1e6:.1f} MB = {per_request:.0f} bytes per request = "
-          f"{per_request * 1e6 / 1e9:.2f} GB per 1M requests held; a 24 h horizon at 1,000 requests/s holds 86.4M "
-          f"requests: {per_request * 86.4e6 / 1e9:.0f} GB of heap state (the horizon is --click-horizon)")
+    heap_per_request = (heap1[0] - heap0[0]) / impressions
+    print(f"state size: {impressions} requests (10 slots, item ids like 'item12345') within the click horizon "
+          f"(load {os.getloadavg()[0]:.1f}):\n"
+          f"  heap: {(heap1[0] - heap0[0]) / 1e6:.1f} MB of live objects more than the empty job's = "
+          f"{heap_per_request:.0f} bytes per request\n"
+          f"  checkpoint {newest.name}: {size / 1e6:.1f} MB = {per_request:.0f} bytes per request")
+    grown = sorted(((b1 - heap0[1].get(k, (0, 0))[1], n1 - heap0[1].get(k, (0, 0))[0], k)
+                    for k, (n1, b1) in heap1[1].items()), reverse=True)
+    print("  largest heap growth by class (bytes per request, instances per request):")
+    for b, n, k in grown[:10]:
+        print(f"    {b / impressions:7.1f}  {n / impressions:6.2f}  {k}")
+    print(f"  a 24 h horizon at R requests/s holds 86,400·R requests: at 1,000/s {heap_per_request * 86.4e6 / 1e9:.0f} "
+          f"GB of heap ({per_request * 86.4e6 / 1e9:.0f} GB per full checkpoint); a TaskManager's heap bounds R "
+          f"(e.g. 1 GB of heap for state: {1e9 / heap_per_request / 86_400:.1f} requests/s over 24 h); shorten "
+          "--click-horizon, or scale out (the state is keyed by request_id)")
 
 
 def latency(bootstrap: str, seconds: float, work: Path) -> None:
