@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from schemas import serde
+from schemas.event_time import encode_long
 
 IMPRESSION_LAYOUT: list[tuple[str, Any]] = [
     ("request_id", "string"), ("user_id", "string"), ("event_time", {"type": "long"}), ("model_id", "string"),
@@ -34,26 +35,13 @@ IMPRESSION_LAYOUT: list[tuple[str, Any]] = [
 ]
 
 _TEAM = {"CURRENT": 0, "EXPLORE": 1}
-
-def _varint(n: int) -> bytes:
-    z = (n << 1) ^ (n >> 63)
-    if not -(1 << 63) <= n < (1 << 63):
-        raise OverflowError(f"{n} is out of the range of an Avro long")
-    out = bytearray()
-    while z > 0x7F:
-        out.append((z & 0x7F) | 0x80)
-        z >>= 7
-    out.append(z)
-    return bytes(out)
-
-
-_SMALL = [_varint(n) for n in range(-512, 512)]  # the zigzag varints of -512..511
+_SMALL = [encode_long(n) for n in range(-512, 512)]  # the zigzag varints of -512..511
 
 
 def _long(n: int) -> bytes:
     if type(n) is not int:
         raise TypeError(f"expected an int, got {type(n).__name__}")
-    return _SMALL[n + 512] if -512 <= n < 512 else _varint(n)
+    return _SMALL[n + 512] if -512 <= n < 512 else encode_long(n)
 
 
 def _string(s: str) -> bytes:

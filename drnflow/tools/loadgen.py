@@ -23,6 +23,7 @@ from typing import Any
 from drnflow.errors import CommandError
 from drnflow.tools.replay import (
     REPLAYED,
+    check_prefixes,
     copy_base_weights,
     merge_by_event_time,
     timed_records,
@@ -62,11 +63,7 @@ class LoadgenConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        TopicNames(self.from_prefix)
-        TopicNames(self.to_prefix)
-        if self.from_prefix == self.to_prefix:
-            raise ValueError(f"--to-prefix must differ from the source prefix {self.from_prefix!r}: loadgen writes "
-                             "into new topics")
+        check_prefixes(self.from_prefix, self.to_prefix, "loadgen")
         if self.rate is not None and not self.rate > 0:
             raise ValueError(f"--rate must be > 0 events/s, got {self.rate}")
         if self.laps is not None and self.laps < 1:

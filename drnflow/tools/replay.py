@@ -31,6 +31,15 @@ from schemas.topics import TOPIC_SCHEMAS, TopicNames
 REPLAYED = ("impressions", "clicks")
 
 
+def check_prefixes(from_prefix: str, to_prefix: str, command: str) -> None:
+    """Both prefixes valid and different: a command that copies a log writes into other topics than it reads."""
+    TopicNames(from_prefix)
+    TopicNames(to_prefix)
+    if from_prefix == to_prefix:
+        raise ValueError(f"--to-prefix must differ from the source prefix {from_prefix!r}: {command} writes into "
+                         "new topics")
+
+
 @dataclass(frozen=True)
 class ReplayConfig:
     bootstrap: str
@@ -45,11 +54,7 @@ class ReplayConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        TopicNames(self.from_prefix)
-        TopicNames(self.to_prefix)
-        if self.from_prefix == self.to_prefix:
-            raise ValueError(f"--to-prefix must differ from the source prefix {self.from_prefix!r}: replay writes "
-                             "into new topics")
+        check_prefixes(self.from_prefix, self.to_prefix, "replay")
         if self.speed is not None and not self.speed > 0:
             raise ValueError(f"--speed must be > 0, got {self.speed}")
 

@@ -15,6 +15,9 @@ T0 = 1_700_000_000_000  # a multiple of every window size used here
 WINDOW_MS = 10_000
 ATTRIBUTION_MS = 5_000
 OOO_MS = 1_000
+#: The minor-update job's flags for these windows, as a command line (replay's and loadgen's job runs).
+JOB_FLAGS = ["--window", f"{WINDOW_MS} ms", "--attribution-window", f"{ATTRIBUTION_MS} ms", "--out-of-orderness",
+             f"{OOO_MS} ms", "--seed", "3", "--checkpoint-interval", "300 ms"]
 
 
 def impression(rid: str, t: int, model_id: str, version: int, seed: int, teams: str) -> dict[str, Any]:

@@ -20,10 +20,8 @@ from jobs.minor_update_config import MinorUpdateConfig
 from schemas import serde
 from schemas.topics import TopicNames
 from tests.integration.minor_update_data import (
-    ATTRIBUTION_MS,
-    OOO_MS,
+    JOB_FLAGS,
     T0,
-    WINDOW_MS,
     hand_written_stream,
     impression,
     initial_major,
@@ -34,8 +32,6 @@ from tests.integration.minor_update_data import (
 
 pytestmark = pytest.mark.integration
 
-JOB_FLAGS = ["--window", f"{WINDOW_MS} ms", "--attribution-window", f"{ATTRIBUTION_MS} ms", "--out-of-orderness",
-             f"{OOO_MS} ms", "--seed", "3", "--checkpoint-interval", "300 ms"]
 SHIFT = 60_000  # the hand-written stream spans under a minute of event time
 
 
