@@ -257,7 +257,7 @@ def _publish(args: argparse.Namespace, topic: str, records: list[dict[str, Any]]
 
 def _start_ms(args: argparse.Namespace, topics: Any) -> int | None:
     """The run's first event time from --start-time or --continue; None keeps the simulator's default."""
-    from drnflow.tools.monitor_io import newest_event_time
+    from drnflow.tools.monitor_io import newest_event
     from drnflow.tools.timespec import format_time_ms, parse_time_ms
     if args.start_time is not None:
         try:
@@ -269,13 +269,12 @@ def _start_ms(args: argparse.Namespace, topics: Any) -> int | None:
         return start
     if not args.continue_run:
         return None
-    newest = [t for t in (newest_event_time(args.bootstrap, topics.impressions),
-                          newest_event_time(args.bootstrap, topics.clicks)) if t is not None]
-    if not newest:
+    newest = newest_event(args.bootstrap, topics)
+    if newest is None:
         print(f"simulate: {topics.impressions} and {topics.clicks} are empty; starting at the default time")
         return None
-    start = max(newest) + 1000
-    print(f"simulate: continuing after the newest event time {format_time_ms(max(newest))}: "
+    start = newest + 1000
+    print(f"simulate: continuing after the newest event time {format_time_ms(newest)}: "
           f"starting at {format_time_ms(start)}")
     return start
 

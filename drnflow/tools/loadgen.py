@@ -80,6 +80,8 @@ class Traffic:
     records: list[tuple[str, bytes | None, bytes, int, tuple[bytes, bytes, int, bytes] | None]]
     first_time: int
     last_time: int
+    #: The most partitions of the logged impressions and clicks topics: the target's topics get as many.
+    partitions: int = 1
 
     @property
     def lap_shift_ms(self) -> int:
@@ -105,7 +107,7 @@ def read_traffic(bootstrap: str, prefix: str, rng: RecordRange, client: Client) 
                            "(check --from/--to and the prefix)")
     # The span is that of the events: an undecodable record's timestamp is when it was produced, not an event time.
     times = [r[3] for r in records if r[4] is not None] or [r[3] for r in records]
-    return Traffic(records, min(times), max(times))
+    return Traffic(records, min(times), max(times), max(parts.values()))
 
 
 def lap_records(traffic: Traffic, lap: int) -> Iterator[tuple[str, bytes | None, bytes, int]]:
@@ -214,26 +216,18 @@ def _write_laps(traffic: Traffic, first: int, laps: int, writer: EventWriter, pa
     return None
 
 
-def _newest_event_time(bootstrap: str, names: TopicNames) -> int | None:
-    from drnflow.tools.monitor_io import newest_event_time
-
-    times = [t for t in (newest_event_time(bootstrap, names.impressions), newest_event_time(bootstrap, names.clicks))
-             if t is not None]
-    return max(times) if times else None
-
-
 def loadgen(cfg: LoadgenConfig, traffic: Traffic | None = None) -> LoadgenResult:
     from tqdm import tqdm
 
     from drnflow.stack.kafka import TopicSettings, create_topics
+    from drnflow.tools.monitor_io import newest_event
 
     traffic = traffic or read_traffic(cfg.bootstrap, cfg.from_prefix, cfg.range, cfg.client)
     src, dst = TopicNames(cfg.from_prefix), TopicNames(cfg.to_prefix)
-    parts = require_topics(cfg.bootstrap, [src.impressions, src.clicks])
-    create_topics(cfg.bootstrap, dst, TopicSettings(partitions=max(parts.values())))
+    create_topics(cfg.bootstrap, dst, TopicSettings(partitions=traffic.partitions))
     first = 0
     if cfg.continue_run:
-        first = first_lap_after(traffic, _newest_event_time(cfg.bootstrap, dst))
+        first = first_lap_after(traffic, newest_event(cfg.bootstrap, dst))
     else:
         for topic in topics_with_records(cfg.bootstrap, [dst.impressions, dst.clicks], cfg.client):
             raise CommandError(f"topic {topic!r} already holds records; write the load into a new --to-prefix, "

@@ -14,6 +14,7 @@ from drnflow.tools.monitor import weights_metadata
 from operators import kafka_io
 from schemas import serde
 from schemas.event_time import event_time_of
+from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,14 @@ def newest_event_time(bootstrap: str, topic: str, tail: int = 50) -> int | None:
         return newest
     finally:
         consumer.close()
+
+
+def newest_event(bootstrap: str, topics: TopicNames) -> int | None:
+    """The largest event time on a prefix's impressions and clicks (None: both empty): where a run that goes
+    on after them (`simulate --continue`, `loadgen --continue`) starts."""
+    times = [t for t in (newest_event_time(bootstrap, topics.impressions), newest_event_time(bootstrap, topics.clicks))
+             if t is not None]
+    return max(times) if times else None
 
 
 def plot(win_rates: Sequence[dict[str, Any]], weights: Sequence[dict[str, Any]], path: str) -> None:

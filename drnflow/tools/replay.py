@@ -190,7 +190,7 @@ def replay(cfg: ReplayConfig) -> ReplayResult:
         raise CommandError(f"the range holds no impressions or clicks in '{cfg.from_prefix}*'; nothing was created "
                            "or written (check --from/--to and the prefix)")
     create_topics(cfg.bootstrap, dst, TopicSettings(partitions=max(parts.values())))
-    dst_parts = require_topics(cfg.bootstrap, [dst.name(t) for t in REPLAYED] + [dst.model_weights])
+    dst_parts = require_topics(cfg.bootstrap, [dst.name(t) for t in REPLAYED])
     for topic in topics_with_records(cfg.bootstrap, [dst.name(logical) for logical in REPLAYED], cfg.client):
         raise CommandError(f"topic {topic!r} already holds records; replay into a new --to-prefix")
     streams = [
