@@ -18,7 +18,6 @@ import argparse
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -83,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bootstrap", default=None, help="use this broker instead of starting a private one")
     args = ap.parse_args(argv)
 
-    from drnflow.stack import process
-    from drnflow.stack.kafka import KafkaBroker, KafkaConfig, create_topics
+    from drnflow.demo.private_broker import start_private_broker
+    from drnflow.stack.kafka import create_topics
     from drnflow.tools.loadgen import read_traffic
     from operators.kafka_io import RecordRange
     from schemas.topics import TopicNames
@@ -92,9 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     broker = None
     bootstrap = args.bootstrap
     if bootstrap is None:
-        broker = KafkaBroker(KafkaConfig(state_dir=Path(tempfile.mkdtemp(prefix="drnflow-bench-loadgen-")),
-                                         port=process.free_port(), controller_port=process.free_port()))
-        broker.start()
+        broker = start_private_broker("bench-loadgen")
         bootstrap = broker.config.bootstrap
     try:
         src = TopicNames(_prefix("src"))

@@ -24,7 +24,6 @@ import re  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -150,17 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bootstrap", default=None, help="use this broker instead of starting a private one")
     args = ap.parse_args(argv)
 
-    from drnflow.stack import process
-    from drnflow.stack.kafka import KafkaBroker, KafkaConfig
+    from drnflow.demo.private_broker import start_private_broker
 
     checkouts = [*[c.resolve() for c in args.code], ROOT]
     broker = None
     bootstrap = args.bootstrap
     if bootstrap is None:
         try:
-            broker = KafkaBroker(KafkaConfig(state_dir=Path(tempfile.mkdtemp(prefix="drnflow-bench-sim-")),
-                                             port=process.free_port(), controller_port=process.free_port()))
-            broker.start()
+            broker = start_private_broker("bench-sim")
             bootstrap = broker.config.bootstrap
         except Exception as e:  # no Java, no jars: the in-memory numbers still mean something
             print(f"no private Kafka broker ({type(e).__name__}: {e}); timing the in-memory simulator only")

@@ -1,8 +1,9 @@
-"""A private broker for one demo run: its own state dir and free loopback ports, always stopped."""
+"""A private broker for one demo run (or one benchmark): its own state dir and free loopback ports, always stopped."""
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,3 +32,12 @@ def demo_broker(state: Path, names: TopicNames) -> Iterator[str]:
     finally:
         stopped = broker.stop()
         print(f"[demo] stopped Kafka (pid {', '.join(map(str, stopped)) or 'none'})", flush=True)
+
+
+def start_private_broker(tag: str) -> KafkaBroker:
+    """A started broker on free loopback ports with a fresh temporary state dir named for `tag`, for a benchmark
+    that brings its own Kafka; the caller stops it."""
+    broker = KafkaBroker(KafkaConfig(state_dir=Path(tempfile.mkdtemp(prefix=f"drnflow-{tag}-")),
+                                     port=process.free_port(), controller_port=process.free_port()))
+    broker.start()
+    return broker
