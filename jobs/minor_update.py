@@ -46,6 +46,7 @@ def jvm_settings(cfg: MinorUpdateConfig, weights_log: WeightsLog) -> dict[str, s
         "out-of-orderness.ms": str(cfg.out_of_orderness_ms),
         "idleness.ms": str(cfg.idleness_ms),
         "max-event-time-skew.ms": str(cfg.max_event_time_skew_ms),
+        "max-source-drift.ms": str(cfg.max_source_drift_ms),
         "schema.impression": schema_text["Impression"],
         "schema.click": schema_text["Click"],
         "schema.dead-letter": schema_text["DeadLetter"],

@@ -78,6 +78,10 @@ class MinorUpdateConfig:
     #: An event_time further than this ahead of its record's Kafka timestamp is an OUT_OF_RANGE dead
     #: letter and never moves the watermark (0 = no bound).
     max_event_time_skew: int | str = "6 h"
+    #: Watermark alignment of the impressions and clicks sources (unbounded jobs): the one ahead of the other by
+    #: more than this pauses, so a job behind its topics holds about this much event time of early records in
+    #: state (0 = off). Bounded jobs read without it (MinorUpdatePipeline.ALIGNMENT_GROUP says why).
+    max_source_drift: int | str = "1 min"
     #: Explore parameters: None = those of the served version's record (DEFAULT_EXPLORE for a record
     #: without them). Given, they pin the job: a served version that explores otherwise is refused.
     alpha: float | None = None
@@ -116,7 +120,7 @@ class MinorUpdateConfig:
 
     def __post_init__(self) -> None:
         for name in ("window", "attribution_window", "out_of_orderness", "idleness", "checkpoint_interval",
-                     "transaction_timeout", "max_event_time_skew"):
+                     "transaction_timeout", "max_event_time_skew", "max_source_drift"):
             try:
                 object.__setattr__(self, name, duration_ms(getattr(self, name)))
             except ValueError as e:
@@ -187,6 +191,10 @@ class MinorUpdateConfig:
     @property
     def max_event_time_skew_ms(self) -> int:
         return int(self.max_event_time_skew)
+
+    @property
+    def max_source_drift_ms(self) -> int:
+        return int(self.max_source_drift)
 
     @property
     def checkpoint_interval_ms(self) -> int:
@@ -268,6 +276,11 @@ class MinorUpdateConfig:
     def transactional_id_prefix(self) -> str:
         return f"{self.job_name}-{self.topic_prefix}"
 
+    def _alignment(self) -> str:
+        if self.bounded or self.max_source_drift_ms == 0:
+            return "sources not aligned"
+        return f"sources aligned within {format_duration_ms(self.max_source_drift_ms)}"
+
     def describe(self) -> str:
         """One line with the settings that shape results (for logs)."""
         f = format_duration_ms
@@ -278,6 +291,7 @@ class MinorUpdateConfig:
             f"out-of-orderness {f(self.out_of_orderness_ms)}, explore {self.explore().describe()}"
             f"{' (pinned)' if self.explore_pinned else ' (unless the served version says otherwise)'}, eta {self.eta}, "
             f"seed {self.seed}, {'bounded' if self.bounded else 'unbounded'}, {self.state_backend} state, "
+            f"{self._alignment()}, "
             f"topics '{self.topic_prefix}*'"
         )
 
@@ -294,6 +308,10 @@ _FLAGS: tuple[tuple[str, str, Any, str], ...] = (
     ("--max-event-time-skew", "max_event_time_skew", str,
      "an event_time further ahead of its record's Kafka timestamp is an OUT_OF_RANGE dead letter and never "
      "moves the watermark ('0 ms' = no bound)"),
+    ("--max-source-drift", "max_source_drift", str,
+     "watermark alignment: the impressions or clicks source further ahead of the other in event time pauses "
+     "until the other catches up, so a job behind its topics holds little in state; unbounded jobs only "
+     "('0 ms' = off)"),
     ("--alpha", "alpha", float,
      "exploration scale of ΔW; pins the job: a served version that explores otherwise is refused "
      "(default: the served version's, 0.1 for a version that does not say)"),

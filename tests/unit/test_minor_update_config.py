@@ -68,6 +68,18 @@ def test_jvm_settings_carry_topics_durations_and_start_offsets() -> None:
     assert '"name": "Impression"' in settings["schema.impression"]
 
 
+def test_sources_are_aligned_within_a_drift_that_one_flag_sets() -> None:
+    assert jvm_settings(parse(), WeightsLog(end_offsets={}))["max-source-drift.ms"] == "60000"  # the default
+    assert jvm_settings(parse("--max-source-drift", "5 min"), WeightsLog(end_offsets={}))["max-source-drift.ms"] == (
+        "300000")
+    off = parse("--max-source-drift", "0 ms")
+    assert off.max_source_drift_ms == 0 and "sources not aligned" in off.describe()
+    assert "sources aligned within 1 min" in parse().describe()
+    assert "sources not aligned" in parse("--bounded").describe()  # bounded jobs never align (design.md §4)
+    with pytest.raises(ValueError, match="max_source_drift"):
+        MinorUpdateConfig(max_source_drift="soon")
+
+
 def test_offset_ranges_from_the_jvm_are_parsed() -> None:
     assert parse_ranges("0:3:9;2:1:2", "t") == [("t", 0, 3, 9), ("t", 2, 1, 2)]
     assert parse_ranges("", "t") == []

@@ -1,5 +1,6 @@
 package drnflow.jvm;
 
+import org.apache.flink.metrics.Gauge;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.TwoInputStreamOperator;
 import org.apache.flink.streaming.api.watermark.Watermark;
@@ -27,6 +28,10 @@ import org.apache.flink.streaming.runtime.watermarkstatus.WatermarkStatus;
  * Downstream the output stays active (the only input it meets later, model-weights, is always idle), so
  * a watermark emitted after both inputs went idle is not discarded. Watermarks are not checkpointed, as
  * everywhere in Flink (AttributeClicks keeps the highest one it saw).
+ *
+ * <p>Two gauges say how far apart the inputs run in event time while both are active (the sources'
+ * watermark alignment, --max-source-drift, keeps it small): {@code sourceSkewMs}, clicks minus
+ * impressions now, and {@code maxSourceSkewMs}, the largest absolute skew since the task started.
  */
 public final class ImpressionsLeadWatermarks extends AbstractStreamOperator<SourceEvent>
         implements TwoInputStreamOperator<SourceEvent, SourceEvent, SourceEvent> {
@@ -41,6 +46,7 @@ public final class ImpressionsLeadWatermarks extends AbstractStreamOperator<Sour
     /** Processing time until which an idle clicks input still holds the watermark. */
     private transient long clicksGraceEndsAt;
     private transient long emitted;
+    private transient long maxSkewMs;
 
     /** @param graceMs how long an idle clicks input may still catch up once impressions resume (the idleness). */
     public ImpressionsLeadWatermarks(long graceMs) {
@@ -56,6 +62,15 @@ public final class ImpressionsLeadWatermarks extends AbstractStreamOperator<Sour
         clicksIdle = false;
         clicksGraceEndsAt = Long.MIN_VALUE;
         emitted = Long.MIN_VALUE;
+        maxSkewMs = 0;
+        getMetricGroup().gauge("sourceSkewMs", (Gauge<Long>) this::skewMs);
+        getMetricGroup().gauge("maxSourceSkewMs", (Gauge<Long>) () -> maxSkewMs);
+    }
+
+    /** Clicks' watermark minus the impressions' while both inputs are active and mid-stream; else 0. */
+    private long skewMs() {
+        boolean known = midStream(impressionsWatermark) && midStream(clicksWatermark);
+        return known && !impressionsIdle && !clicksIdle ? clicksWatermark - impressionsWatermark : 0;
     }
 
     @Override
@@ -95,7 +110,13 @@ public final class ImpressionsLeadWatermarks extends AbstractStreamOperator<Sour
         advance();
     }
 
+    /** Neither before the first watermark nor the end-of-input one. */
+    private static boolean midStream(long watermark) {
+        return watermark != Long.MIN_VALUE && watermark != Long.MAX_VALUE;
+    }
+
     private void advance() throws Exception {
+        maxSkewMs = Math.max(maxSkewMs, Math.abs(skewMs()));
         long next = impressionsWatermark;
         boolean clicksHold = !clicksIdle
                 || getProcessingTimeService().getCurrentProcessingTime() < clicksGraceEndsAt;

@@ -29,6 +29,11 @@ public final class JobSettings implements Serializable {
     public final long idlenessMs;
     /** An event_time further ahead of its record's Kafka timestamp is OUT_OF_RANGE (<= 0: no bound). */
     public final long maxEventTimeSkewMs;
+    /**
+     * Watermark alignment of the impressions and clicks sources: a source whose watermark is further than
+     * this ahead of the other's pauses (0 = off). Bounds what a backlog holds in attribution state.
+     */
+    public final long maxSourceDriftMs;
     public final String impressionSchema;
     /** The previous release's Impression schema where it differs ("" otherwise): old logged bytes are read with it. */
     public final String previousImpressionSchema;
@@ -66,6 +71,7 @@ public final class JobSettings implements Serializable {
         outOfOrdernessMs = Long.parseLong(req(p, "out-of-orderness.ms"));
         idlenessMs = Long.parseLong(req(p, "idleness.ms"));
         maxEventTimeSkewMs = Long.parseLong(p.getProperty("max-event-time-skew.ms", "21600000"));
+        maxSourceDriftMs = Long.parseLong(req(p, "max-source-drift.ms"));
         impressionSchema = req(p, "schema.impression");
         previousImpressionSchema = p.getProperty("schema.impression.previous", "");
         pdgdBatchSchema = req(p, "schema.pdgd-batch");
@@ -84,6 +90,9 @@ public final class JobSettings implements Serializable {
             if (key.startsWith(KAFKA_CLIENT_PREFIX)) {
                 kafkaClient.setProperty(key.substring(KAFKA_CLIENT_PREFIX.length()), p.getProperty(key));
             }
+        }
+        if (maxSourceDriftMs < 0) {
+            throw new IllegalArgumentException("need max-source-drift.ms >= 0");
         }
         if (windowMs <= 0 || attributionWindowMs < 0 || clickHorizonMs < attributionWindowMs) {
             throw new IllegalArgumentException("need window.ms > 0 and click-horizon.ms >= attribution-window.ms >= 0");
