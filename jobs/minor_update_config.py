@@ -309,9 +309,9 @@ _FLAGS: tuple[tuple[str, str, Any, str], ...] = (
      "an event_time further ahead of its record's Kafka timestamp is an OUT_OF_RANGE dead letter and never "
      "moves the watermark ('0 ms' = no bound)"),
     ("--max-source-drift", "max_source_drift", str,
-     "watermark alignment: the impressions or clicks source further ahead of the other in event time pauses "
-     "until the other catches up, so a job behind its topics holds little in state; unbounded jobs only "
-     "('0 ms' = off)"),
+     "watermark alignment: the impressions or clicks source whose watermark is more than this ahead of the "
+     "other's pauses until the other catches up, so a job behind its topics holds little in state; unbounded "
+     "jobs only ('0 ms' = off)"),
     ("--alpha", "alpha", float,
      "exploration scale of ΔW; pins the job: a served version that explores otherwise is refused "
      "(default: the served version's, 0.1 for a version that does not say)"),

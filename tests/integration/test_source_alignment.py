@@ -1,9 +1,9 @@
 """A job behind its topics reads the impressions and clicks sources in step (watermark alignment,
 --max-source-drift), on the standalone session cluster as `drnflow submit` runs it.
 
-Without alignment each source reads at its own pace: clicks are small, impressions large, so in a backlog
-one source ran hours of event time ahead, and every click read before its impression
-waited in state (a soak at 40k events/s held 420k clicks and 979k requests, and ran out of heap). The job's
+Without alignment each source reads at its own pace, so in a backlog one source ran hours of event time
+ahead, and every click read before its impression waited in state (unaligned soaks at 40k events/s held
+420k clicks and 979k requests, or ran 12.5 h apart and out of heap; README, "A soak test"). The job's
 `impressions-lead-watermarks` operator exports how far apart the two inputs run (the gauge
 maxSourceSkewMs); here it is read over Flink's REST API while the job works through a 10-minute backlog,
 once with a 30 s drift and once with alignment off, the control that shows this backlog does drift. Both
@@ -143,6 +143,8 @@ def run_job(cluster: FlinkCluster, bootstrap: str, tmp_path: Path, capsys: pytes
     assert sorted(got, key=row_key) == sorted(expected, key=row_key)
     code, _, err = cli(capsys, "stop", job_id, "--jobmanager", jm)
     assert code == 0, err
+    restarts: Any = rest_get(f"{cluster.config.web_ui}/jobs/{job_id}/metrics?get=numRestarts") or []
+    assert [int(m["value"]) for m in restarts] == [0], f"the job restarted, so its gauges restarted too: {restarts}"
     assert samples, "the job never reported its source skew"
     return max(s["maxSourceSkewMs"] for s in samples)
 
@@ -154,5 +156,6 @@ def test_a_backlog_is_read_with_the_sources_in_step(
     with capsys.disabled():
         print(f"largest source skew: {aligned} ms aligned (drift {DRIFT_MS} ms), {control} ms without alignment")
     assert control >= 4 * DRIFT_MS, f"the control drifted only {control} ms: this backlog shows nothing"
-    # The drift plus what a source reads in one 50 ms watermark interval and what is in flight (42 s seen).
-    assert aligned <= DRIFT_MS + 30_000, f"the sources drifted {aligned} ms apart with a {DRIFT_MS} ms alignment"
+    # The drift plus what a source reads in one 50 ms watermark interval and what is in flight: 42 s apart
+    # here against 337-415 s unaligned. Against the control, so a faster machine (more read in 50 ms) passes.
+    assert aligned * 3 <= control, f"aligned within {DRIFT_MS} ms the sources still ran {aligned} ms apart"

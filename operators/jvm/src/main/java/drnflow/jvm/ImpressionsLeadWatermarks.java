@@ -47,6 +47,12 @@ public final class ImpressionsLeadWatermarks extends AbstractStreamOperator<Sour
     private transient long clicksGraceEndsAt;
     private transient long emitted;
     private transient long maxSkewMs;
+    /**
+     * Whether each input has sent a watermark since it last went idle: an input that turns active again
+     * announces it before its next watermark, and until then its old one would show a false skew.
+     */
+    private transient boolean impressionsFresh;
+    private transient boolean clicksFresh;
 
     /** @param graceMs how long an idle clicks input may still catch up once impressions resume (the idleness). */
     public ImpressionsLeadWatermarks(long graceMs) {
@@ -63,14 +69,17 @@ public final class ImpressionsLeadWatermarks extends AbstractStreamOperator<Sour
         clicksGraceEndsAt = Long.MIN_VALUE;
         emitted = Long.MIN_VALUE;
         maxSkewMs = 0;
+        impressionsFresh = false;
+        clicksFresh = false;
         getMetricGroup().gauge("sourceSkewMs", (Gauge<Long>) this::skewMs);
         getMetricGroup().gauge("maxSourceSkewMs", (Gauge<Long>) () -> maxSkewMs);
     }
 
-    /** Clicks' watermark minus the impressions' while both inputs are active and mid-stream; else 0. */
+    /** Clicks' watermark minus the impressions' while both inputs are active, fresh and mid-stream; else 0. */
     private long skewMs() {
         boolean known = midStream(impressionsWatermark) && midStream(clicksWatermark);
-        return known && !impressionsIdle && !clicksIdle ? clicksWatermark - impressionsWatermark : 0;
+        boolean current = impressionsFresh && clicksFresh && !impressionsIdle && !clicksIdle;
+        return known && current ? clicksWatermark - impressionsWatermark : 0;
     }
 
     @Override
@@ -86,12 +95,16 @@ public final class ImpressionsLeadWatermarks extends AbstractStreamOperator<Sour
     @Override
     public void processWatermark1(Watermark mark) throws Exception {
         impressionsWatermark = Math.max(impressionsWatermark, mark.getTimestamp());
+        impressionsFresh = true;
+        maxSkewMs = Math.max(maxSkewMs, Math.abs(skewMs()));
         advance();
     }
 
     @Override
     public void processWatermark2(Watermark mark) throws Exception {
         clicksWatermark = Math.max(clicksWatermark, mark.getTimestamp());
+        clicksFresh = true;
+        maxSkewMs = Math.max(maxSkewMs, Math.abs(skewMs()));
         advance();
     }
 
@@ -100,12 +113,14 @@ public final class ImpressionsLeadWatermarks extends AbstractStreamOperator<Sour
         if (index == 0) {
             boolean resumed = impressionsIdle && !status.isIdle();
             impressionsIdle = status.isIdle();
+            impressionsFresh &= !status.isIdle();
             if (resumed && graceMs > 0) {
                 clicksGraceEndsAt = getProcessingTimeService().getCurrentProcessingTime() + graceMs;
                 getProcessingTimeService().registerTimer(clicksGraceEndsAt, t -> advance());
             }
         } else {
             clicksIdle = status.isIdle();
+            clicksFresh &= !status.isIdle();
         }
         advance();
     }
@@ -116,7 +131,6 @@ public final class ImpressionsLeadWatermarks extends AbstractStreamOperator<Sour
     }
 
     private void advance() throws Exception {
-        maxSkewMs = Math.max(maxSkewMs, Math.abs(skewMs()));
         long next = impressionsWatermark;
         boolean clicksHold = !clicksIdle
                 || getProcessingTimeService().getCurrentProcessingTime() < clicksGraceEndsAt;

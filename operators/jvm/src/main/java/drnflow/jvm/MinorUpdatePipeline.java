@@ -42,8 +42,9 @@ public final class MinorUpdatePipeline {
      * The impressions and clicks sources (every partition of each) keep their watermarks within
      * --max-source-drift of each other: the one ahead pauses. Without it, a job behind its topics reads
      * each at its own pace, one runs hours of event time ahead, and every click read before its impression
-     * and every impression read before its outcome can be decided waits in state (a soak at 40k events/s
-     * held 979k requests and 420k clicks for a horizon of 600k requests, and ran out of heap).
+     * and every impression read before its outcome can be decided waits in state (unaligned soaks at 40k
+     * events/s held 979k requests and 420k clicks for a horizon of 600k requests, or ran 12.5 h apart and
+     * out of heap).
      *
      * <p>Unbounded jobs only. In Flink 2.2.1 a bounded job that fails after one source finished never
      * recovers with alignment on: the finished source is restored as finished, the coordinator still sends
@@ -59,7 +60,8 @@ public final class MinorUpdatePipeline {
      */
     static final long ALIGNMENT_UPDATE_MS = 100;
     /**
-     * The sources' periodic watermark interval when aligned (Flink's default is 200 ms). A source only
+     * The sources' periodic watermark interval when aligned, at most (Flink's default is 200 ms; the whole
+     * job's interval, but only sources make watermarks on it, model-weights' idle ones). A source only
      * stops at the limit once its next watermark shows it past it, so it reads on for up to this long: on
      * test_source_alignment's backlog (30 s drift) the sources ran 95 s apart at 200 ms and 42 s at 50 ms.
      */
@@ -73,8 +75,10 @@ public final class MinorUpdatePipeline {
      */
     public static DataStream<Row> windowRows(StreamExecutionEnvironment env, Properties props) {
         JobSettings s = JobSettings.from(props);
-        if (s.maxSourceDriftMs > 0 && !s.bounded) {
-            env.getConfig().setAutoWatermarkInterval(WATERMARK_INTERVAL_MS);
+        if (aligned(s)) {
+            long interval = env.getConfig().getAutoWatermarkInterval();
+            env.getConfig().setAutoWatermarkInterval(interval > 0 ? Math.min(interval, WATERMARK_INTERVAL_MS)
+                    : WATERMARK_INTERVAL_MS);
         }
         SingleOutputStreamOperator<SourceEvent> impressions = decoded(env, s, s.impressionsTopic,
                 AvroEventDeserializer.impressions(s.impressionSchema, s.previousImpressionSchema, s.maxEventTimeSkewMs),
@@ -228,7 +232,7 @@ public final class MinorUpdatePipeline {
         if (s.idlenessMs > 0 && !s.bounded) {
             wm = wm.withIdleness(Duration.ofMillis(s.idlenessMs));
         }
-        if (s.maxSourceDriftMs > 0 && !s.bounded) {
+        if (aligned(s)) {
             wm = wm.withWatermarkAlignment(ALIGNMENT_GROUP, Duration.ofMillis(s.maxSourceDriftMs),
                     Duration.ofMillis(ALIGNMENT_UPDATE_MS));
         }
@@ -237,6 +241,11 @@ public final class MinorUpdatePipeline {
             events = events.map(new ThroughputProbe<>(s.probeDir, name)).name("probe-" + name);
         }
         return events.process(new RouteMalformed()).name("route-malformed-" + name).uid("route-malformed-" + name);
+    }
+
+    /** Whether the sources are aligned (ALIGNMENT_GROUP): unbounded jobs with a drift. */
+    private static boolean aligned(JobSettings s) {
+        return s.maxSourceDriftMs > 0 && !s.bounded;
     }
 
     /** Event time of decoded records; MALFORMED ones have none and must not move the watermark. */
