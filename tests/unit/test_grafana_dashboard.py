@@ -33,6 +33,9 @@ FLINK_STANDARD = {
     f"{OPERATOR_SCOPE}_KafkaSourceReader_KafkaConsumer_records_consumed_rate",
 }
 METRIC = re.compile(r"\bflink_[A-Za-z0-9_:]+")
+#: Gauges the job's JVM operators register (`getMetricGroup().gauge("name", ...)`), read from their source.
+JVM_OPERATORS = PROJECT_ROOT / "operators" / "jvm" / "src" / "main" / "java" / "drnflow" / "jvm"
+GAUGE = re.compile(r'\.gauge\("([A-Za-z0-9_]+)"')
 
 
 class _Counter:
@@ -70,6 +73,12 @@ def registered() -> dict[str, set[str]]:
     return seen
 
 
+def jvm_gauges() -> set[str]:
+    """The Prometheus names of the gauges drnflow's JVM operators register."""
+    return {f"{OPERATOR_SCOPE}_{name}" for java in JVM_OPERATORS.glob("*.java")
+            for name in GAUGE.findall(java.read_text())}
+
+
 def dashboard() -> dict[str, Any]:
     return json.loads(DASHBOARD.read_text())
 
@@ -97,8 +106,14 @@ def test_drnflow_metrics_are_the_registered_ones() -> None:
     assert ours == set(names)  # every registered metric shown, nothing shown that is not registered
 
 
+def test_the_jvm_operators_gauges_are_all_shown() -> None:
+    gauges = jvm_gauges()
+    assert f"{OPERATOR_SCOPE}_sourceSkewMs" in gauges and f"{OPERATOR_SCOPE}_maxSourceSkewMs" in gauges
+    assert gauges <= used_metrics()
+
+
 def test_the_rest_are_flinks_standard_metrics() -> None:
-    others = used_metrics() - set(registered())
+    others = used_metrics() - set(registered()) - jvm_gauges()
     assert others <= FLINK_STANDARD
     for needed in ("numRecordsIn", "numRecordsOut", "lastCheckpointDuration", "records_lag_max",
                    "backPressuredTimeMsPerSecond"):
