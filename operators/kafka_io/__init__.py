@@ -22,6 +22,7 @@ from operators.kafka_io.spans import (
     TopicLog,
     newest_timestamp_offsets,
     read_span_records,
+    read_span_values,
     read_spans,
     read_to_end,
     spans_by_time,
@@ -32,6 +33,7 @@ __all__ = [
     "CLIENTS", "Client", "KafkaIOError", "KafkaRecord", "PartitionSpan", "RecordRange", "RecordWriter", "TopicLog",
     "admin", "available_clients", "consumer", "list_topics", "newest_timestamp_offsets", "pick_client",
     "port_answers", "producer",
-    "read_partition", "read_span_records", "read_spans", "read_to_end", "read_topic", "record_time", "require_broker",
+    "read_partition", "read_span_records", "read_span_values", "read_spans", "read_to_end", "read_topic",
+    "record_time", "require_broker",
     "require_topics", "spans_by_time", "whole_topic",
 ]
