@@ -80,8 +80,9 @@ class MinorUpdateConfig:
     max_event_time_skew: int | str = "6 h"
     #: Watermark alignment of the impressions and clicks sources (unbounded jobs): the one ahead of the other by
     #: more than this pauses, so a job behind its topics holds about this much event time of early records in
-    #: state (0 = off). Bounded jobs read without it (MinorUpdatePipeline.ALIGNMENT_GROUP says why).
-    max_source_drift: int | str = "1 min"
+    #: state (0 = off). Bounded jobs read without it (MinorUpdatePipeline.ALIGNMENT_GROUP says why). 5 min, not
+    #: less: Flink 2.2 reads a backlog at most a drift of event time per 100 ms, which binds on sparse event time.
+    max_source_drift: int | str = "5 min"
     #: Explore parameters: None = those of the served version's record (DEFAULT_EXPLORE for a record
     #: without them). Given, they pin the job: a served version that explores otherwise is refused.
     alpha: float | None = None

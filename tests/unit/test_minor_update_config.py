@@ -69,12 +69,12 @@ def test_jvm_settings_carry_topics_durations_and_start_offsets() -> None:
 
 
 def test_sources_are_aligned_within_a_drift_that_one_flag_sets() -> None:
-    assert jvm_settings(parse(), WeightsLog(end_offsets={}))["max-source-drift.ms"] == "60000"  # the default
-    assert jvm_settings(parse("--max-source-drift", "5 min"), WeightsLog(end_offsets={}))["max-source-drift.ms"] == (
-        "300000")
+    assert jvm_settings(parse(), WeightsLog(end_offsets={}))["max-source-drift.ms"] == "300000"  # the default
+    assert jvm_settings(parse("--max-source-drift", "1 min"), WeightsLog(end_offsets={}))["max-source-drift.ms"] == (
+        "60000")
     off = parse("--max-source-drift", "0 ms")
     assert off.max_source_drift_ms == 0 and "sources not aligned" in off.describe()
-    assert "sources aligned within 1 min" in parse().describe()
+    assert "sources aligned within 5 min" in parse().describe()
     assert "sources not aligned" in parse("--bounded").describe()  # bounded jobs never align (design.md §4)
     with pytest.raises(ValueError, match="max_source_drift"):
         MinorUpdateConfig(max_source_drift="soon")
