@@ -156,6 +156,7 @@ def test_a_backlog_is_read_with_the_sources_in_step(
     with capsys.disabled():
         print(f"largest source skew: {aligned} ms aligned (drift {DRIFT_MS} ms), {control} ms without alignment")
     assert control >= 4 * DRIFT_MS, f"the control drifted only {control} ms: this backlog shows nothing"
-    # The drift plus what a source reads in one 50 ms watermark interval and what is in flight: 42 s apart
-    # here against 337-415 s unaligned. Against the control, so a faster machine (more read in 50 ms) passes.
-    assert aligned * 3 <= control, f"aligned within {DRIFT_MS} ms the sources still ran {aligned} ms apart"
+    # The drift plus what a source reads in one 50 ms watermark interval and what is in flight: 42-84 s apart
+    # here (the more so the busier the machine) against 337-448 s unaligned. Judged against the control, so
+    # neither a faster machine (more read in 50 ms) nor a busier one fails it; broken alignment gives 1x.
+    assert aligned * 2 <= control, f"aligned within {DRIFT_MS} ms the sources still ran {aligned} ms apart"
