@@ -22,15 +22,9 @@ import time
 import uuid
 from pathlib import Path
 
+from machine import loadavg  # bench/machine.py: the scripts run with bench/ on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _loadavg() -> str:
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 def _prefix(tag: str) -> str:
@@ -102,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         traffic = read_traffic(bootstrap, src.prefix, RecordRange(), "confluent")
         n = len(traffic.records)
         print(f"{args.impressions} simulated impressions = {n} events a lap; median of {args.repeats} runs; "
-              f"load average {_loadavg()}")
+              f"load average {loadavg()}")
         print(f"{'writer':<44} {'events/s':>10} {'x plain':>8}   load")
 
         plain_produce(bootstrap, traffic, 1)  # the broker's first topics and batches, untimed
@@ -113,15 +107,15 @@ def main(argv: list[str] | None = None) -> int:
             loadgen_rates.append(done.rate)  # type: ignore[attr-defined]
         plain, lg = statistics.median(plain_rates), statistics.median(loadgen_rates)
         label = f"(a) plain confluent produce, {args.laps + 1} x the lap"
-        print(f"{label:<44} {plain:>10,.0f} {1.0:>8.2f}   {_loadavg()}", flush=True)
+        print(f"{label:<44} {plain:>10,.0f} {1.0:>8.2f}   {loadavg()}", flush=True)
         label = f"(b) loadgen, {args.laps + 1} laps (rewritten from 1)"
-        print(f"{label:<44} {lg:>10,.0f} {lg / plain:>8.2f}   {_loadavg()}", flush=True)
+        print(f"{label:<44} {lg:>10,.0f} {lg / plain:>8.2f}   {loadavg()}", flush=True)
         held = [run_loadgen(bootstrap, src.prefix, traffic, None, rate=args.rate, duration_s=args.seconds)
                 for _ in range(args.repeats)]
         achieved = statistics.median(r.rate for r in held)  # type: ignore[attr-defined]
         behind = max(r.behind_s for r in held)  # type: ignore[attr-defined]
         label = f"(c) loadgen --rate {args.rate:,.0f} for {args.seconds:g} s"
-        print(f"{label:<44} {achieved:>10,.0f} {achieved / plain:>8.2f}   {_loadavg()}"
+        print(f"{label:<44} {achieved:>10,.0f} {achieved / plain:>8.2f}   {loadavg()}"
               f"   (at most {behind:.2f} s behind the schedule)", flush=True)
     finally:
         if broker is not None:

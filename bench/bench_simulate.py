@@ -28,17 +28,11 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from machine import loadavg  # noqa: E402  (bench/machine.py: the scripts run with bench/ on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_KAFKA = 20_000
 SIM_FLAGS = ["--policy", "random", "--seed", "0", "--click-model", "navigational"]
-
-
-def _loadavg() -> str:
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 _IN_MEMORY = """
@@ -163,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             broker = None
     try:
         print(f"policy random, navigational clicks, 100 candidates, k=10; median of {args.repeats} runs of "
-              f"{args.impressions} impressions; load average {_loadavg()}")
+              f"{args.impressions} impressions; load average {loadavg()}")
         print(f"{'checkout':<28} {'in-memory sim':>14} {'sim+encode':>11} {'simulate->Kafka':>16} {'clicks/s':>9}"
               f"   load")
         for code in checkouts:
@@ -172,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                         else (float("nan"), float("nan")))
             label = "this checkout" if code == ROOT else str(code)[-28:]
             print(f"{label:<28} {mem['alone']:>10.0f}/s {mem['encoded']:>9.0f}/s {imp:>12.0f} imp/s {clk:>9.0f}"
-                  f"   {_loadavg()}", flush=True)
+                  f"   {loadavg()}", flush=True)
         if bootstrap:
             verdict = "met" if imp >= TARGET_KAFKA else "BELOW target"
             print(f"simulate -> Kafka: {imp:.0f} impressions/s, target >= {TARGET_KAFKA}: {verdict}")

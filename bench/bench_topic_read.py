@@ -15,17 +15,11 @@ import sys
 import time
 import uuid
 
+from machine import loadavg  # bench/machine.py: the scripts run with bench/ on sys.path
+
 from drnflow.demo.private_broker import start_private_broker
 from operators import kafka_io
 from operators.kafka_io.clients import confluent_producer
-
-
-def _loadavg() -> str:
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 def write(bootstrap: str, topic: str, records: int, size: int) -> None:
@@ -88,10 +82,10 @@ def main() -> int:
                     print(f"{name} read {n} records, not {args.records}", file=sys.stderr)
                     return 1
                 rates[name].append(n / seconds)
-                print(f"  {name:>12}: {n / seconds:>10,.0f} records/s (load {_loadavg()})", flush=True)
+                print(f"  {name:>12}: {n / seconds:>10,.0f} records/s (load {loadavg()})", flush=True)
         python, rd = (statistics.median(rates[k]) for k in ("kafka-python", "librdkafka"))
         print(f"median of {args.repeats}: kafka-python {python:,.0f} records/s, librdkafka {rd:,.0f} records/s "
-              f"({rd / python:.1f}×), load {_loadavg()}")
+              f"({rd / python:.1f}×), load {loadavg()}")
         return 0
     finally:
         broker.stop()
