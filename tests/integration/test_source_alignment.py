@@ -18,18 +18,17 @@ from typing import Any
 
 import pytest
 
-from drnflow.stack import process
-from drnflow.stack.flink import FlinkCluster, FlinkClusterConfig, rest_get
+from drnflow.stack.flink import FlinkCluster, rest_get
 from operators.sim_producer import EventWriter
 from schemas.topics import TopicNames
 from tests.integration.minor_update_data import T0, WINDOW_MS, impression
 from tests.integration.test_submit import (
-    _cancel_all,
     cli,
     job_flags,
     job_story,
     reference_of,
     row_key,
+    session_cluster,
     start_topics,
     wait_until,
     win_rates_of,
@@ -50,15 +49,7 @@ DRIFT_MS = 30_000
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlinkCluster]:
-    state = tmp_path_factory.mktemp("flink-alignment")
-    c = FlinkCluster(FlinkClusterConfig(state_dir=state, rest_port=process.free_port(),
-                                        rpc_port=process.free_port()))
-    try:
-        c.start()
-        yield c
-    finally:
-        _cancel_all(c.config.jobmanager)
-        c.stop()
+    yield from session_cluster(tmp_path_factory, "flink-alignment")
 
 
 def backlog() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

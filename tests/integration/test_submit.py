@@ -39,10 +39,9 @@ from tests.integration.minor_update_data import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlinkCluster]:
-    """One standalone session cluster for this module, on free ports; always stopped."""
-    state = tmp_path_factory.mktemp("flink-submit")
+def session_cluster(tmp_path_factory: pytest.TempPathFactory, tag: str) -> Iterator[FlinkCluster]:
+    """A standalone session cluster under a fresh temp dir named `tag`, on free ports; always stopped."""
+    state = tmp_path_factory.mktemp(tag)
     c = FlinkCluster(FlinkClusterConfig(state_dir=state, rest_port=process.free_port(),
                                         rpc_port=process.free_port()))
     try:
@@ -50,6 +49,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlinkCluster]:
         yield c
     finally:
         c.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlinkCluster]:
+    """One standalone session cluster for this module."""
+    yield from session_cluster(tmp_path_factory, "flink-submit")
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
