@@ -151,3 +151,8 @@ def test_a_backlog_is_read_with_the_sources_in_step(
     # here (the more so the busier the machine) against 337-448 s unaligned. Judged against the control, so
     # neither a faster machine (more read in 50 ms) nor a busier one fails it; broken alignment gives 1x.
     assert aligned * 2 <= control, f"aligned within {DRIFT_MS} ms the sources still ran {aligned} ms apart"
+    # Aligned, the SourceCoordinator announces every 100 ms per source; the cluster's log4j drops just that.
+    coordinator = [line for f in sorted(cluster.log_dir.glob("*standalonesession*.log"))
+                   for line in f.read_text(errors="replace").splitlines() if "SourceCoordinator" in line]
+    assert any("Starting split enumerator" in line for line in coordinator), "the coordinator's INFO lines are gone"
+    assert not [line for line in coordinator if "Distributing maxAllowedWatermark" in line]
