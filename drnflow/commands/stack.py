@@ -95,10 +95,14 @@ def cmd_up(args: argparse.Namespace) -> int:
         if args.cluster:
             already = cluster.status().running
             t0 = time.monotonic()
-            cstatus = cluster.start()
+            healed = cluster.heal(args.taskmanagers) if already else None
+            cstatus = cluster.start() if healed is None else cluster.status()
             took = time.monotonic() - t0
             print(f"flink   {'already running' if already else f'ready in {took:.1f} s'}: "
                   f"jobmanager {cstatus.jobmanager}, web UI {cstatus.web_ui} (pids {cstatus.pids})")
+            if healed is not None and (healed.started or healed.orphans_ended):
+                print(f"        {healed.alive} TaskManager(s) were running: started {healed.started} in "
+                      f"{took:.1f} s; ended {healed.orphans_ended} Python worker(s) the dead ones left behind")
     except SetupError as e:
         raise CommandError(str(e)) from None
     print(f"state   {broker.config.state_dir}")
@@ -115,7 +119,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             "kafka": {"running": b.running, "pid": b.pid, "bootstrap": b.bootstrap, "controller": b.controller,
                       "secure": b.secure},
             "flink": {"running": c.running, "pids": c.pids, "jobmanager": c.jobmanager, "web_ui": c.web_ui,
-                      "taskmanagers": c.taskmanagers},
+                      "taskmanagers": c.taskmanagers, "taskmanager_processes": len(cluster.taskmanager_pids()),
+                      "taskmanagers_expected": cluster.expected_taskmanagers() if c.running else 0},
         }, indent=2))
     else:
         print(f"state   {broker.config.state_dir}")
@@ -127,6 +132,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         if c.running:
             print(f"flink   running, pids {c.pids}, jobmanager {c.jobmanager}, web UI {c.web_ui}, "
                   f"{c.taskmanagers} taskmanager(s)")
+            alive, expected = len(cluster.taskmanager_pids()), cluster.expected_taskmanagers()
+            if alive < expected:
+                print(f"        only {alive} of its {expected} TaskManager process(es) run: `drnflow up --cluster` "
+                      "starts the missing ones")
         else:
             print("flink   not running")
     return 0 if b.running or c.running else 3
@@ -163,7 +172,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     up = sub.add_parser("up", help="start the local Kafka broker (and a Flink cluster with --cluster)",
                         description="Start a single-node Kafka broker (KRaft) from pinned Maven Central jars on "
                                     "loopback, create the topics of design.md §2, and with --cluster a Flink "
-                                    "standalone session cluster. A second `up` is a no-op.")
+                                    "standalone session cluster. A second `up` starts only what is missing: "
+                                    "TaskManagers that died (a standalone cluster does not restart them), "
+                                    "after ending the Python workers they left behind.")
     add_stack_options(up)
     up.add_argument("--cluster", action="store_true", help="also start a Flink standalone session cluster")
     up.add_argument("--prometheus", action="store_true",

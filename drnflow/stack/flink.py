@@ -89,6 +89,15 @@ class ClusterStatus:
     home: Path
 
 
+@dataclass(frozen=True)
+class Healed:
+    """What `FlinkCluster.heal` found and did."""
+
+    alive: int  # TaskManagers running before
+    started: int
+    orphans_ended: int  # Python workers of dead TaskManagers
+
+
 class FlinkCluster:
     def __init__(self, config: FlinkClusterConfig) -> None:
         self.config = config
@@ -154,7 +163,8 @@ class FlinkCluster:
                                   text=True)
             if proc.returncode != 0:
                 raise SetupError(f"{script} start failed: {(proc.stdout + proc.stderr).strip()[-600:]}")
-        self.info_file.write_text(json.dumps({"rest_port": cfg.rest_port, "rpc_port": cfg.rpc_port}))
+        self.info_file.write_text(json.dumps({"rest_port": cfg.rest_port, "rpc_port": cfg.rpc_port,
+                                              "taskmanagers": cfg.taskmanagers}))
         self._wait_ready()
         for _ in range(cfg.taskmanagers - 1):
             self.start_taskmanager()
@@ -226,6 +236,35 @@ class FlinkCluster:
     def taskmanager_pids(self) -> list[int]:
         """The cluster's TaskManager processes (its JobManager is the other marked process)."""
         return [p for p in self.pids() if "TaskManagerRunner" in process.cmdline(p)]
+
+    def jobmanager_pids(self) -> list[int]:
+        return [p for p in self.pids() if "TaskManagerRunner" not in process.cmdline(p)]
+
+    def expected_taskmanagers(self) -> int:
+        """How many TaskManagers the cluster was started with (1 for a cluster started before this was kept)."""
+        return max(1, _int(self._info().get("taskmanagers", 1)))
+
+    def orphaned_workers(self) -> list[int]:
+        """Python workers (process mode) of this cluster's TaskManagers that died: Flink does not end them."""
+        return process.orphaned_workers(self.service_id, self.pids())
+
+    def heal(self, taskmanagers: int = 1) -> Healed:
+        """Bring a running cluster back to its TaskManagers after some died (a standalone cluster does not
+        restart them): end the dead ones' orphaned Python workers, then start as many as are missing from
+        the larger of `taskmanagers` and the count it was started with."""
+        if not self.jobmanager_pids():
+            raise SetupError(f"the JobManager of {self.home} is not running (its TaskManagers are: pids "
+                             f"{self.taskmanager_pids()}); `drnflow down`, then `drnflow up --cluster`")
+        orphans = self.orphaned_workers()
+        if orphans:
+            process.terminate(orphans, 5.0)
+        wanted = max(taskmanagers, self.expected_taskmanagers())
+        alive = len(self.taskmanager_pids())
+        for _ in range(wanted - alive):
+            self.start_taskmanager()
+        if wanted > self.expected_taskmanagers():
+            self.info_file.write_text(json.dumps({**self._info(), "taskmanagers": wanted}))
+        return Healed(alive=alive, started=max(0, wanted - alive), orphans_ended=len(orphans))
 
     def start_taskmanager(self, timeout_s: float = 90.0) -> None:
         """One more TaskManager for this cluster (after one died, or to add slots); returns once the

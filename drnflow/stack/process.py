@@ -47,6 +47,41 @@ def find_in_environment(value: str) -> list[int]:
     return sorted(pids)
 
 
+#: Command-line marks of the processes PyFlink starts for a TaskManager's Python in process mode (the
+#: runner script, then `python -m pyflink.fn_execution.beam.beam_boot` and its worker).
+PYTHON_WORKER_MARKS = ("pyflink-udf-runner", "pyflink.fn_execution")
+
+
+def parent_pid(pid: int) -> int | None:
+    """The parent of a live pid, from /proc/<pid>/stat (None once it is gone)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def ancestors(pid: int) -> list[int]:
+    """`pid`'s parent, its parent, ... up to (not including) pid 1."""
+    chain: list[int] = []
+    parent = parent_pid(pid)
+    while parent is not None and parent > 1 and parent not in chain and len(chain) < 64:
+        chain.append(parent)
+        parent = parent_pid(parent)
+    return chain
+
+
+def orphaned_workers(value: str, owners: list[int]) -> list[int]:
+    """Python workers carrying SERVICE_ENV=value that none of `owners` (the service's live daemons) is an
+    ancestor of: a killed TaskManager's, re-parented to init (or a subreaper) and running on for ever."""
+    owned = set(owners)
+    orphans = []
+    for pid in find_in_environment(value):
+        chain = [pid, *ancestors(pid)]
+        if owned.isdisjoint(chain) and any(m in cmdline(p) for p in chain for m in PYTHON_WORKER_MARKS):
+            orphans.append(pid)
+    return orphans
+
+
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,24 @@ def test_up_status_flink_list_down_leaves_nothing(tmp_path: Path) -> None:
         assert info["kafka"]["running"] and info["kafka"]["bootstrap"].startswith("127.0.0.1:")
         assert info["flink"]["running"] and info["flink"]["taskmanagers"] == 1
         assert len(our_java_pids(state)) == 3  # broker, jobmanager, taskmanager
+
+        # A TaskManager that dies stays dead on a standalone cluster: `status` says so, `up` starts it again.
+        import signal
+
+        taskmanagers = [p for p in our_java_pids(state) if "TaskManagerRunner" in process.cmdline(p)]
+        assert len(taskmanagers) == 1
+        os.kill(taskmanagers[0], signal.SIGKILL)
+        while process.alive(taskmanagers[0]):
+            time.sleep(0.1)
+        lost = drnflow("status", *opts)
+        assert "only 0 of its 1 TaskManager process(es) run" in lost.stdout, lost.stdout
+        healed = drnflow("up", "--cluster", *opts)
+        assert healed.returncode == 0, healed.stderr
+        assert "flink   already running" in healed.stdout
+        assert "0 TaskManager(s) were running: started 1" in healed.stdout, healed.stdout
+        assert len(our_java_pids(state)) == 3
+        info = json.loads(drnflow("status", "--json", *opts).stdout)
+        assert info["flink"]["taskmanager_processes"] == info["flink"]["taskmanagers_expected"] == 1
 
         listing = subprocess.run([str(flink_cli()), "list", "-m", f"localhost:{rest_port}"],
                                  capture_output=True, text=True, timeout=120)

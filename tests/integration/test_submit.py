@@ -469,6 +469,7 @@ def test_six_taskmanager_kills_on_the_session_cluster_change_nothing(
         return (detail.get("state") == "RUNNING" and bool(tasks) and all(t == "RUNNING" for t in tasks)
                 and len(job_exceptions(jm, job_id)) >= failures)
 
+    orphans_ended = 0
     for k in range(kills):
         produce(kafka_bootstrap, names, chunks[k].impressions, chunks[k].clicks)
         time.sleep(3)  # some of the chunk is read (and maybe checkpointed) before the kill
@@ -476,7 +477,9 @@ def test_six_taskmanager_kills_on_the_session_cluster_change_nothing(
         assert victims, "the cluster has a TaskManager to kill"
         for pid in victims:
             os.kill(pid, signal.SIGKILL)
-        cluster.start_taskmanager()
+        healed = cluster.heal()  # what `drnflow up --cluster` does on a running cluster
+        assert healed.started == 1, healed
+        orphans_ended += healed.orphans_ended
         wait_until(f"the job running again after kill {k + 1}", lambda n=k + 1: recovered(n), timeout_s=240)
     produce(kafka_bootstrap, names, [*chunks[kills].impressions, flush_impression()], chunks[kills].clicks)
     ref = reference_of(names, [c for ch in chunks for c in ch.impressions], [c for ch in chunks for c in ch.clicks],
@@ -494,6 +497,9 @@ def test_six_taskmanager_kills_on_the_session_cluster_change_nothing(
     assert row.split()[1] == "RUNNING" and int(row.split()[3]) >= kills, out
     code, _, err = cli(capsys, "cancel", job_id, "--jobmanager", jm)
     assert code == 0, err
+    # In process mode each killed TaskManager's Python workers outlived it; healing ended them each time.
+    assert orphans_ended >= 1, f"no orphaned Python worker was found after {kills} TaskManager kills"
+    assert cluster.orphaned_workers() == []
 
 
 @pytest.mark.slow

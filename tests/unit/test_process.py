@@ -53,3 +53,41 @@ def test_cluster_stop_ends_orphans_that_carry_its_environment_and_nothing_else(t
     finally:
         theirs.stop()
     assert not process.alive(other)
+
+
+def test_orphaned_workers_are_the_python_workers_no_live_daemon_owns(tmp_path: Path) -> None:
+    """What `heal` (`drnflow up --cluster` on a running cluster) ends before it starts a TaskManager again: a
+    worker whose TaskManager is gone. Not a worker a live daemon is an ancestor of, nor a process of the
+    cluster that is not a Python worker."""
+    import subprocess
+    import sys
+
+    from drnflow.stack.flink import FlinkCluster, FlinkClusterConfig
+
+    cluster = FlinkCluster(FlinkClusterConfig(state_dir=tmp_path))
+    worker = f"{sys.executable} -c 'import time; time.sleep(300)' pyflink.fn_execution.beam.beam_boot"
+
+    def spawn(script: str) -> int:
+        return int(subprocess.run(["bash", "-c", script], env=cluster.env(), capture_output=True, text=True,
+                                  check=True).stdout)
+
+    orphan = spawn(f"{worker} >/dev/null 2>&1 & echo $!")  # bash exits: re-parented, as a dead TaskManager's is
+    stranger = spawn("sleep 300 >/dev/null 2>&1 & echo $!")  # the cluster's, but no Python worker
+    # A stand-in TaskManager: its own command line does not look like a worker's, as a TaskManager's does not.
+    owner = subprocess.Popen(["bash", "-c", 'eval "$WORKER" & wait'], env={**cluster.env(), "WORKER": worker},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import time
+
+        deadline = time.monotonic() + 10
+        while len(process.find_in_environment(cluster.service_id)) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        owned = [p for p in process.find_in_environment(cluster.service_id)
+                 if owner.pid in process.ancestors(p) and "fn_execution" in process.cmdline(p)]
+        assert len(owned) == 1, "the owner's worker started"
+        assert process.orphaned_workers(cluster.service_id, owners=[owner.pid]) == [orphan]
+        assert sorted(process.orphaned_workers(cluster.service_id, owners=[])) == sorted([orphan, *owned])
+    finally:
+        cluster.stop()
+        owner.wait(10)
+    assert not any(process.alive(p) for p in (orphan, stranger, owner.pid))
