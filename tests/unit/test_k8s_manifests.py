@@ -173,6 +173,17 @@ def test_flink_deployment_runs_the_job_as_the_job_user() -> None:
     assert any(parsed.checkpoint_dir.startswith(m + "/") for m in mounts)
 
 
+def test_flink_deployment_logs_as_the_local_clusters_do() -> None:
+    """The operator replaces Flink's log4j-console.properties with the manifest's: Flink's own file of the
+    pinned release plus the alignment filter the local clusters get (operators/flink_logging.py)."""
+    from drnflow.stack.flink import flink_home
+    from operators.flink_logging import with_quiet_alignment
+
+    logging = of_kind("FlinkDeployment")[0]["spec"]["logConfiguration"]
+    wheel = (flink_home() / "conf" / "log4j-console.properties").read_text()
+    assert logging == {"log4j-console.properties": with_quiet_alignment(wheel)}
+
+
 def test_dockerfile_builds_on_the_pinned_flink_and_python() -> None:
     text = (K8S / "Dockerfile").read_text()
     assert re.search(rf"^ARG FLINK_IMAGE=flink:{re.escape(FLINK_VERSION)}-java17$", text, re.M)
