@@ -91,3 +91,14 @@ def test_orphaned_workers_are_the_python_workers_no_live_daemon_owns(tmp_path: P
         cluster.stop()
         owner.wait(10)
     assert not any(process.alive(p) for p in (orphan, stranger, owner.pid))
+
+
+def test_heal_without_a_jobmanager_is_one_clear_sentence(tmp_path: Path) -> None:
+    import pytest
+
+    from drnflow.stack.flink import FlinkCluster, FlinkClusterConfig
+    from operators.jars import SetupError
+
+    refused = r"JobManager of .* is not running .*`drnflow down`, then `drnflow up --cluster`"
+    with pytest.raises(SetupError, match=refused):
+        FlinkCluster(FlinkClusterConfig(state_dir=tmp_path)).heal()
