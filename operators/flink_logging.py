@@ -12,6 +12,8 @@ import logging
 import os
 from pathlib import Path
 
+from operators.paths import cache_dir
+
 log = logging.getLogger(__name__)
 
 #: The logger whose per-100 ms announcements are dropped.
@@ -67,3 +69,8 @@ def quiet_local_log4j(flink_conf_dir: Path, out_dir: Path) -> Path | None:
         return None
     os.environ["LOG4J_PROPERTIES"] = str(target)
     return target
+
+
+def quiet_gateway_log4j() -> Path | None:
+    """`quiet_local_log4j` for the gateway this process is about to start, its file in the cache."""
+    return quiet_local_log4j(local_flink_conf_dir(), cache_dir() / "flink-log4j")

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from operators.flink_logging import local_flink_conf_dir, quiet_local_log4j
+from operators.flink_logging import quiet_gateway_log4j
 from operators.jars import flink_jars, jar_urls
-from operators.paths import PROJECT_ROOT, cache_dir
+from operators.paths import PROJECT_ROOT
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def stream_env(cfg: FlinkEnvConfig) -> Any:
     from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
 
-    quiet_local_log4j(local_flink_conf_dir(), cache_dir() / "flink-log4j")  # before the gateway starts
+    quiet_gateway_log4j()  # before the gateway starts
     conf = Configuration()
     conf.set_string("pipeline.jars", ";".join(jar_urls([*flink_jars(), *cfg.extra_jars])))
     if cfg.python_thread_mode:
@@ -143,7 +143,7 @@ def python_job_env(cfg: PythonJobEnv) -> Any:
     from pyflink.datastream import StreamExecutionEnvironment
 
     point_thread_mode_at_checkout()
-    quiet_local_log4j(local_flink_conf_dir(), cache_dir() / "flink-log4j")  # before the gateway starts
+    quiet_gateway_log4j()  # before the gateway starts
     checkpoints = checkpoint_uri(cfg.checkpoint_dir)
     conf = Configuration()
     for key, value in {
