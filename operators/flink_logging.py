@@ -1,9 +1,16 @@
 """What drnflow adds to Flink's log4j configuration, for the mini-cluster and the session cluster alike.
 
-With watermark alignment on (every unbounded minor-update job), Flink 2.2's SourceCoordinator logs one INFO
-line per aligned source every 100 ms ("Distributing maxAllowedWatermark=…"): 20 lines a second, 1.7M a day,
-which bury everything else in the JobManager's log and roll it over. A RegexFilter drops those lines only; the
-coordinator's other INFO lines (enumerator start, readers registering, checkpoints) stay.
+Two messages of Flink 2.2 that repeat for as long as a job runs, say nothing new, and bury the rest:
+
+- With watermark alignment on (every unbounded minor-update job), the SourceCoordinator logs one INFO line per
+  aligned source every 100 ms ("Distributing maxAllowedWatermark=…"): 20 lines a second, 1.7M a day.
+- At every checkpoint each Kafka sink's committer registers its `pendingCommittables` gauge again (its
+  CommittableCollector is copied in snapshotState), and the metric group warns of the name collision: a WARN
+  per sink per checkpoint, 86k a day at the 2 s interval with two sinks (FLINK-35321, open in 2.2.1). The
+  gauge registered first stays and is reported.
+
+A RegexFilter on each logger drops exactly that message; the loggers' other lines stay (the coordinator's
+enumerator and reader lines, any other metric's name collision).
 """
 
 from __future__ import annotations
@@ -18,24 +25,45 @@ log = logging.getLogger(__name__)
 
 #: The logger whose per-100 ms announcements are dropped.
 SOURCE_COORDINATOR = "org.apache.flink.runtime.source.coordinator.SourceCoordinator"
+#: The logger of every metric group's name-collision warning.
+METRIC_GROUP = "org.apache.flink.metrics.MetricGroup"
 
-#: Appended to a log4j2 properties file. The level follows the root's default, as the wheel's files write it.
-QUIET_ALIGNMENT = f"""
-# drnflow: drop the watermark-alignment announcement the SourceCoordinator logs every 100 ms per source.
-logger.drnflow_alignment.name = {SOURCE_COORDINATOR}
-logger.drnflow_alignment.level = ${{env:ROOT_LOG_LEVEL:-INFO}}
-logger.drnflow_alignment.filter.announce.type = RegexFilter
-logger.drnflow_alignment.filter.announce.regex = Distributing maxAllowedWatermark.*
-logger.drnflow_alignment.filter.announce.onMatch = DENY
-logger.drnflow_alignment.filter.announce.onMismatch = NEUTRAL
+#: Marks a properties file that already has drnflow's filters.
+MARKER = "# drnflow: drop two lines Flink repeats for as long as a job runs (operators/flink_logging.py)."
+
+
+def _drop(key: str, logger: str, regex: str, why: str) -> str:
+    """A log4j2 logger with a RegexFilter that denies one message. The level follows the root's default, as the
+    wheel's files write it. `regex` must match the whole formatted message and hold no backslash (a
+    properties file would eat it)."""
+    assert "\\" not in regex
+    return f"""
+# {why}
+logger.{key}.name = {logger}
+logger.{key}.level = ${{env:ROOT_LOG_LEVEL:-INFO}}
+logger.{key}.filter.drop.type = RegexFilter
+logger.{key}.filter.drop.regex = {regex}
+logger.{key}.filter.drop.onMatch = DENY
+logger.{key}.filter.drop.onMismatch = NEUTRAL
 """
 
 
-def with_quiet_alignment(properties: str) -> str:
-    """`properties` (a log4j2 properties file's text) with the filter appended, once."""
-    if "logger.drnflow_alignment." in properties:
+#: Appended to a log4j2 properties file.
+QUIET_FLINK = "\n" + MARKER + "\n" + _drop(
+    "drnflow_alignment", SOURCE_COORDINATOR, "Distributing maxAllowedWatermark.*",
+    "The watermark-alignment announcement, every 100 ms per aligned source.",
+) + _drop(
+    "drnflow_committer_gauge", METRIC_GROUP,
+    "Name collision: Group already contains a Metric with the name 'pendingCommittables'[.].*",
+    "A sink committer's gauge registered again at every checkpoint (FLINK-35321).",
+)
+
+
+def with_quiet_flink(properties: str) -> str:
+    """`properties` (a log4j2 properties file's text) with the filters appended, once."""
+    if MARKER in properties:
         return properties
-    return properties.rstrip("\n") + "\n" + QUIET_ALIGNMENT
+    return properties.rstrip("\n") + "\n" + QUIET_FLINK
 
 
 def local_flink_conf_dir() -> Path:
@@ -57,7 +85,7 @@ def quiet_local_log4j(flink_conf_dir: Path, out_dir: Path) -> Path | None:
     if "PYFLINK_GATEWAY_PORT" in os.environ or not source.exists():
         return None  # under `flink run` the client's JVM is the gateway, already logging its own way
     target = out_dir / "log4j-cli.properties"
-    text = with_quiet_alignment(source.read_text())
+    text = with_quiet_flink(source.read_text())
     try:
         if not target.exists() or target.read_text() != text:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -65,7 +93,7 @@ def quiet_local_log4j(flink_conf_dir: Path, out_dir: Path) -> Path | None:
             tmp.write_text(text)
             tmp.replace(target)
     except OSError as e:  # a read-only cache: the job runs, only louder
-        log.warning("cannot write %s (%s): Flink logs watermark alignment every 100 ms", target, e)
+        log.warning("cannot write %s (%s): Flink's log repeats two lines for as long as a job runs", target, e)
         return None
     os.environ["LOG4J_PROPERTIES"] = str(target)
     return target

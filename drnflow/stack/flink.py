@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from drnflow.stack import process
-from operators.flink_logging import with_quiet_alignment
+from operators.flink_logging import with_quiet_flink
 from operators.jars import SetupError, flink_jars, require_tool
 from operators.paths import PROJECT_ROOT
 
@@ -183,7 +183,7 @@ class FlinkCluster:
                      "log4j-session.properties", "logback.xml"):
             if (wheel_conf / name).exists():
                 text = (wheel_conf / name).read_text()
-                (self.conf_dir / name).write_text(with_quiet_alignment(text) if name.endswith(".properties") else text)
+                (self.conf_dir / name).write_text(with_quiet_flink(text) if name.endswith(".properties") else text)
         (self.conf_dir / "config.yaml").write_text(self._config_yaml())
         (self.conf_dir / "masters").write_text(f"localhost:{self.config.rest_port}\n")
         (self.conf_dir / "workers").write_text("localhost\n")

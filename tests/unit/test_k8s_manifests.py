@@ -175,13 +175,13 @@ def test_flink_deployment_runs_the_job_as_the_job_user() -> None:
 
 def test_flink_deployment_logs_as_the_local_clusters_do() -> None:
     """The operator replaces Flink's log4j-console.properties with the manifest's: Flink's own file of the
-    pinned release plus the alignment filter the local clusters get (operators/flink_logging.py)."""
+    pinned release plus the filters the local clusters get (operators/flink_logging.py)."""
     from drnflow.stack.flink import flink_home
-    from operators.flink_logging import with_quiet_alignment
+    from operators.flink_logging import with_quiet_flink
 
     logging = of_kind("FlinkDeployment")[0]["spec"]["logConfiguration"]
     wheel = (flink_home() / "conf" / "log4j-console.properties").read_text()
-    assert logging == {"log4j-console.properties": with_quiet_alignment(wheel)}
+    assert logging == {"log4j-console.properties": with_quiet_flink(wheel)}
 
 
 def test_dockerfile_builds_on_the_pinned_flink_and_python() -> None:
