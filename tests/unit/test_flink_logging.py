@@ -5,11 +5,10 @@ LOG4J_PROPERTIES or under `flink run`. That Flink then drops the lines is checke
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
-
-import re
 
 from operators.flink_logging import METRIC_GROUP, QUIET_FLINK, SOURCE_COORDINATOR, quiet_local_log4j, with_quiet_flink
 
@@ -24,7 +23,8 @@ def test_the_filters_are_appended_once() -> None:
 
 def dropped_by_logger(properties: str) -> dict[str, re.Pattern[str]]:
     """logger name -> the regex its DENY filter holds, read as log4j reads the properties (no escapes in them)."""
-    values = dict(line.split(" = ", 1) for line in properties.splitlines() if " = " in line and not line.startswith("#"))
+    lines = [line for line in properties.splitlines() if " = " in line and not line.startswith("#")]
+    values = dict(line.split(" = ", 1) for line in lines)
     out = {}
     for key, name in values.items():
         if key.startswith("logger.drnflow_") and key.endswith(".name"):
