@@ -5,6 +5,7 @@ and for PDGD."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -30,7 +31,16 @@ from tests.integration.minor_update_data import (
     publish,
     read_committed,
 )
-from tests.integration.test_submit import _cancel_all, cli, flush_impression, job_flags, produce, row_key, wait_until
+from tests.integration.test_submit import (
+    _cancel_all,
+    cli,
+    flush_impression,
+    job_flags,
+    produce,
+    row_key,
+    wait_until,
+    win_rates_of,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -144,3 +154,55 @@ def test_pdgd_at_parallelism_2_on_two_taskmanagers_is_the_reference(
                         "--learner", "pdgd", "--learning-rate", "0.2")
     minors = [w for w in weights if w["kind"] == "MINOR"]
     assert len(minors) >= 3 and minors == ref.model_weights
+
+
+@pytest.mark.parametrize("before, after", [(1, 2), (2, 1)])
+def test_a_savepoint_restored_at_another_parallelism_gives_the_reference(
+        two_tms: FlinkCluster, kafka_bootstrap: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        before: int, after: int) -> None:
+    """A user rescales: stop with a savepoint while windows are open (requests held, partial counts not yet
+    sent), resubmit at another parallelism from it. Flink moves each request's state and timers with its key
+    group and splits the attribution subtasks' partial counts among the new subtasks; every window must still
+    be counted once, whole, as the reference counts it, and every weight version be the reference's."""
+    jm = two_tms.config.jobmanager
+    major = initial_major(MinorUpdateConfig(seed=11), "m1", 1, T0 - 1)
+    names = _topics(kafka_bootstrap, major)
+    stream = hand_written_stream(n_windows=6)
+    split = T0 + 3 * WINDOW_MS + WINDOW_MS // 2  # mid-window: open windows and held requests at the stop
+    flags = job_flags(kafka_bootstrap, names.prefix, tmp_path)
+    code, out, err = cli(capsys, "submit", "minor-update", "--jobmanager", jm, "--parallelism", str(before), *flags)
+    assert code == 0, err
+    job_id = out.split("job id")[1].split()[0]
+    produce(kafka_bootstrap, names, [r for r in stream.impressions if r["event_time"] < split],
+            [r for r in stream.clicks if r["event_time"] < split])
+
+    def weights() -> list[dict[str, Any]]:
+        return [serde.decode("ModelWeights", r.value) for r in read_committed(kafka_bootstrap, names.model_weights)]
+
+    wait_until("a decided window before the stop", lambda: win_rates_of(kafka_bootstrap, names), timeout_s=240)
+    code, out, err = cli(capsys, "stop", job_id, "--jobmanager", jm, "--savepoint", str(tmp_path / "sp"))
+    assert code == 0, err
+    savepoint = next(ln.split()[1] for ln in out.splitlines() if ln.startswith("savepoint "))
+    rows_before = len(win_rates_of(kafka_bootstrap, names))
+    code, out, err = cli(capsys, "submit", "minor-update", "--jobmanager", jm, "--parallelism", str(after),
+                         "--from-savepoint", savepoint, *flags)
+    assert code == 0, err
+    resumed = out.split("job id")[1].split()[0]
+    produce(kafka_bootstrap, names, [r for r in stream.impressions if r["event_time"] >= split] + [flush_impression()],
+            [r for r in stream.clicks if r["event_time"] >= split])
+
+    m2 = wait_until("m2's seed MAJOR", lambda: [w for w in weights() if w["model_id"] == "m2" and w["kind"] == "MAJOR"])
+    ref = run_reference(stream.impressions, stream.clicks, [major, m2[0]], ReferenceConfig(
+        window_ms=WINDOW_MS, attribution_window_ms=ATTRIBUTION_MS, dbgd=MinorUpdateConfig(
+            window=WINDOW_MS, attribution_window=ATTRIBUTION_MS, out_of_orderness=OOO_MS, seed=3, alpha=0.1,
+        ).dbgd_config(), impressions_topic=names.impressions, clicks_topic=names.clicks))
+    assert rows_before < len(ref.win_rates), "some windows must be decided after the restore"
+    got = wait_until("the reference's rows", lambda: r if len(r := win_rates_of(kafka_bootstrap, names))
+                     >= len(ref.win_rates) else [], timeout_s=240)
+    time.sleep(3)  # a window counted twice would show a second row right after the first
+    got = win_rates_of(kafka_bootstrap, names)
+    assert sorted(got, key=row_key) == sorted(ref.win_rates, key=row_key)
+    minors = [w for w in weights() if w["kind"] == "MINOR" and w["model_id"] != "flush"]
+    assert minors == [w for w in ref.model_weights if w["kind"] == "MINOR"]
+    code, _, err = cli(capsys, "cancel", resumed, "--jobmanager", jm)
+    assert code == 0, err
