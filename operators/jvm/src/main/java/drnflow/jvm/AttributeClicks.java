@@ -62,9 +62,11 @@ import org.apache.flink.util.Collector;
  * not the watermark the rules are in; an index of keys by expiry in the operator would cost as much per key.
  *
  * <p>Outcomes are not sent downstream one by one: each subtask adds them up per (model_id, window,
- * model_version, explore_seed) and sends one {@link PartialCounts} per key when the window is final
- * (a timer at window_end + attribution window, registered by the window's first impression here), so
- * the per-impression work stays in this operator. The partial counts are operator state.
+ * model_version, explore_seed) and sends one {@link PartialCounts} per key when the window is final, before
+ * the watermark that makes it final goes downstream ({@link AttributeClicksOperator}, {@link #sendFinal}), so
+ * the per-impression work stays in this operator. The partial counts are operator state; after a restore at
+ * another parallelism a subtask may hold a share of a window whose requests are all elsewhere, and sends it
+ * all the same.
  */
 public final class AttributeClicks extends KeyedProcessFunction<String, SourceEvent, PartialCounts>
         implements CheckpointedFunction {
@@ -78,7 +80,7 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
     /** This subtask's counts of windows not yet final, and the checkpointed copy of them. */
     private transient Map<Tuple4<String, Long, Long, Long>, WindowCounts> partial;
     private transient ListState<PartialCounts> partialState;
-    /** Smallest final time among `partial`'s windows, so most timers skip the flush scan. */
+    /** Smallest final time among `partial`'s windows, so most watermarks skip the send scan. */
     private transient long nextFinal;
     /** The key `partialFor` found last and its counts (null: none); dropped when `partial` drops keys. */
     private transient Tuple4<String, Long, Long, Long> lastKey;
@@ -213,26 +215,29 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
         ctx.timerService().registerEventTimeTimer(e.eventTime + attributionMs);
         ctx.timerService().registerEventTimeTimer(e.eventTime + horizonMs);
         if (e.exploreSeeds == null) {
-            openPartial(e.modelId, ws, e.modelVersion, e.exploreSeed, ctx);
+            openPartial(e.modelId, ws, e.modelVersion, e.exploreSeed);
         } else {
             for (long seed : e.exploreSeeds) {
-                openPartial(e.modelId, ws, e.modelVersion, seed, ctx);
+                openPartial(e.modelId, ws, e.modelVersion, seed);
             }
         }
         judgeWaiting(s, ctx);
         state.update(s);
     }
 
-    /** Makes sure `partial` holds the key; its window's first impression here registers the flush timer. */
-    private void openPartial(String modelId, long ws, long modelVersion, long seed, Context ctx) {
+    /** Makes sure `partial` holds the key (an impression's window is sent even if none of it clicks). */
+    private void openPartial(String modelId, long ws, long modelVersion, long seed) {
         if (partialFor(modelId, ws, modelVersion, seed) == null) {
-            Tuple4<String, Long, Long, Long> key = Tuple4.of(modelId, ws, modelVersion, seed);
-            WindowCounts counts = new WindowCounts();
-            partial.put(key, counts);
-            remember(key, counts);
-            nextFinal = Math.min(nextFinal, finalAt(ws));
-            ctx.timerService().registerEventTimeTimer(finalAt(ws) + 1);  // flushes this subtask's partials
+            newPartial(Tuple4.of(modelId, ws, modelVersion, seed));
         }
+    }
+
+    private WindowCounts newPartial(Tuple4<String, Long, Long, Long> key) {
+        WindowCounts counts = new WindowCounts();
+        partial.put(key, counts);
+        remember(key, counts);
+        nextFinal = Math.min(nextFinal, finalAt(key.f1));
+        return counts;
     }
 
     /**
@@ -367,27 +372,40 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
         ctx.output(MinorUpdatePipeline.DEAD_LETTERS, DeadLetterRecord.of(c, reason, detail));
     }
 
-    @Override
-    public void onTimer(long timestamp, OnTimerContext ctx, Collector<PartialCounts> out) throws Exception {
-        watermark(ctx);
-        onRequestTimer(timestamp, ctx);
-        if (nextFinal >= timestamp) {
+    /** Where {@link #sendFinal} sends a window's partial counts: (its final time, the counts). */
+    interface FinalSink {
+        void send(long finalAt, PartialCounts counts);
+    }
+
+    /**
+     * Sends (and forgets) the partial counts of every window final at `watermark`, called by the operator after
+     * the timers up to `watermark` fired: each outcome is decided by a timer at i.t + attribution window, no
+     * later than its window's final time, so every outcome of such a window is in.
+     */
+    void sendFinal(long watermark, FinalSink out) {
+        watermarkFloor = Math.max(watermarkFloor, watermark);
+        if (nextFinal >= watermark) {
             return;
         }
-        // Timers fire in timestamp order, so every outcome of a window final before `timestamp` is in.
         nextFinal = Long.MAX_VALUE;
         remember(null, null);
         Iterator<Map.Entry<Tuple4<String, Long, Long, Long>, WindowCounts>> it = partial.entrySet().iterator();
         while (it.hasNext()) {
             Map.Entry<Tuple4<String, Long, Long, Long>, WindowCounts> e = it.next();
             long fin = finalAt(e.getKey().f1);
-            if (fin < timestamp) {
-                out.collect(new PartialCounts(e.getKey(), e.getValue()));
+            if (fin < watermark) {
+                out.send(fin + 1, new PartialCounts(e.getKey(), e.getValue()));
                 it.remove();
             } else {
                 nextFinal = Math.min(nextFinal, fin);
             }
         }
+    }
+
+    @Override
+    public void onTimer(long timestamp, OnTimerContext ctx, Collector<PartialCounts> out) throws Exception {
+        watermark(ctx);
+        onRequestTimer(timestamp, ctx);
     }
 
     private void onRequestTimer(long timestamp, OnTimerContext ctx) throws Exception {
@@ -442,11 +460,8 @@ public final class AttributeClicks extends KeyedProcessFunction<String, SourceEv
 
     private void countOutcome(Outcome o) {
         WindowCounts counts = partialFor(o.modelId, o.windowStart, o.modelVersion, o.exploreSeed);
-        if (counts == null) {
-            Tuple4<String, Long, Long, Long> key = Tuple4.of(o.modelId, o.windowStart, o.modelVersion, o.exploreSeed);
-            counts = new WindowCounts();
-            partial.put(key, counts);
-            remember(key, counts);
+        if (counts == null) {  // after a rescale the impression's window share may be on another subtask
+            counts = newPartial(Tuple4.of(o.modelId, o.windowStart, o.modelVersion, o.exploreSeed));
         }
         counts.add(o);
     }

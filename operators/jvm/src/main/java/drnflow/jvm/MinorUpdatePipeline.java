@@ -102,8 +102,9 @@ public final class MinorUpdatePipeline {
                 .uid("impressions-lead-watermarks");
         SingleOutputStreamOperator<PartialCounts> outcomes = DataStreamUtils
                 .reinterpretAsKeyedStream(joined, new RequestIdKey(), Types.STRING)
-                .process(new AttributeClicks(s.windowMs, s.attributionWindowMs, s.clickHorizonMs))
-                .name("attribute-clicks").uid("attribute-clicks");
+                .transform("attribute-clicks", TypeInformation.of(PartialCounts.class), new AttributeClicksOperator(
+                        new AttributeClicks(s.windowMs, s.attributionWindowMs, s.clickHorizonMs)))
+                .uid("attribute-clicks");
         DataStream<PartialCounts> counted = outcomes;
         if (!s.probeDir.isEmpty()) {
             counted = outcomes.map(new ThroughputProbe<>(s.probeDir, "outcomes")).name("probe-outcomes");
