@@ -37,8 +37,11 @@ from tests.integration.test_submit import (
     flush_impression,
     job_flags,
     produce,
+    reference_of,
     row_key,
+    start_topics,
     wait_until,
+    weights_of,
     win_rates_of,
 )
 
@@ -165,12 +168,9 @@ def test_a_savepoint_restored_at_another_parallelism_gives_the_reference(
     group and splits the attribution subtasks' partial counts among the new subtasks; every window must still
     be counted once, whole, as the reference counts it, and every weight version be the reference's."""
     jm = two_tms.config.jobmanager
-    major = initial_major(MinorUpdateConfig(seed=11), "m1", 1, T0 - 1)
     # One partition: the p1 job reads the requests in one order every run, so which request registered a
     # window's timers is the same every run too.
-    names = TopicNames(f"par{uuid.uuid4().hex[:8]}.")
-    create_topics(kafka_bootstrap, names, TopicSettings(partitions=1))
-    publish(kafka_bootstrap, names.model_weights, [(b"m1", serde.encode("ModelWeights", major))])
+    names, major = start_topics(kafka_bootstrap, f"par{uuid.uuid4().hex[:8]}.")
     # Windows 2 and 3 are open at the stop (requests held, partial counts not yet sent). The rest of window 3
     # comes after the restore and then nothing until the flush impression far ahead, as traffic after a quiet
     # spell. One model and one explore seed a window, as DRN serves: one partial count a window, sent by
@@ -186,10 +186,6 @@ def test_a_savepoint_restored_at_another_parallelism_gives_the_reference(
     job_id = out.split("job id")[1].split()[0]
     produce(kafka_bootstrap, names, [r for r in stream.impressions if r["event_time"] < split],
             [r for r in stream.clicks if r["event_time"] < split])
-
-    def weights() -> list[dict[str, Any]]:
-        return [serde.decode("ModelWeights", r.value) for r in read_committed(kafka_bootstrap, names.model_weights)]
-
     wait_until("a decided window before the stop", lambda: win_rates_of(kafka_bootstrap, names), timeout_s=240)
     code, out, err = cli(capsys, "stop", job_id, "--jobmanager", jm, "--savepoint", str(tmp_path / "sp"))
     assert code == 0, err
@@ -202,17 +198,14 @@ def test_a_savepoint_restored_at_another_parallelism_gives_the_reference(
     produce(kafka_bootstrap, names, [r for r in stream.impressions if r["event_time"] >= split] + [flush_impression()],
             [r for r in stream.clicks if r["event_time"] >= split])
 
-    ref = run_reference(stream.impressions, stream.clicks, [major], ReferenceConfig(
-        window_ms=WINDOW_MS, attribution_window_ms=ATTRIBUTION_MS, dbgd=MinorUpdateConfig(
-            window=WINDOW_MS, attribution_window=ATTRIBUTION_MS, out_of_orderness=OOO_MS, seed=3, alpha=0.1,
-        ).dbgd_config(), impressions_topic=names.impressions, clicks_topic=names.clicks))
+    ref = reference_of(names, stream.impressions, stream.clicks, major)
     assert rows_before < len(ref.win_rates), "some windows must be decided after the restore"
-    got = wait_until("the reference's rows", lambda: r if len(r := win_rates_of(kafka_bootstrap, names))
-                     >= len(ref.win_rates) else [], timeout_s=240)
+    wait_until("the reference's rows", lambda: len(win_rates_of(kafka_bootstrap, names)) >= len(ref.win_rates),
+               timeout_s=240)
     time.sleep(3)  # a window counted twice would show a second row right after the first
     got = win_rates_of(kafka_bootstrap, names)
     assert sorted(got, key=row_key) == sorted(ref.win_rates, key=row_key)
-    minors = [w for w in weights() if w["kind"] == "MINOR" and w["model_id"] != "flush"]
+    minors = [w for w in weights_of(kafka_bootstrap, names) if w["kind"] == "MINOR" and w["model_id"] != "flush"]
     assert minors == [w for w in ref.model_weights if w["kind"] == "MINOR"]
     code, _, err = cli(capsys, "cancel", resumed, "--jobmanager", jm)
     assert code == 0, err
